@@ -1,0 +1,193 @@
+/**
+ * Tensor creation: constants, ranges, seeded random numbers, and uploads from CPU arrays.
+ * Large tensors (over one storage binding) are filled in chunks.
+ */
+import fillSource from '../../../shaders/fill.wgsl';
+import randomSource from '../../../shaders/random.wgsl';
+import { chunks, defineKernel, dispatch, grid, range, Uniforms } from './kernel';
+import { writeBuffer } from './queue';
+import { checkShape, dtypeCode, fmt, sizeOf, Tensor, type DType, type Shape } from './tensor';
+
+const fillKernel = defineKernel('fill', fillSource);
+const randomKernel = defineKernel('random', randomSource);
+
+export interface CreateOptions<D extends DType = DType> {
+  dtype?: D;
+}
+
+function bitsOf(value: number, dtype: DType): number {
+  const view = new DataView(new ArrayBuffer(4));
+  if (dtype === 'f32') view.setFloat32(0, value, true);
+  else if (dtype === 'i32') view.setInt32(0, value, true);
+  else view.setUint32(0, value >>> 0, true);
+  return view.getUint32(0, true);
+}
+
+function checkValue(value: number, dtype: DType, what: string): void {
+  if (dtype !== 'f32' && !Number.isInteger(value)) throw new Error(`scratchgpt: ${what}: ${value} is not an integer (dtype ${dtype})`);
+}
+
+/** A tensor filled with `value`. */
+export function full<D extends DType = 'f32'>(shape: Shape, value: number, options: CreateOptions<D> = {}): Tensor<D> {
+  const dtype = (options.dtype ?? 'f32') as D;
+  checkValue(value, dtype, 'full');
+  const out = Tensor.empty(checkShape(shape), dtype);
+  for (const { start, count } of chunks(out.size)) {
+    if (count === 0) continue;
+    dispatch(fillKernel, {
+      uniforms: new Uniforms().u32(count, start, bitsOf(value, dtype), 0),
+      storage: [range(out, start, count)],
+      workgroups: grid(count, 256),
+    });
+  }
+  return out;
+}
+
+/** A tensor of zeros. */
+export function zeros<D extends DType = 'f32'>(shape: Shape, options: CreateOptions<D> = {}): Tensor<D> {
+  return full(shape, 0, options);
+}
+
+/** A tensor of ones. */
+export function ones<D extends DType = 'f32'>(shape: Shape, options: CreateOptions<D> = {}): Tensor<D> {
+  return full(shape, 1, options);
+}
+
+/** `[start, start + step, ...)` up to (excluding) `end`, like `torch.arange`. Default dtype: i32 if all arguments are integers, else f32. */
+export function arange(end: number): Tensor;
+export function arange(start: number, end: number, step?: number, options?: CreateOptions): Tensor;
+export function arange(a: number, b?: number, step = 1, options: CreateOptions = {}): Tensor {
+  const [start, end] = b === undefined ? [0, a] : [a, b];
+  if (step === 0) throw new Error('scratchgpt: arange: step must not be zero');
+  const dtype = options.dtype ?? ([start, end, step].every(Number.isInteger) ? 'i32' : 'f32');
+  const n = Math.max(0, Math.ceil((end - start) / step));
+  checkValue(start, dtype, 'arange start');
+  checkValue(step, dtype, 'arange step');
+  const out = Tensor.empty([n], dtype);
+  for (const { start: first, count } of chunks(n)) {
+    if (count === 0) continue;
+    dispatch(fillKernel, {
+      entry: 'arange',
+      constants: { DTYPE: dtypeCode(dtype) },
+      uniforms: new Uniforms().u32(count, first, bitsOf(start, dtype), bitsOf(step, dtype)),
+      storage: [range(out, first, count)],
+      workgroups: grid(count, 256),
+    });
+  }
+  return out;
+}
+
+let globalSeed = 0x5eed;
+let draws = 0;
+
+/** Sets the seed of the global generator used when no `seed` option is given (like `torch.manual_seed`). */
+export function manualSeed(seed: number): void {
+  globalSeed = seed >>> 0;
+  draws = 0;
+}
+
+/** Next key of the global generator: each call without an explicit seed gets fresh numbers. */
+export function nextSeed(): number {
+  draws += 1;
+  return (Math.imul(globalSeed ^ 0x85ebca6b, 0x9e3779b1) + Math.imul(draws, 0xc2b2ae35)) >>> 0;
+}
+
+export interface RandomOptions {
+  /** Same seed, same shape → same values on every device. Default: the global generator (see {@link manualSeed}). */
+  seed?: number;
+}
+
+function random(shape: Shape, dist: 0 | 1, a: number, b: number, options: RandomOptions): Tensor<'f32'> {
+  const out = Tensor.empty(checkShape(shape), 'f32');
+  const seed = options.seed === undefined ? nextSeed() : options.seed >>> 0;
+  for (const { start, count } of chunks(out.size)) {
+    if (count === 0) continue;
+    dispatch(randomKernel, {
+      uniforms: new Uniforms().u32(count, start, seed, dist).f32(a, b),
+      storage: [range(out, start, count)],
+      workgroups: grid(count, 256),
+    });
+  }
+  return out;
+}
+
+/** Uniform random numbers in `[low, high)` (default `[0, 1)`). */
+export function rand(shape: Shape, options: RandomOptions & { low?: number; high?: number } = {}): Tensor<'f32'> {
+  return random(shape, 0, options.low ?? 0, options.high ?? 1, options);
+}
+
+/** Normally distributed random numbers (default mean 0, std 1). */
+export function randn(shape: Shape, options: RandomOptions & { mean?: number; std?: number } = {}): Tensor<'f32'> {
+  return random(shape, 1, options.mean ?? 0, options.std ?? 1, options);
+}
+
+/** Nested number arrays accepted by {@link tensor}. */
+export type NestedArray = number | NestedArray[];
+
+function inferShape(data: NestedArray): number[] {
+  const shape: number[] = [];
+  let level: NestedArray = data;
+  while (Array.isArray(level)) {
+    shape.push(level.length);
+    level = level[0];
+    if (level === undefined) break;
+  }
+  return shape;
+}
+
+function flatten(data: NestedArray, shape: number[], depth: number, out: number[]): void {
+  if (depth === shape.length) {
+    if (typeof data !== 'number') throw new Error('scratchgpt: tensor(): ragged nested array');
+    out.push(data);
+    return;
+  }
+  if (!Array.isArray(data) || data.length !== shape[depth]) {
+    throw new Error(`scratchgpt: tensor(): ragged nested array (expected length ${shape[depth]} at depth ${depth})`);
+  }
+  for (const item of data) flatten(item, shape, depth + 1, out);
+}
+
+function dtypeOfArray(data: ArrayLike<number>): DType | undefined {
+  if (data instanceof Float32Array || data instanceof Float64Array) return 'f32';
+  if (data instanceof Int32Array || data instanceof Int16Array || data instanceof Int8Array) return 'i32';
+  if (data instanceof Uint32Array || data instanceof Uint16Array || data instanceof Uint8Array) return 'u32';
+  return undefined;
+}
+
+/**
+ * Uploads CPU data. `shape` defaults to `[data.length]`; dtype defaults from the array type
+ * (Float32Array → f32, Int32Array → i32, Uint32Array → u32, number[] → f32).
+ */
+export function fromArray<D extends DType = 'f32'>(data: ArrayLike<number>, shape?: Shape, options: CreateOptions<D> = {}): Tensor<D> {
+  const dims = checkShape(shape ?? [data.length]);
+  const dtype = (options.dtype ?? dtypeOfArray(data) ?? 'f32') as D;
+  if (sizeOf(dims) !== data.length) {
+    throw new Error(`scratchgpt: fromArray: ${data.length} values do not fill shape ${fmt(dims)} (${sizeOf(dims)} elements)`);
+  }
+  const typed =
+    dtype === 'f32'
+      ? data instanceof Float32Array ? data : Float32Array.from(data)
+      : dtype === 'i32'
+        ? data instanceof Int32Array ? data : Int32Array.from(data, (v) => checkInt(v, dtype))
+        : data instanceof Uint32Array ? data : Uint32Array.from(data, (v) => checkInt(v, dtype));
+  const out = Tensor.empty(dims, dtype);
+  if (typed.length > 0) writeBuffer(out.buffer, 0, typed);
+  return out;
+}
+
+function checkInt(v: number, dtype: DType): number {
+  if (!Number.isInteger(v)) throw new Error(`scratchgpt: fromArray: ${v} is not an integer (dtype ${dtype})`);
+  return v;
+}
+
+/** Creates a tensor from (nested) numbers, e.g. `tensor([[1, 2], [3, 4]])`. */
+export function tensor<D extends DType = 'f32'>(data: NestedArray | ArrayLike<number>, options: CreateOptions<D> = {}): Tensor<D> {
+  if (typeof data === 'number' || Array.isArray(data)) {
+    const nested = data as NestedArray;
+    const shape = inferShape(nested);
+    const flat: number[] = [];
+    flatten(nested, shape, 0, flat);
+    return fromArray(flat, shape, options);
+  }
+  return fromArray(data as ArrayLike<number>, undefined, options);
+}

@@ -1,0 +1,119 @@
+/**
+ * GPU memory ownership: reference-counted storages over pooled `GPUBuffer`s, live counters, and the
+ * `memory()` report. Tensors own a reference to a {@link Storage}; reshape views share it.
+ */
+import { BufferUsage, gpu } from './device';
+import { flush } from './queue';
+
+const STORAGE_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
+/** Pooled buffers above this many bytes in total are destroyed, oldest first. */
+const POOL_LIMIT_BYTES = 512 * 1024 * 1024;
+
+const pool = new Map<number, GPUBuffer[]>();
+let pooledBytes = 0;
+let pooledBuffers = 0;
+let liveBuffers = 0;
+let liveBytes = 0;
+let liveTensors = 0;
+
+/** Buffer sizes are rounded so that similar requests share pooled buffers and copies stay aligned. */
+function roundSize(bytes: number): number {
+  return Math.max(256, Math.ceil(bytes / 256) * 256);
+}
+
+/** A GPU buffer shared by a tensor and its views; returned to the pool when the last one lets go. */
+export class Storage {
+  private refs = 1;
+  constructor(
+    readonly buffer: GPUBuffer,
+    /** Bytes requested (the buffer may be larger). */
+    readonly bytes: number,
+  ) {}
+
+  retain(): this {
+    this.refs += 1;
+    return this;
+  }
+
+  release(): void {
+    this.refs -= 1;
+    if (this.refs === 0) releaseBuffer(this.buffer);
+  }
+}
+
+/** Allocates (or reuses) a storage buffer of at least `bytes`. */
+export function allocStorage(bytes: number): Storage {
+  const { device, limits } = gpu();
+  const size = roundSize(bytes);
+  if (size > limits.maxBufferSize) {
+    throw new Error(
+      `scratchgpt: cannot allocate ${bytes} bytes: larger than this device's maxBufferSize (${limits.maxBufferSize})`,
+    );
+  }
+  const free = pool.get(size);
+  let buffer = free?.pop();
+  if (buffer) {
+    pooledBytes -= size;
+    pooledBuffers -= 1;
+  } else {
+    buffer = device.createBuffer({ size, usage: STORAGE_USAGE });
+  }
+  liveBuffers += 1;
+  liveBytes += size;
+  return new Storage(buffer, bytes);
+}
+
+function releaseBuffer(buffer: GPUBuffer): void {
+  liveBuffers -= 1;
+  liveBytes -= buffer.size;
+  let list = pool.get(buffer.size);
+  if (!list) pool.set(buffer.size, (list = []));
+  list.push(buffer);
+  pooledBytes += buffer.size;
+  pooledBuffers += 1;
+  if (pooledBytes > POOL_LIMIT_BYTES) trimPool(POOL_LIMIT_BYTES / 2);
+}
+
+/** Destroys pooled (free) buffers until at most `keepBytes` remain pooled. */
+export function trimPool(keepBytes = 0): void {
+  if (pooledBytes <= keepBytes) return;
+  // A pooled buffer may still be read by recorded-but-unsubmitted work: submit it first.
+  flush();
+  for (const [size, list] of pool) {
+    while (list.length > 0 && pooledBytes > keepBytes) {
+      list.pop()!.destroy();
+      pooledBytes -= size;
+      pooledBuffers -= 1;
+    }
+    if (list.length === 0) pool.delete(size);
+  }
+}
+
+/** @internal counters updated by Tensor. */
+export function countTensor(delta: 1 | -1): void {
+  liveTensors += delta;
+}
+
+/** What the library holds on the GPU right now. */
+export interface MemoryInfo {
+  /** Tensors not yet disposed (views count separately). */
+  liveTensors: number;
+  /** GPU buffers owned by live tensors. */
+  liveBuffers: number;
+  /** Bytes of those buffers. */
+  liveBytes: number;
+  /** Free buffers kept for reuse. */
+  pooledBuffers: number;
+  pooledBytes: number;
+}
+
+/** Reports live tensors/buffers/bytes and the reuse pool (use it to prove a loop does not leak). */
+export function memory(): MemoryInfo {
+  return { liveTensors, liveBuffers, liveBytes, pooledBuffers, pooledBytes };
+}
+
+/** @internal forget everything (device was destroyed). */
+export function resetMemory(): void {
+  pool.clear();
+  pooledBytes = pooledBuffers = liveBuffers = liveBytes = liveTensors = 0;
+}

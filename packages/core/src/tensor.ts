@@ -1,0 +1,169 @@
+/**
+ * Tensors: a shape, a dtype and a reference to GPU storage. Every tensor is contiguous (row-major);
+ * `reshape` returns a view sharing the storage. Ownership is explicit: call `dispose()` (or use a scope).
+ */
+import { allocStorage, countTensor, type Storage } from './memory';
+import { readBuffer } from './queue';
+
+/** Element types. All are 4 bytes wide. */
+export type DType = 'f32' | 'i32' | 'u32';
+
+/** The typed array returned by `toArray()` for each dtype. */
+export type TypedArrayFor<D extends DType> = D extends 'f32' ? Float32Array : D extends 'i32' ? Int32Array : Uint32Array;
+
+export type Shape = readonly number[];
+
+/** Number of elements of a shape. */
+export function sizeOf(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Row-major strides (in elements) of a shape. */
+export function stridesOf(shape: Shape): number[] {
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i];
+  }
+  return strides;
+}
+
+/** Validates and copies a shape (non-negative integers). */
+export function checkShape(shape: Shape, what = 'shape'): number[] {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new Error(`scratchgpt: invalid ${what} [${shape.join(', ')}]: dimensions must be non-negative integers`);
+  }
+  return [...shape];
+}
+
+/** Formats a shape for error messages. */
+export function fmt(shape: Shape): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export class Tensor<D extends DType = DType> {
+  /** Dimensions, outermost first. */
+  readonly shape: readonly number[];
+  /** Element type. */
+  readonly dtype: D;
+  /** Number of elements. */
+  readonly size: number;
+  private storage: Storage | null;
+
+  /** @internal Use the creation functions (`zeros`, `fromArray`, ...) or ops instead. */
+  constructor(storage: Storage, shape: Shape, dtype: D) {
+    this.storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.size = sizeOf(shape);
+    countTensor(1);
+  }
+
+  /** Allocates an uninitialised tensor (kernels fill it). */
+  static empty<D extends DType>(shape: Shape, dtype: D): Tensor<D> {
+    const dims = checkShape(shape);
+    return new Tensor(allocStorage(sizeOf(dims) * 4), dims, dtype);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  /** Row-major strides in elements (tensors are always contiguous). */
+  get strides(): number[] {
+    return stridesOf(this.shape);
+  }
+
+  /** Bytes of data (4 per element). */
+  get byteLength(): number {
+    return this.size * 4;
+  }
+
+  /** The GPU buffer holding the data (may be larger than `byteLength`). Throws after `dispose()`. */
+  get buffer(): GPUBuffer {
+    return this.live().buffer;
+  }
+
+  get isDisposed(): boolean {
+    return this.storage === null;
+  }
+
+  private live(): Storage {
+    if (!this.storage) throw new Error(`scratchgpt: tensor of shape ${fmt(this.shape)} (${this.dtype}) was used after dispose()`);
+    return this.storage;
+  }
+
+  /**
+   * A view with a new shape and the same data (one dimension may be `-1`).
+   * The view owns its own reference: dispose both.
+   */
+  reshape(...shape: number[] | [Shape]): Tensor<D> {
+    const dims = (Array.isArray(shape[0]) ? shape[0] : shape) as number[];
+    const resolved = resolveReshape(this.shape, dims);
+    return new Tensor(this.live().retain(), resolved, this.dtype);
+  }
+
+  /** Releases this tensor's reference to its GPU storage (idempotent). */
+  dispose(): void {
+    if (this.storage) {
+      this.storage.release();
+      this.storage = null;
+      countTensor(-1);
+    }
+  }
+
+  /** Copies the data back to the CPU. */
+  async toArray(): Promise<TypedArrayFor<D>> {
+    const bytes = await readBuffer(this.buffer, 0, this.byteLength);
+    const Ctor = this.dtype === 'f32' ? Float32Array : this.dtype === 'i32' ? Int32Array : Uint32Array;
+    return new Ctor(bytes) as TypedArrayFor<D>;
+  }
+
+  /** The single value of a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new Error(`scratchgpt: item() needs a tensor with one element, got shape ${fmt(this.shape)}`);
+    return (await this.toArray())[0];
+  }
+
+  toString(): string {
+    return `Tensor(${fmt(this.shape)}, ${this.dtype}${this.isDisposed ? ', disposed' : ''})`;
+  }
+}
+
+/** Resolves a reshape target (with at most one -1) against a source shape. */
+export function resolveReshape(from: Shape, to: readonly number[]): number[] {
+  const size = sizeOf(from);
+  const unknown = to.filter((d) => d === -1).length;
+  if (unknown > 1) throw new Error(`scratchgpt: reshape ${fmt(from)} → ${fmt(to)}: only one dimension may be -1`);
+  for (const d of to) {
+    if (d !== -1 && (!Number.isInteger(d) || d < 0)) throw new Error(`scratchgpt: reshape ${fmt(from)} → ${fmt(to)}: invalid dimension ${d}`);
+  }
+  const known = to.reduce((p, d) => (d === -1 ? p : p * d), 1);
+  const resolved = to.map((d) => (d === -1 ? (known === 0 ? 0 : size / known) : d));
+  if (sizeOf(resolved) !== size || resolved.some((d) => !Number.isInteger(d))) {
+    throw new Error(`scratchgpt: cannot reshape ${fmt(from)} (${size} elements) to ${fmt(to)}`);
+  }
+  return resolved;
+}
+
+/** Throws a clear error unless `t` has one of the given dtypes. */
+export function expectDType(op: string, t: Tensor, ...dtypes: DType[]): void {
+  if (!dtypes.includes(t.dtype)) {
+    throw new Error(`scratchgpt: ${op} expects ${dtypes.join(' or ')} but got a ${t.dtype} tensor of shape ${fmt(t.shape)}`);
+  }
+}
+
+/** Normalises an axis (negative counts from the end) and checks its range. */
+export function normAxis(op: string, axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new Error(`scratchgpt: ${op}: axis ${axis} is out of range for rank ${rank}`);
+  return a;
+}
+
+/** Numeric code of a dtype for WGSL `override DTYPE: u32` (0 f32, 1 i32, 2 u32). */
+export function dtypeCode(dtype: DType): number {
+  return dtype === 'f32' ? 0 : dtype === 'i32' ? 1 : 2;
+}
