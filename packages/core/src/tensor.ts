@@ -2,6 +2,7 @@
  * Tensors: a shape, a dtype and a reference to GPU storage. Every tensor is contiguous (row-major);
  * `reshape` returns a view sharing the storage. Ownership is explicit: call `dispose()` (or use a scope).
  */
+import { backward, record, type GradNode } from './autograd';
 import { allocStorage, countTensor, type Storage } from './memory';
 import { readBuffer } from './queue';
 
@@ -52,6 +53,14 @@ export class Tensor<D extends DType = DType> {
   /** Number of elements. */
   readonly size: number;
   private storage: Storage | null;
+  /** Whether gradients flow to this tensor. Set it on parameters/leaves; ops set it on their outputs. */
+  requiresGrad = false;
+  /** Accumulated gradient after `backward()` (leaves only). */
+  grad: Tensor<'f32'> | null = null;
+  /** @internal How this tensor was computed (null for leaves and after backward). */
+  gradNode: GradNode | null = null;
+  /** False for tensors produced by an op that recorded a graph node. */
+  isLeaf = true;
 
   /** @internal Use the creation functions (`zeros`, `fromArray`, ...) or ops instead. */
   constructor(storage: Storage, shape: Shape, dtype: D) {
@@ -103,7 +112,37 @@ export class Tensor<D extends DType = DType> {
   reshape(...shape: number[] | [Shape]): Tensor<D> {
     const dims = (Array.isArray(shape[0]) ? shape[0] : shape) as number[];
     const resolved = resolveReshape(this.shape, dims);
-    return new Tensor(this.live().retain(), resolved, this.dtype);
+    const from = this.shape;
+    const out = new Tensor(this.live().retain(), resolved, this.dtype);
+    return record(out, 'reshape', [this], [], (g) => [g.reshape(from)]);
+  }
+
+  /** A new handle on the same data and shape (own reference; dispose it separately). No graph. */
+  retainView(): Tensor<D> {
+    return new Tensor(this.live().retain(), this.shape, this.dtype);
+  }
+
+  /** The same data cut from the graph: a new handle that does not require grad (like `torch.Tensor.detach`). */
+  detach(): Tensor<D> {
+    return this.retainView();
+  }
+
+  /** Marks this tensor as a leaf that needs gradients; returns it. */
+  requireGrad(flag = true): this {
+    if (flag && this.dtype !== 'f32') throw new Error(`scratchgpt: only f32 tensors can require grad (got ${this.dtype})`);
+    this.requiresGrad = flag;
+    return this;
+  }
+
+  /** Backpropagates from this tensor (see {@link backward}). */
+  backward(grad?: Tensor): void {
+    backward(this, grad);
+  }
+
+  /** Disposes and clears `.grad`. */
+  zeroGrad(): void {
+    this.grad?.dispose();
+    this.grad = null;
   }
 
   /** Releases this tensor's reference to its GPU storage (idempotent). */
@@ -112,6 +151,7 @@ export class Tensor<D extends DType = DType> {
       this.storage.release();
       this.storage = null;
       countTensor(-1);
+      // A graph node stays: backward through this tensor still works (its saved tensors are freed then).
     }
   }
 

@@ -1,0 +1,86 @@
+/**
+ * Elementwise f32 functions (shaders/unary.wgsl): forward, backward, and float64 references.
+ * Tensors larger than one storage binding are processed in chunks.
+ */
+import source from '../../../../shaders/unary.wgsl';
+import { record } from '../autograd';
+import { chunks, defineKernel, dispatch, grid, range, Uniforms } from '../kernel';
+import { expectDType, Tensor } from '../tensor';
+
+const kernel = defineKernel('unary', source);
+
+/** Op codes of shaders/unary.wgsl, with float64 reference value and derivative. */
+export const unaryOps = {
+  neg: { code: 0, ref: (x: number) => -x, dref: () => -1 },
+  exp: { code: 1, ref: Math.exp, dref: Math.exp },
+  log: { code: 2, ref: Math.log, dref: (x: number) => 1 / x },
+  sqrt: { code: 3, ref: Math.sqrt, dref: (x: number) => 0.5 / Math.sqrt(x) },
+  tanh: { code: 4, ref: Math.tanh, dref: (x: number) => 1 - Math.tanh(x) ** 2 },
+  relu: { code: 5, ref: (x: number) => Math.max(x, 0), dref: (x: number) => (x > 0 ? 1 : 0) },
+  gelu: { code: 6, ref: geluRef, dref: geluGradRef },
+  pow: { code: 7, ref: (x: number, a = 1) => x ** a, dref: (x: number, a = 1) => a * x ** (a - 1) },
+  affine: { code: 8, ref: (x: number, a = 1, b = 0) => a * x + b, dref: (_x: number, a = 1) => a },
+  sigmoid: { code: 9, ref: (x: number) => 1 / (1 + Math.exp(-x)), dref: (x: number) => Math.exp(-x) / (1 + Math.exp(-x)) ** 2 },
+  abs: { code: 10, ref: Math.abs, dref: (x: number) => Math.sign(x) },
+  rsqrt: { code: 11, ref: (x: number) => 1 / Math.sqrt(x), dref: (x: number) => -0.5 * x ** -1.5 },
+} as const;
+
+export type UnaryOpName = keyof typeof unaryOps;
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/** GELU, tanh approximation (GPT-2's): 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))). */
+export function geluRef(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(GELU_C * (x + 0.044715 * x ** 3)));
+}
+
+export function geluGradRef(x: number): number {
+  const t = Math.tanh(GELU_C * (x + 0.044715 * x ** 3));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * x * x);
+}
+
+function run(entry: 'main' | 'backward', op: UnaryOpName, x: Tensor, dy: Tensor | null, a: number, b: number): Tensor<'f32'> {
+  const out = Tensor.empty(x.shape, 'f32');
+  for (const { start, count } of chunks(x.size)) {
+    if (count === 0) continue;
+    dispatch(kernel, {
+      entry,
+      constants: { OP: unaryOps[op].code },
+      uniforms: new Uniforms().u32(count).f32(a, b),
+      storage: [range(x, start, count), range(out, start, count), dy ? range(dy, start, count) : null],
+      workgroups: grid(count, 256),
+    });
+  }
+  return out;
+}
+
+/** Applies a unary op by name (`a`, `b` are its scalar parameters: pow's exponent, affine's scale/shift). */
+export function unary(op: UnaryOpName, x: Tensor, a = 0, b = 0): Tensor<'f32'> {
+  expectDType(op, x, 'f32');
+  const out = run('main', op, x, null, a, b);
+  return record(out, op, [x], [x], (g, [xs]) => [run('backward', op, xs, g, a, b)]);
+}
+
+/** −x */
+export const neg = (x: Tensor) => unary('neg', x);
+/** eˣ */
+export const exp = (x: Tensor) => unary('exp', x);
+/** Natural logarithm. */
+export const log = (x: Tensor) => unary('log', x);
+export const sqrt = (x: Tensor) => unary('sqrt', x);
+/** 1/√x */
+export const rsqrt = (x: Tensor) => unary('rsqrt', x);
+export const tanh = (x: Tensor) => unary('tanh', x);
+export const relu = (x: Tensor) => unary('relu', x);
+/** GELU with the tanh approximation, as in GPT-2. */
+export const gelu = (x: Tensor) => unary('gelu', x);
+export const sigmoid = (x: Tensor) => unary('sigmoid', x);
+export const abs = (x: Tensor) => unary('abs', x);
+/** xᵉ for a scalar exponent. */
+export const pow = (x: Tensor, exponent: number) => unary('pow', x, exponent);
+/** x·scale (no broadcast tensor needed). */
+export const mulScalar = (x: Tensor, scale: number) => unary('affine', x, scale, 0);
+/** x + shift. */
+export const addScalar = (x: Tensor, shift: number) => unary('affine', x, 1, shift);
+/** x·scale + shift in one kernel. */
+export const affine = (x: Tensor, scale: number, shift: number) => unary('affine', x, scale, shift);
