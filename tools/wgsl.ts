@@ -4,13 +4,18 @@
  * tsup (esbuild) uses the `text` loader; vitest (vite) uses the tiny plugin below. Both yield the
  * file's exact text.
  */
-import type { Plugin } from 'vite';
+
+/** The subset of a Vite plugin this loader needs (avoids a direct dependency on vite's types). */
+interface VitePlugin {
+  name: string;
+  transform(code: string, id: string): { code: string; map: null } | null;
+}
 
 /** esbuild loader table for tsup's `loader` option. */
 export const wgslEsbuildLoader = { '.wgsl': 'text' } as const;
 
 /** Vite/vitest plugin: `import src from '.../x.wgsl'` → the file's text as the default export. */
-export function wgslVitePlugin(): Plugin {
+export function wgslVitePlugin(): VitePlugin {
   return {
     name: 'scratchgpt-wgsl',
     transform(code, id) {

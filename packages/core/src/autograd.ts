@@ -4,10 +4,14 @@
  * and a rule mapping the output gradient to input gradients. `backward()` walks the graph once in
  * reverse topological order, accumulates gradients into leaves' `.grad`, and frees saved tensors.
  */
+import { keep } from './scope';
 import type { Tensor } from './tensor';
 
-/** Maps the output gradient to one gradient per input (`null` where an input needs none). */
-export type BackwardRule = (grad: Tensor, saved: readonly Tensor[]) => (Tensor | null)[];
+/**
+ * Maps the output gradient to one gradient per input (`null` where an input needs none).
+ * `needs[i]` tells whether input i requires a gradient (saved tensors are plain views and do not).
+ */
+export type BackwardRule = (grad: Tensor, saved: readonly Tensor[], needs: readonly boolean[]) => (Tensor | null)[];
 
 export interface GradNode {
   /** Op name, for error messages and debugging. */
@@ -61,7 +65,13 @@ export function record<T extends Tensor>(out: T, op: string, inputs: Tensor[], s
   if (!needsGrad(...inputs)) return out;
   out.requiresGrad = true;
   out.isLeaf = false;
-  out.gradNode = { op, inputs, saved: saved.map((t) => t.retainView()), backward };
+  // Saved views mirror requiresGrad so rules may ask `saved[i].requiresGrad` (they never join the graph).
+  const views = saved.map((t) => {
+    const view = keep(t.retainView());
+    view.requiresGrad = t.requiresGrad;
+    return view;
+  });
+  out.gradNode = { op, inputs, saved: views, backward };
   return out;
 }
 
@@ -128,7 +138,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
       const g = grads.get(t);
       grads.delete(t);
       if (!g) continue;
-      const inputGrads = node.backward(g, node.saved);
+      const inputGrads = node.backward(g, node.saved, node.inputs.map((t) => t.requiresGrad));
       g.dispose();
       node.inputs.forEach((input, k) => {
         const ig = inputGrads[k];
@@ -155,8 +165,8 @@ export function backward(root: Tensor, grad?: Tensor): void {
           const sum = ops.add(t.grad, shaped);
           t.grad.dispose();
           shaped.dispose();
-          t.grad = sum;
-        } else t.grad = shaped;
+          t.grad = keep(sum);
+        } else t.grad = keep(shaped);
       } else g.dispose();
     }
   } finally {

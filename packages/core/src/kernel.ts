@@ -15,11 +15,40 @@ export const MAX_RANK = 8;
 export interface Kernel {
   readonly name: string;
   readonly source: string;
+  /** Bindings declared in group 0 (every entry point of the module shares one layout). */
+  readonly bindings: readonly KernelBinding[];
+}
+
+/** A `@group(0) @binding(n) var<...>` declaration. */
+export interface KernelBinding {
+  binding: number;
+  type: 'uniform' | 'storage' | 'read-only-storage';
 }
 
 interface DeviceCache {
   modules: Map<string, GPUShaderModule>;
+  layouts: Map<string, GPUBindGroupLayout>;
   pipelines: Map<string, GPUComputePipeline>;
+  /** Placeholder buffers for bindings an entry point does not use (one per binding slot). */
+  placeholders: Map<string, GPUBuffer>;
+}
+
+/** Reads the group-0 binding declarations of a WGSL module. */
+export function parseBindings(name: string, source: string): KernelBinding[] {
+  const code = source.replace(/\/\/[^\n]*/g, '');
+  const found = new Map<number, KernelBinding>();
+  for (const match of code.matchAll(/((?:@\w+\s*\(\s*\w+\s*\)\s*)+)var\s*<([^>]*)>/g)) {
+    const attrs = match[1];
+    const binding = /@binding\s*\(\s*(\d+)\s*\)/.exec(attrs);
+    const group = /@group\s*\(\s*(\d+)\s*\)/.exec(attrs);
+    if (!binding || (group && group[1] !== '0')) continue;
+    const [space, access] = match[2].split(',').map((p) => p.trim());
+    const type = space === 'uniform' ? 'uniform' : access === 'read_write' ? 'storage' : 'read-only-storage';
+    const index = Number(binding[1]);
+    if (found.has(index)) throw new Error(`scratchgpt: kernel '${name}' declares @binding(${index}) twice`);
+    found.set(index, { binding: index, type });
+  }
+  return [...found.values()].sort((a, b) => a.binding - b.binding);
 }
 
 const caches = new WeakMap<GPUDevice, DeviceCache>();
@@ -45,7 +74,7 @@ export function defineKernel(name: string, source: string): Kernel {
     if (existing.source !== source) throw new Error(`scratchgpt: a different kernel named '${name}' is already defined`);
     return existing;
   }
-  const kernel = { name, source };
+  const kernel = { name, source, bindings: parseBindings(name, source) };
   kernelsByName.set(name, kernel);
   return kernel;
 }
@@ -68,7 +97,7 @@ export interface DispatchOptions {
 
 function cacheFor(device: GPUDevice): DeviceCache {
   let cache = caches.get(device);
-  if (!cache) caches.set(device, (cache = { modules: new Map(), pipelines: new Map() }));
+  if (!cache) caches.set(device, (cache = { modules: new Map(), layouts: new Map(), pipelines: new Map(), placeholders: new Map() }));
   return cache;
 }
 
@@ -94,12 +123,41 @@ function pipelineFor(kernel: Kernel, entry: string, constants: Record<string, nu
       : undefined;
     pipeline = device.createComputePipeline({
       label: key,
-      layout: 'auto',
+      layout: device.createPipelineLayout({ bindGroupLayouts: [layoutFor(kernel)] }),
       compute: { module, entryPoint: entry, constants: numeric },
     });
     cache.pipelines.set(key, pipeline);
   }
   return pipeline;
+}
+
+/** One explicit layout per kernel: entry points that skip a binding still share it (unlike `layout: 'auto'`). */
+function layoutFor(kernel: Kernel): GPUBindGroupLayout {
+  const { device } = gpu();
+  const cache = cacheFor(device);
+  let layout = cache.layouts.get(kernel.name);
+  if (!layout) {
+    layout = device.createBindGroupLayout({
+      label: kernel.name,
+      entries: kernel.bindings.map(({ binding, type }) => ({ binding, visibility: 0x4 /* COMPUTE */, buffer: { type } })),
+    });
+    cache.layouts.set(kernel.name, layout);
+  }
+  return layout;
+}
+
+/** A small zeroed buffer standing in for a binding the dispatched entry point does not use. */
+function placeholder(binding: KernelBinding): GPUBufferBinding {
+  const { device } = gpu();
+  const cache = cacheFor(device);
+  const key = `${binding.type}:${binding.binding}`;
+  let buffer = cache.placeholders.get(key);
+  if (!buffer) {
+    const usage = binding.type === 'uniform' ? 0x40 /* UNIFORM */ : 0x80 /* STORAGE */;
+    buffer = device.createBuffer({ size: 256, usage, label: `placeholder ${key}` });
+    cache.placeholders.set(key, buffer);
+  }
+  return { buffer, offset: 0, size: 256 };
 }
 
 /** Number of distinct compiled pipelines (tests use it to prove shapes do not recompile). */
@@ -127,14 +185,22 @@ export function dispatch(kernel: Kernel, options: DispatchOptions): void {
   const { device } = gpu();
   const pipeline = pipelineFor(kernel, options.entry ?? 'main', options.constants);
   const entries: GPUBindGroupEntry[] = [];
-  if (options.uniforms) {
-    const data = options.uniforms instanceof Uniforms ? options.uniforms.toArrayBuffer() : options.uniforms;
-    entries.push({ binding: 0, resource: stageUniforms(data) });
+  for (const declared of kernel.bindings) {
+    const n = declared.binding;
+    let resource: GPUBufferBinding;
+    if (n === 0 && options.uniforms) {
+      const data = options.uniforms instanceof Uniforms ? options.uniforms.toArrayBuffer() : options.uniforms;
+      resource = stageUniforms(data);
+    } else {
+      const given = n > 0 ? options.storage[n - 1] : null;
+      resource = given ? storageResource(kernel, given) : placeholder(declared);
+    }
+    entries.push({ binding: n, resource });
   }
-  options.storage.forEach((binding, index) => {
-    if (binding) entries.push({ binding: index + 1, resource: storageResource(kernel, binding) });
-  });
-  const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+  if (options.storage.length > 0 && !kernel.bindings.some((b) => b.binding === options.storage.length)) {
+    throw new Error(`scratchgpt: kernel '${kernel.name}' declares no @binding(${options.storage.length}) but ${options.storage.length} storage buffers were given`);
+  }
+  const bindGroup = device.createBindGroup({ layout: layoutFor(kernel), entries });
   const wg = typeof options.workgroups === 'number' ? [options.workgroups, 1, 1] : options.workgroups;
   const groups = [wg[0], wg[1] ?? 1, wg[2] ?? 1] as const;
   if (groups[0] === 0 || groups[1] === 0 || groups[2] === 0) return;

@@ -120,12 +120,12 @@ export function writeBuffer(buffer: GPUBuffer, offset: number, data: ArrayBuffer
   flush();
   const { device } = gpu();
   // writeBuffer needs a multiple of 4 bytes.
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
   const padded = bytes.byteLength % 4 === 0 ? bytes : padTo4(bytes);
   device.queue.writeBuffer(buffer, offset, padded, 0, padded.byteLength);
 }
 
-function padTo4(bytes: Uint8Array): Uint8Array {
+function padTo4(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
   out.set(bytes);
   return out;

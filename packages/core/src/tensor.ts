@@ -5,6 +5,7 @@
 import { backward, record, type GradNode } from './autograd';
 import { allocStorage, countTensor, type Storage } from './memory';
 import { readBuffer } from './queue';
+import { setTensorCheck, track } from './scope';
 
 /** Element types. All are 4 bytes wide. */
 export type DType = 'f32' | 'i32' | 'u32';
@@ -56,7 +57,7 @@ export class Tensor<D extends DType = DType> {
   /** Whether gradients flow to this tensor. Set it on parameters/leaves; ops set it on their outputs. */
   requiresGrad = false;
   /** Accumulated gradient after `backward()` (leaves only). */
-  grad: Tensor<'f32'> | null = null;
+  grad: Tensor | null = null;
   /** @internal How this tensor was computed (null for leaves and after backward). */
   gradNode: GradNode | null = null;
   /** False for tensors produced by an op that recorded a graph node. */
@@ -69,6 +70,7 @@ export class Tensor<D extends DType = DType> {
     this.dtype = dtype;
     this.size = sizeOf(shape);
     countTensor(1);
+    track(this);
   }
 
   /** Allocates an uninitialised tensor (kernels fill it). */
@@ -207,3 +209,5 @@ export function normAxis(op: string, axis: number, rank: number): number {
 export function dtypeCode(dtype: DType): number {
   return dtype === 'f32' ? 0 : dtype === 'i32' ? 1 : 2;
 }
+
+setTensorCheck((v: unknown): v is Tensor => v instanceof Tensor);

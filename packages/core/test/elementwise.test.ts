@@ -101,7 +101,7 @@ describe('binary ops with broadcasting', () => {
           shapes: [sa, sb],
           data: [aData, bData],
           gpu: ([a, b]) => binary(name, a, b),
-          ref: ([a, b]) => broadcastRef(a, sa, b, sb, ref).data,
+          ref: ([a, b]) => broadcastRef(a, sa, b, sb, binaryOps[name].ref).data,
         });
       }
     });

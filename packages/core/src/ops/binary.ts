@@ -58,20 +58,20 @@ function forward(op: BinaryOpName, a: Tensor, b: Tensor): Tensor {
 }
 
 /** Gradient rules: d(out)/d(a), d(out)/d(b) given the output gradient `g`, reduced to each input's shape. */
-function gradients(op: BinaryOpName, g: Tensor, a: Tensor, b: Tensor): [Tensor | null, Tensor | null] {
+function gradients(op: BinaryOpName, g: Tensor, a: Tensor, b: Tensor, [needA, needB]: readonly boolean[]): [Tensor | null, Tensor | null] {
   const toA = (t: Tensor) => reduceTo(t, a);
   const toB = (t: Tensor) => reduceTo(t, b);
   switch (op) {
     case 'add':
-      return [a.requiresGrad ? toA(g.retainView()) : null, b.requiresGrad ? toB(g.retainView()) : null];
+      return [needA ? toA(g.retainView()) : null, needB ? toB(g.retainView()) : null];
     case 'sub':
-      return [a.requiresGrad ? toA(g.retainView()) : null, b.requiresGrad ? toB(neg(g)) : null];
+      return [needA ? toA(g.retainView()) : null, needB ? toB(neg(g)) : null];
     case 'mul':
-      return [a.requiresGrad ? toA(forward('mul', g, b)) : null, b.requiresGrad ? toB(forward('mul', g, a)) : null];
+      return [needA ? toA(forward('mul', g, b)) : null, needB ? toB(forward('mul', g, a)) : null];
     case 'div': {
-      const ga = a.requiresGrad ? toA(forward('div', g, b)) : null;
+      const ga = needA ? toA(forward('div', g, b)) : null;
       let gb: Tensor | null = null;
-      if (b.requiresGrad) {
+      if (needB) {
         // d(a/b)/db = −a/b² = −(a/b)/b
         const q = forward('div', a, b);
         const qb = forward('div', q, b);
@@ -87,9 +87,9 @@ function gradients(op: BinaryOpName, g: Tensor, a: Tensor, b: Tensor): [Tensor |
     case 'minimum': {
       // The gradient goes to the selected operand (to `a` on ties).
       const maskA = forward(op === 'maximum' ? 'greaterEqual' : 'lessEqual', a, b);
-      const ga = a.requiresGrad ? toA(forward('mul', g, maskA)) : null;
+      const ga = needA ? toA(forward('mul', g, maskA)) : null;
       let gb: Tensor | null = null;
-      if (b.requiresGrad) {
+      if (needB) {
         const maskB = affine(maskA, -1, 1);
         gb = toB(forward('mul', g, maskB));
         maskB.dispose();
@@ -113,7 +113,7 @@ function reduceTo(grad: Tensor, input: Tensor): Tensor {
 export function binary(op: BinaryOpName, a: Tensor, b: Tensor): Tensor {
   const out = forward(op, a, b);
   if (comparisons.has(op)) return out;
-  return record(out, op, [a, b], [a, b], (g, [as, bs]) => gradients(op, g, as, bs));
+  return record(out, op, [a, b], [a, b], (g, [as, bs], needs) => gradients(op, g, as, bs, needs));
 }
 
 /** a + b (broadcasting). */

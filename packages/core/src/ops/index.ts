@@ -18,5 +18,6 @@ export * from './embedding';
 export * from './crossentropy';
 export * from './argmax';
 export * from './topk';
+export * from './dropout';
 
 setGradOps({ add, onesLike: (t) => ones(t.shape) });

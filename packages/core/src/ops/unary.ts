@@ -9,8 +9,16 @@ import { expectDType, Tensor } from '../tensor';
 
 const kernel = defineKernel('unary', source);
 
-/** Op codes of shaders/unary.wgsl, with float64 reference value and derivative. */
-export const unaryOps = {
+interface UnarySpec {
+  /** Op code in shaders/unary.wgsl. */
+  code: number;
+  /** float64 reference f(x; a, b). */
+  ref: (x: number, a?: number, b?: number) => number;
+  /** float64 reference derivative f'(x; a, b). */
+  dref: (x: number, a?: number, b?: number) => number;
+}
+
+const defs = {
   neg: { code: 0, ref: (x: number) => -x, dref: () => -1 },
   exp: { code: 1, ref: Math.exp, dref: Math.exp },
   log: { code: 2, ref: Math.log, dref: (x: number) => 1 / x },
@@ -23,9 +31,12 @@ export const unaryOps = {
   sigmoid: { code: 9, ref: (x: number) => 1 / (1 + Math.exp(-x)), dref: (x: number) => Math.exp(-x) / (1 + Math.exp(-x)) ** 2 },
   abs: { code: 10, ref: Math.abs, dref: (x: number) => Math.sign(x) },
   rsqrt: { code: 11, ref: (x: number) => 1 / Math.sqrt(x), dref: (x: number) => -0.5 * x ** -1.5 },
-} as const;
+} satisfies Record<string, UnarySpec>;
 
-export type UnaryOpName = keyof typeof unaryOps;
+export type UnaryOpName = keyof typeof defs;
+
+/** Op codes of shaders/unary.wgsl, with float64 reference value and derivative. */
+export const unaryOps: Record<UnaryOpName, UnarySpec> = defs;
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
