@@ -19,5 +19,6 @@ export * from './crossentropy';
 export * from './argmax';
 export * from './topk';
 export * from './dropout';
+export * from './attention';
 
 setGradOps({ add, onesLike: (t) => ones(t.shape) });

@@ -1,0 +1,132 @@
+/**
+ * Fused scaled-dot-product attention (shaders/attention.wgsl): softmax(q·kᵀ·scale [+ causal mask]) · v
+ * without materialising the T×S score matrix, with optional attention dropout whose mask the backward
+ * regenerates from the seed. Forward and backward, plus float64 references.
+ */
+import source from '../../../../shaders/attention.wgsl';
+import { record } from '../autograd';
+import { nextSeed } from '../creation';
+import { defineKernel, dispatch, grid, Uniforms } from '../kernel';
+import { recordCopy } from '../queue';
+import { expectDType, fmt, Tensor } from '../tensor';
+
+const kernel = defineKernel('attention', source);
+const WG = 64;
+/** Largest head dimension the fused kernel keeps in registers. */
+export const MAX_HEAD_DIM = 128;
+
+export interface AttentionOptions {
+  /** Hide keys after each query (GPT). Needs as many queries as keys. Default false. */
+  causal?: boolean;
+  /** Score scale (default 1/√D). */
+  scale?: number;
+  /** Dropout probability on the attention weights (default 0). */
+  dropout?: number;
+  /** Dropout seed (default: the global generator). */
+  seed?: number;
+}
+
+interface Dims {
+  bh: number;
+  t: number;
+  s: number;
+  d: number;
+}
+
+function checkInputs(q: Tensor, k: Tensor, v: Tensor, causal: boolean): Dims {
+  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
+    expectDType('attention', t, 'f32');
+    if (t.rank < 2) throw new Error(`scratchgpt: attention: ${name} must be [..., T, D], got ${fmt(t.shape)}`);
+  }
+  const d = q.shape[q.rank - 1];
+  const t = q.shape[q.rank - 2];
+  const s = k.shape[k.rank - 2];
+  const lead = q.shape.slice(0, -2).join();
+  if (k.shape.join() !== v.shape.join() || k.shape[k.rank - 1] !== d || k.shape.slice(0, -2).join() !== lead) {
+    throw new Error(`scratchgpt: attention: shapes do not match: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)}`);
+  }
+  if (d > MAX_HEAD_DIM) throw new Error(`scratchgpt: attention: head dimension ${d} exceeds the fused kernel's maximum of ${MAX_HEAD_DIM}`);
+  if (causal && t !== s) throw new Error(`scratchgpt: attention: causal attention needs as many queries as keys, got ${t} and ${s}`);
+  return { bh: q.size / (t * d || 1), t, s, d };
+}
+
+function params(dims: Dims, scale: number, causal: boolean, p: number, seed: number): Uniforms {
+  return new Uniforms().u32(dims.bh, dims.t, dims.s, dims.d).f32(scale).u32(causal ? 1 : 0).f32(p).u32(seed);
+}
+
+/**
+ * softmax(q·kᵀ·scale)·v over the last two dims; leading dims (batch, heads) are independent.
+ * q `[..., T, D]`, k and v `[..., S, D]` → `[..., T, D]`.
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
+  const causal = options.causal ?? false;
+  const dims = checkInputs(q, k, v, causal);
+  const scale = options.scale ?? 1 / Math.sqrt(dims.d);
+  const p = options.dropout ?? 0;
+  if (!(p >= 0 && p < 1)) throw new Error(`scratchgpt: attention: dropout must be in [0, 1), got ${p}`);
+  const seed = p > 0 ? (options.seed ?? nextSeed()) >>> 0 : 0;
+  const uniforms = params(dims, scale, causal, p, seed);
+  const out = Tensor.empty(q.shape, 'f32');
+  const stats = Tensor.empty([2, dims.bh, dims.t], 'f32');
+  dispatch(kernel, { entry: 'forward', uniforms, storage: [q, k, v, out, stats], workgroups: grid(dims.bh * dims.t, WG) });
+  const recorded = record(out, 'attention', [q, k, v], [q, k, v, out, stats], (g, [qs, ks, vs, os, st]) => {
+    const dq = Tensor.empty(q.shape, 'f32');
+    const dkv = Tensor.empty([2, ...k.shape], 'f32');
+    const storage = [qs, ks, vs, os, st, g, dq, dkv];
+    dispatch(kernel, { entry: 'backward_q', uniforms, storage, workgroups: grid(dims.bh * dims.t, WG) });
+    dispatch(kernel, { entry: 'backward_kv', uniforms, storage, workgroups: grid(dims.bh * dims.s, WG) });
+    const dk = Tensor.empty(k.shape, 'f32');
+    const dv = Tensor.empty(v.shape, 'f32');
+    recordCopy(dkv.buffer, 0, dk.buffer, 0, dk.byteLength);
+    recordCopy(dkv.buffer, dk.byteLength, dv.buffer, 0, dv.byteLength);
+    dkv.dispose();
+    return [dq, dk, dv];
+  });
+  stats.dispose();
+  return recorded;
+}
+
+function pcg(x: number): number {
+  const state = (Math.imul(x >>> 0, 747796405) + 2891336453) >>> 0;
+  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
+  return ((word >>> 22) ^ word) >>> 0;
+}
+
+/** float64 reference of the kernel's dropout keep-scale for weight (row i, key j) of head bh. */
+export function attentionKeepRef(seed: number, p: number, bh: number, i: number, j: number): number {
+  if (p <= 0) return 1;
+  const h = pcg((pcg((pcg((seed ^ 0x68e31da4) >>> 0) + bh) >>> 0) + Math.imul(i, 0x9e3779b9) + Math.imul(j, 0x85ebca6b)) >>> 0);
+  const u = (h >>> 8) / 16777216;
+  return u >= p ? 1 / (1 - p) : 0;
+}
+
+/** float64 reference: q `[BH·T·D]`, k/v `[BH·S·D]` flat → `[BH·T·D]`. */
+export function attentionRef(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  { bh, t, s, d }: Dims,
+  { causal = false, scale = 1 / Math.sqrt(d), dropout = 0, seed = 0 }: AttentionOptions = {},
+): Float64Array {
+  const out = new Float64Array(bh * t * d);
+  const scores = new Float64Array(s);
+  for (let h = 0; h < bh; h++) {
+    for (let i = 0; i < t; i++) {
+      const end = causal ? i + 1 : s;
+      let max = -Infinity;
+      for (let j = 0; j < end; j++) {
+        let dot = 0;
+        for (let c = 0; c < d; c++) dot += q[(h * t + i) * d + c] * k[(h * s + j) * d + c];
+        scores[j] = dot * scale;
+        max = Math.max(max, scores[j]);
+      }
+      let sum = 0;
+      for (let j = 0; j < end; j++) sum += Math.exp(scores[j] - max);
+      for (let j = 0; j < end; j++) {
+        const w = (Math.exp(scores[j] - max) / sum) * attentionKeepRef(seed, dropout, h, i, j);
+        for (let c = 0; c < d; c++) out[(h * t + i) * d + c] += w * v[(h * s + j) * d + c];
+      }
+    }
+  }
+  return out;
+}

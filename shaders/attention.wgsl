@@ -1,0 +1,149 @@
+// Fused scaled-dot-product attention, flash-style: scores are never materialised. One invocation
+// per (batch·head, row) streams over the keys with an online softmax, keeping its output row in
+// registers; the forward saves the per-row log-sum-exp so the backward can recompute probabilities.
+// Optional causal masking and attention dropout (a counter-based hash of (seed, b·h, i, j), so the
+// backward regenerates exactly the forward's mask).
+// q, o, dq: [BH, T, D]; k, v: [BH, S, D] (causal needs T == S);
+// stats: [2, BH, T] = log-sum-exp per row, then D_i = dO_i·O_i (written by backward_q);
+// dkv: [2, BH, S, D] = dK then dV. Eight storage bindings: the most every WebGPU device allows.
+const WG: u32 = 64u;
+const MAX_D: u32 = 128u;
+
+struct Params {
+  bh: u32,        // batch × heads
+  t: u32,         // query rows
+  s: u32,         // key rows
+  d: u32,         // head dim
+  scale: f32,     // usually 1/sqrt(d)
+  causal: u32,
+  drop_p: f32,    // dropout probability on attention weights (0 = off)
+  seed: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> o: array<f32>;      // forward: out; backward: the saved out
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(6) var<storage, read> dout: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dq: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dkv: array<f32>;
+
+fn pcg(x: u32) -> u32 {
+  let state = x * 747796405u + 2891336453u;
+  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+  return (word >> 22u) ^ word;
+}
+
+// Dropout keep-scale for weight (row i, key j) of head bh: 0 or 1/(1-p).
+fn keep(bh: u32, i: u32, j: u32) -> f32 {
+  if (p.drop_p <= 0.0) { return 1.0; }
+  let h = pcg(pcg(pcg(p.seed ^ 0x68e31da4u) + bh) + i * 0x9e3779b9u + j * 0x85ebca6bu);
+  let u = f32(h >> 8u) * (1.0 / 16777216.0);
+  return select(0.0, 1.0 / (1.0 - p.drop_p), u >= p.drop_p);
+}
+
+fn last_key(i: u32) -> u32 {
+  return select(p.s, i + 1u, p.causal != 0u);
+}
+
+fn row_index(gid: vec3u, nwg: vec3u) -> u32 {
+  return gid.x + gid.y * nwg.x * WG;
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = row_index(gid, nwg);
+  if (r >= p.bh * p.t) { return; }
+  let bh = r / p.t;
+  let i = r % p.t;
+  let qo = r * p.d;
+  var acc: array<f32, MAX_D>;
+  for (var c = 0u; c < p.d; c++) { acc[c] = 0.0; }
+  var m = -3.0e38;
+  var l = 0.0;
+  let end = last_key(i);
+  for (var j = 0u; j < end; j++) {
+    let ko = (bh * p.s + j) * p.d;
+    var dot = 0.0;
+    for (var c = 0u; c < p.d; c++) { dot += q[qo + c] * k[ko + c]; }
+    let sc = dot * p.scale;
+    let m_new = max(m, sc);
+    let correction = exp(m - m_new);
+    let w = exp(sc - m_new);
+    l = l * correction + w;
+    let wk = w * keep(bh, i, j);
+    for (var c = 0u; c < p.d; c++) { acc[c] = acc[c] * correction + wk * v[ko + c]; }
+    m = m_new;
+  }
+  let inv = select(0.0, 1.0 / l, l > 0.0);
+  for (var c = 0u; c < p.d; c++) { o[qo + c] = acc[c] * inv; }
+  stats[r] = m + log(l);
+}
+
+// dQ for one query row, and D_i = dO_i·O_i (saved for backward_kv).
+@compute @workgroup_size(WG)
+fn backward_q(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = row_index(gid, nwg);
+  if (r >= p.bh * p.t) { return; }
+  let bh = r / p.t;
+  let i = r % p.t;
+  let qo = r * p.d;
+  var di = 0.0;
+  for (var c = 0u; c < p.d; c++) { di += dout[qo + c] * o[qo + c]; }
+  stats[p.bh * p.t + r] = di;
+  var acc: array<f32, MAX_D>;
+  for (var c = 0u; c < p.d; c++) { acc[c] = 0.0; }
+  let lse_i = stats[r];
+  let end = last_key(i);
+  for (var j = 0u; j < end; j++) {
+    let ko = (bh * p.s + j) * p.d;
+    var dot = 0.0;
+    var dpv = 0.0;
+    for (var c = 0u; c < p.d; c++) {
+      dot += q[qo + c] * k[ko + c];
+      dpv += dout[qo + c] * v[ko + c];
+    }
+    let prob = exp(dot * p.scale - lse_i);
+    let ds = prob * (dpv * keep(bh, i, j) - di);
+    for (var c = 0u; c < p.d; c++) { acc[c] += ds * k[ko + c]; }
+  }
+  for (var c = 0u; c < p.d; c++) { dq[qo + c] = acc[c] * p.scale; }
+}
+
+// dK and dV for one key row (needs D_i from backward_q).
+@compute @workgroup_size(WG)
+fn backward_kv(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = row_index(gid, nwg);
+  if (r >= p.bh * p.s) { return; }
+  let bh = r / p.s;
+  let j = r % p.s;
+  let ko = r * p.d;
+  var acc_k: array<f32, MAX_D>;
+  var acc_v: array<f32, MAX_D>;
+  for (var c = 0u; c < p.d; c++) { acc_k[c] = 0.0; acc_v[c] = 0.0; }
+  let first = select(0u, j, p.causal != 0u);
+  for (var i = first; i < p.t; i++) {
+    let qr = bh * p.t + i;
+    let qo = qr * p.d;
+    var dot = 0.0;
+    var dpv = 0.0;
+    for (var c = 0u; c < p.d; c++) {
+      dot += q[qo + c] * k[ko + c];
+      dpv += dout[qo + c] * v[ko + c];
+    }
+    let prob = exp(dot * p.scale - stats[qr]);
+    let kp = keep(bh, i, j);
+    let ds = prob * (dpv * kp - stats[p.bh * p.t + qr]);
+    let z = prob * kp;
+    for (var c = 0u; c < p.d; c++) {
+      acc_k[c] += ds * q[qo + c];
+      acc_v[c] += z * dout[qo + c];
+    }
+  }
+  for (var c = 0u; c < p.d; c++) {
+    dkv[ko + c] = acc_k[c] * p.scale;
+    dkv[p.bh * p.s * p.d + ko + c] = acc_v[c];
+  }
+}
