@@ -24,6 +24,8 @@ export interface AdapterCandidate {
   label: string;
   gpu: GPU;
   options: GPURequestAdapterOptions;
+  /** Runs just before this candidate's adapter is requested (not when an earlier candidate succeeds). */
+  prepare?: () => void;
 }
 
 /** Produces the adapter requests to try, best first (the Node entry registers one). */
@@ -60,12 +62,17 @@ const WANTED_LIMITS = [
 const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16'] as const;
 
 let adapterSource: AdapterSource | null = null;
+let defaultBackend: () => Backend = () => 'auto';
 let current: Gpu | null = null;
 let pending: Promise<Gpu> | null = null;
 
-/** Registers where adapters come from outside the browser (used by `@scratchgpt/core/node`). */
-export function setAdapterSource(source: AdapterSource): void {
+/**
+ * Registers where adapters come from outside the browser (used by `@scratchgpt/core/node`), and
+ * optionally the backend used when `init()` names none (Node: env `SCRATCHGPT_BACKEND`).
+ */
+export function setAdapterSource(source: AdapterSource, backendDefault?: () => Backend): void {
   adapterSource = source;
+  if (backendDefault) defaultBackend = backendDefault;
 }
 
 function browserCandidates(options: DeviceOptions): AdapterCandidate[] {
@@ -89,15 +96,17 @@ function adapterName(adapter: GPUAdapter): string {
 }
 
 async function acquire(options: DeviceOptions): Promise<Gpu> {
-  const backend = options.backend ?? 'auto';
+  const backend = options.backend ?? defaultBackend();
+  const resolved: DeviceOptions = { ...options, backend };
   const candidates =
     backend === 'browser' || !adapterSource
-      ? browserCandidates(options)
-      : [...adapterSource(options), ...(backend === 'auto' ? browserCandidates(options) : [])];
+      ? browserCandidates(resolved)
+      : [...adapterSource(resolved), ...(backend === 'auto' ? browserCandidates(resolved) : [])];
   const failures: string[] = [];
   for (const candidate of candidates) {
     let adapter: GPUAdapter | null = null;
     try {
+      candidate.prepare?.();
       adapter = await candidate.gpu.requestAdapter(candidate.options);
     } catch (err) {
       failures.push(`${candidate.label}: ${(err as Error).message}`);

@@ -10,6 +10,8 @@ const STORAGE_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.C
 const POOL_LIMIT_BYTES = 512 * 1024 * 1024;
 
 const pool = new Map<number, GPUBuffer[]>();
+/** The device the pool's buffers belong to; a new device (after destroyGpu/device loss) starts afresh. */
+let poolDevice: GPUDevice | null = null;
 let pooledBytes = 0;
 let pooledBuffers = 0;
 let liveBuffers = 0;
@@ -25,6 +27,7 @@ function roundSize(bytes: number): number {
 export class Storage {
   private refs = 1;
   constructor(
+    readonly device: GPUDevice,
     readonly buffer: GPUBuffer,
     /** Bytes requested (the buffer may be larger). */
     readonly bytes: number,
@@ -37,13 +40,17 @@ export class Storage {
 
   release(): void {
     this.refs -= 1;
-    if (this.refs === 0) releaseBuffer(this.buffer);
+    if (this.refs === 0) releaseBuffer(this.buffer, this.device);
   }
 }
 
 /** Allocates (or reuses) a storage buffer of at least `bytes`. */
 export function allocStorage(bytes: number): Storage {
   const { device, limits } = gpu();
+  if (device !== poolDevice) {
+    resetMemory();
+    poolDevice = device;
+  }
   const size = roundSize(bytes);
   if (size > limits.maxBufferSize) {
     throw new Error(
@@ -60,10 +67,11 @@ export function allocStorage(bytes: number): Storage {
   }
   liveBuffers += 1;
   liveBytes += size;
-  return new Storage(buffer, bytes);
+  return new Storage(device, buffer, bytes);
 }
 
-function releaseBuffer(buffer: GPUBuffer): void {
+function releaseBuffer(buffer: GPUBuffer, device: GPUDevice | null): void {
+  if (device !== poolDevice) return; // from a destroyed device: nothing to pool or count
   liveBuffers -= 1;
   liveBytes -= buffer.size;
   let list = pool.get(buffer.size);
@@ -115,5 +123,5 @@ export function memory(): MemoryInfo {
 /** @internal forget everything (device was destroyed). */
 export function resetMemory(): void {
   pool.clear();
-  pooledBytes = pooledBuffers = liveBuffers = liveBytes = liveTensors = 0;
+  pooledBytes = pooledBuffers = liveBuffers = liveBytes = 0;
 }

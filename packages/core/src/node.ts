@@ -48,8 +48,16 @@ function openGles(options: DeviceOptions): AdapterCandidate {
 function swiftShader(): AdapterCandidate | null {
   const icd = process.env.VK_ICD_FILENAMES ?? SWIFTSHADER_ICDS.find((path) => existsSync(path));
   if (!icd) return null;
-  process.env.VK_ICD_FILENAMES = icd;
-  return { label: 'dawn vulkan (swiftshader)', gpu: dawn(['backend=vulkan']), options: {} };
+  return {
+    label: 'dawn vulkan (swiftshader)',
+    gpu: dawn(['backend=vulkan']),
+    options: {},
+    // Only when this candidate is tried: the Vulkan loader reads the variable when Dawn enumerates adapters,
+    // so setting it earlier would hide the real Vulkan drivers (and llvmpipe's turn) from the candidates before it.
+    prepare: () => {
+      process.env.VK_ICD_FILENAMES = icd;
+    },
+  };
 }
 
 function nodeCandidates(options: DeviceOptions): AdapterCandidate[] {
@@ -94,6 +102,6 @@ function nodeCandidates(options: DeviceOptions): AdapterCandidate[] {
   }
 }
 
-setAdapterSource(nodeCandidates);
+setAdapterSource(nodeCandidates, () => (process.env.SCRATCHGPT_BACKEND as Backend | undefined) || 'auto');
 
 export * from './index';

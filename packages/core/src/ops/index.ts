@@ -20,5 +20,6 @@ export * from './argmax';
 export * from './topk';
 export * from './dropout';
 export * from './attention';
+export * from './sample';
 
 setGradOps({ add, onesLike: (t) => ones(t.shape) });

@@ -1,1 +1,166 @@
-export {};
+/**
+ * Layer normalisation over the last axis (shaders/layernorm.wgsl), PyTorch semantics (biased variance,
+ * eps inside the square root), llm.c style: a fused forward that saves mean and rstd per row, and a
+ * fused backward giving dx plus dweight/dbias reduced over rows. Plus float64 references.
+ */
+import source from '../../../../shaders/layernorm.wgsl';
+import { record } from '../autograd';
+import { defineKernel, dispatch, grid, Uniforms } from '../kernel';
+import { expectDType, fmt, Tensor } from '../tensor';
+import { sum, threadsPerRow } from './reduce';
+
+const kernel = defineKernel('layernorm', source);
+const WG = 256;
+/** Rows one thread of `backward_params` sums serially; the chunks are then tree-summed by `sum`. */
+const ROWS_PER_CHUNK = 32;
+
+function checkParam(name: string, p: Tensor | undefined, x: Tensor, c: number): void {
+  if (!p) return;
+  expectDType('layerNorm', p, 'f32');
+  if (p.rank !== 1 || p.shape[0] !== c) {
+    throw new Error(`scratchgpt: layerNorm: ${name} must have shape [${c}] for input ${fmt(x.shape)}, got ${fmt(p.shape)}`);
+  }
+}
+
+/** Sums per-chunk column partials [chunks, C] → [C] (and frees them). */
+function finishPartial(part: Tensor, c: number): Tensor {
+  const out = part.shape[0] === 1 ? part.reshape([c]) : sum(part, 0);
+  part.dispose();
+  return out;
+}
+
+/**
+ * Normalises the last axis of `x` [..., C]: (x − mean)/√(var + eps)·weight + bias, with the biased
+ * variance, like `torch.nn.functional.layer_norm(x, [C], weight, bias, eps)`. weight and bias are [C].
+ */
+export function layerNorm(x: Tensor, weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor<'f32'> {
+  expectDType('layerNorm', x, 'f32');
+  if (x.rank < 1) throw new Error(`scratchgpt: layerNorm needs at least one dimension, got shape ${fmt(x.shape)}`);
+  const c = x.shape[x.rank - 1];
+  checkParam('weight', weight, x, c);
+  checkParam('bias', bias, x, c);
+  const rows = c === 0 ? 0 : x.size / c;
+  const hasWeight = weight !== undefined;
+  const hasBias = bias !== undefined;
+  const shape = x.shape;
+  const constants = { HAS_WEIGHT: hasWeight, HAS_BIAS: hasBias };
+  const tpr = threadsPerRow(c);
+  const uniforms = new Uniforms().u32(rows, c).f32(eps).u32(ROWS_PER_CHUNK, tpr);
+  const out = Tensor.empty(x.shape, 'f32');
+  const stats = Tensor.empty([2, rows], 'f32');
+  dispatch(kernel, {
+    entry: 'forward',
+    constants,
+    uniforms,
+    storage: [x, weight ?? null, bias ?? null, out, stats],
+    workgroups: grid(rows, WG / tpr),
+  });
+  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
+  const saved = [x, stats, ...(weight ? [weight] : [])];
+  // The rule sees only saved views and plain values (no input tensors captured).
+  const recorded = record(out, 'layerNorm', inputs, saved, (dy, [xs, st, ws], needs) => {
+    const needX = needs[0];
+    const needW = hasWeight && needs[1];
+    const needB = hasBias && needs[hasWeight ? 2 : 1];
+    let dx: Tensor | null = null;
+    if (needX) {
+      dx = Tensor.empty(shape, 'f32');
+      dispatch(kernel, {
+        entry: 'backward_dx',
+        constants,
+        uniforms,
+        storage: [xs, ws ?? null, null, dx, st, dy],
+        workgroups: grid(rows, WG / tpr),
+      });
+    }
+    let dw: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (needW || needB) {
+      const chunks = Math.max(1, Math.ceil(rows / ROWS_PER_CHUNK));
+      const dwPart = needW ? Tensor.empty([chunks, c], 'f32') : null;
+      const dbPart = needB ? Tensor.empty([chunks, c], 'f32') : null;
+      dispatch(kernel, {
+        entry: 'backward_params',
+        constants: { HAS_WEIGHT: needW, HAS_BIAS: needB },
+        uniforms,
+        storage: [xs, null, null, null, st, dy, dwPart, dbPart],
+        workgroups: grid(chunks * c, WG),
+      });
+      dw = dwPart && finishPartial(dwPart, c);
+      db = dbPart && finishPartial(dbPart, c);
+    }
+    return [dx, ...(hasWeight ? [dw] : []), ...(hasBias ? [db] : [])];
+  });
+  stats.dispose();
+  return recorded;
+}
+
+/** Per-row mean and rstd of rows of length `c` (float64). */
+function rowStats(x: ArrayLike<number>, c: number, eps: number): { mean: Float64Array; rstd: Float64Array } {
+  const rows = c === 0 ? 0 : x.length / c;
+  const mean = new Float64Array(rows);
+  const rstd = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let j = 0; j < c; j++) s += x[r * c + j];
+    const m = s / c;
+    let q = 0;
+    for (let j = 0; j < c; j++) q += (x[r * c + j] - m) ** 2;
+    mean[r] = m;
+    rstd[r] = 1 / Math.sqrt(q / c + eps);
+  }
+  return { mean, rstd };
+}
+
+/** float64 reference of {@link layerNorm} over rows of length `c`: output and the saved mean/rstd per row. */
+export function layerNormRef(
+  x: ArrayLike<number>,
+  c: number,
+  weight?: ArrayLike<number>,
+  bias?: ArrayLike<number>,
+  eps = 1e-5,
+): { y: Float64Array; mean: Float64Array; rstd: Float64Array } {
+  const { mean, rstd } = rowStats(x, c, eps);
+  const y = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const r = Math.floor(i / c);
+    const j = i % c;
+    y[i] = (x[i] - mean[r]) * rstd[r] * (weight ? weight[j] : 1) + (bias ? bias[j] : 0);
+  }
+  return { y, mean, rstd };
+}
+
+/** float64 reference of the layerNorm backward: dx, and dweight/dbias summed over rows. */
+export function layerNormBackwardRef(
+  x: ArrayLike<number>,
+  c: number,
+  dy: ArrayLike<number>,
+  weight?: ArrayLike<number>,
+  eps = 1e-5,
+): { dx: Float64Array; dweight: Float64Array; dbias: Float64Array } {
+  const { mean, rstd } = rowStats(x, c, eps);
+  const rows = mean.length;
+  const dx = new Float64Array(x.length);
+  const dweight = new Float64Array(c);
+  const dbias = new Float64Array(c);
+  for (let r = 0; r < rows; r++) {
+    let sg = 0;
+    let sgx = 0;
+    for (let j = 0; j < c; j++) {
+      const i = r * c + j;
+      const xhat = (x[i] - mean[r]) * rstd[r];
+      const g = dy[i] * (weight ? weight[j] : 1);
+      sg += g;
+      sgx += g * xhat;
+      dweight[j] += dy[i] * xhat;
+      dbias[j] += dy[i];
+    }
+    for (let j = 0; j < c; j++) {
+      const i = r * c + j;
+      const xhat = (x[i] - mean[r]) * rstd[r];
+      const g = dy[i] * (weight ? weight[j] : 1);
+      dx[i] = rstd[r] * (g - sg / c - (xhat * sgx) / c);
+    }
+  }
+  return { dx, dweight, dbias };
+}

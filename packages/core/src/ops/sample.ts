@@ -1,0 +1,79 @@
+/**
+ * Categorical sampling from logits on the GPU (shaders/sample.wgsl): temperature, top-k, top-p,
+ * seeded; greedy when temperature is 0. Returns one i32 id per row — generation reads back only that.
+ */
+import source from '../../../../shaders/sample.wgsl';
+import { nextSeed } from '../creation';
+import { defineKernel, dispatch, Uniforms } from '../kernel';
+import { expectDType, fmt, Tensor } from '../tensor';
+
+const kernel = defineKernel('sample', source);
+
+export interface SampleOptions {
+  /** Softmax temperature; 0 (default) picks the first maximum (greedy). */
+  temperature?: number;
+  /** Keep only the k most likely tokens (0 = off). Ties at the k-th value are kept. */
+  topK?: number;
+  /** Keep the smallest set of most likely tokens whose probability reaches p (1 = off). */
+  topP?: number;
+  /** Seed for this draw (default: the global generator). Same seed and logits → same ids. */
+  seed?: number;
+}
+
+/** Draws one token id per row of `logits` `[..., V]` → i32 `[...]`. */
+export function sampleLogits(logits: Tensor, options: SampleOptions = {}): Tensor<'i32'> {
+  expectDType('sampleLogits', logits, 'f32');
+  if (logits.rank < 1) throw new Error('scratchgpt: sampleLogits needs logits of shape [..., V]');
+  const temperature = options.temperature ?? 0;
+  const topK = options.topK ?? 0;
+  const topP = options.topP ?? 1;
+  if (!(temperature >= 0)) throw new Error(`scratchgpt: sampleLogits: temperature must be ≥ 0, got ${temperature}`);
+  if (!Number.isInteger(topK) || topK < 0) throw new Error(`scratchgpt: sampleLogits: topK must be a non-negative integer, got ${topK}`);
+  if (!(topP > 0 && topP <= 1)) throw new Error(`scratchgpt: sampleLogits: topP must be in (0, 1], got ${topP}`);
+  const v = logits.shape[logits.rank - 1];
+  if (v === 0) throw new Error(`scratchgpt: sampleLogits: empty vocabulary in logits ${fmt(logits.shape)}`);
+  const rows = logits.size / v;
+  const out = Tensor.empty(logits.shape.slice(0, -1), 'i32');
+  const seed = temperature > 0 ? (options.seed ?? nextSeed()) >>> 0 : 0;
+  dispatch(kernel, {
+    uniforms: new Uniforms().u32(v, topK, seed, 0).f32(temperature, topP),
+    storage: [logits, out],
+    workgroups: [rows, 1, 1],
+  });
+  return out;
+}
+
+/** float64 reference: the probabilities `sampleLogits` draws from for one row. */
+export function samplingDistributionRef(logits: ArrayLike<number>, { temperature = 0, topK = 0, topP = 1 }: SampleOptions = {}): Float64Array {
+  const n = logits.length;
+  const probs = new Float64Array(n);
+  if (temperature === 0) {
+    let best = 0;
+    for (let i = 1; i < n; i++) if (logits[i] > logits[best]) best = i;
+    probs[best] = 1;
+    return probs;
+  }
+  const z = Array.from(logits, (x) => x / temperature);
+  let keep = z.map(() => true);
+  if (topK > 0 && topK < n) {
+    const kth = [...z].sort((a, b) => b - a)[topK - 1];
+    keep = z.map((x) => x >= kth);
+  }
+  const max = Math.max(...z);
+  const w = z.map((x, i) => (keep[i] ? Math.exp(x - max) : 0));
+  if (topP < 1) {
+    const total = w.reduce((a, b) => a + b, 0);
+    const order = w.map((x, i) => [x, i]).filter(([x]) => x > 0).sort((a, b) => b[0] - a[0]);
+    let mass = 0;
+    let threshold = 0;
+    for (const [x] of order) {
+      mass += x;
+      threshold = x;
+      if (mass >= topP * total) break;
+    }
+    for (let i = 0; i < n; i++) if (w[i] < threshold) w[i] = 0;
+  }
+  const total = w.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < n; i++) probs[i] = w[i] / total;
+  return probs;
+}

@@ -1,0 +1,158 @@
+// Layer normalisation over the last axis of x [rows, C] (PyTorch semantics: biased variance, eps
+// inside the square root), llm.c style: the forward saves mean and rstd per row for the backward.
+//   forward:         y = (x − mean)·rstd·w + b;  stats = [mean (rows), rstd (rows)]
+//   backward_dx:     x̂ = (x − mean)·rstd, g = dy·w,  dx = rstd·(g − mean(g) − x̂·mean(g·x̂))
+//   backward_params: partial column sums over a chunk of `rows_per_chunk` rows:
+//                    dw_part[chunk, c] = Σ dy·x̂,  db_part[chunk, c] = Σ dy (the host sums the chunks)
+// Row entries give each row a segment of `tpr` threads (a power of two; 256/tpr rows per workgroup, a
+// whole workgroup for a long row): two-pass mean/variance with tree sums inside the segment.
+// backward_params runs one thread per (chunk, column), so neighbouring threads read neighbouring columns.
+override HAS_WEIGHT: bool = true;
+override HAS_BIAS: bool = true;
+const WG: u32 = 256u;
+
+struct Params {
+  rows: u32,
+  c: u32,
+  eps: f32,
+  rows_per_chunk: u32,
+  tpr: u32,  // threads per row
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;    // forward: y; backward_dx: dx
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>;  // [2, rows]: mean, then rstd
+@group(0) @binding(6) var<storage, read> dy: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dw_part: array<f32>;
+@group(0) @binding(8) var<storage, read_write> db_part: array<f32>;
+
+var<workgroup> shared_a: array<f32, WG>;
+var<workgroup> shared_b: array<f32, WG>;
+
+// The row this thread works on, its lane within the row's segment, and whether the row exists.
+struct Slot {
+  row: u32,
+  lane: u32,
+  live: bool,
+}
+
+fn slot(wid: vec3u, nwg: vec3u, tid: u32) -> Slot {
+  let rows_per_group = WG / p.tpr;
+  let row = (wid.x + wid.y * nwg.x) * rows_per_group + tid / p.tpr;
+  return Slot(row, tid % p.tpr, row < p.rows);
+}
+
+// Sums shared_a and shared_b over each segment into the segment's first element. Every thread of the
+// workgroup must call it (it holds barriers).
+fn segment_sum(tid: u32, lane: u32) {
+  workgroupBarrier();
+  for (var k = p.tpr / 2u; k > 0u; k = k / 2u) {
+    if (lane < k) {
+      shared_a[tid] += shared_a[tid + k];
+      shared_b[tid] += shared_b[tid + k];
+    }
+    workgroupBarrier();
+  }
+}
+
+fn w_at(j: u32) -> f32 {
+  if (HAS_WEIGHT) { return weight[j]; }
+  return 1.0;
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let at = slot(wid, nwg, tid);
+  let base = at.row * p.c;
+  let head = tid - at.lane;
+  let inv_c = 1.0 / f32(p.c);
+
+  var s = 0.0;
+  if (at.live) {
+    for (var j = at.lane; j < p.c; j += p.tpr) { s += x[base + j]; }
+  }
+  shared_a[tid] = s;
+  shared_b[tid] = 0.0;
+  segment_sum(tid, at.lane);
+  let mean = shared_a[head] * inv_c;
+  workgroupBarrier();  // the segment has read shared_a[head] before it is overwritten
+
+  var q = 0.0;
+  if (at.live) {
+    for (var j = at.lane; j < p.c; j += p.tpr) {
+      let d = x[base + j] - mean;
+      q += d * d;
+    }
+  }
+  shared_a[tid] = q;
+  segment_sum(tid, at.lane);
+  if (!at.live) { return; }
+  let rstd = inverseSqrt(shared_a[head] * inv_c + p.eps);
+
+  for (var j = at.lane; j < p.c; j += p.tpr) {
+    var v = (x[base + j] - mean) * rstd * w_at(j);
+    if (HAS_BIAS) { v += bias[j]; }
+    out[base + j] = v;
+  }
+  if (at.lane == 0u) {
+    stats[at.row] = mean;
+    stats[p.rows + at.row] = rstd;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn backward_dx(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let at = slot(wid, nwg, tid);
+  let base = at.row * p.c;
+  var mean = 0.0;
+  var rstd = 0.0;
+  var sg = 0.0;
+  var sgx = 0.0;
+  if (at.live) {
+    mean = stats[at.row];
+    rstd = stats[p.rows + at.row];
+    for (var j = at.lane; j < p.c; j += p.tpr) {
+      let xhat = (x[base + j] - mean) * rstd;
+      let g = dy[base + j] * w_at(j);
+      sg += g;
+      sgx += g * xhat;
+    }
+  }
+  shared_a[tid] = sg;
+  shared_b[tid] = sgx;
+  segment_sum(tid, at.lane);
+  if (!at.live) { return; }
+  let inv_c = 1.0 / f32(p.c);
+  let mean_g = shared_a[tid - at.lane] * inv_c;
+  let mean_gx = shared_b[tid - at.lane] * inv_c;
+
+  for (var j = at.lane; j < p.c; j += p.tpr) {
+    let xhat = (x[base + j] - mean) * rstd;
+    let g = dy[base + j] * w_at(j);
+    out[base + j] = rstd * (g - mean_g - xhat * mean_gx);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn backward_params(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = gid.x + gid.y * nwg.x * WG;
+  let chunks = (p.rows + p.rows_per_chunk - 1u) / p.rows_per_chunk;
+  if (t >= chunks * p.c) { return; }
+  let chunk = t / p.c;
+  let col = t % p.c;
+  let first = chunk * p.rows_per_chunk;
+  let last = min(first + p.rows_per_chunk, p.rows);
+  var sw = 0.0;
+  var sb = 0.0;
+  for (var row = first; row < last; row++) {
+    let i = row * p.c + col;
+    let g = dy[i];
+    sw += g * (x[i] - stats[row]) * stats[p.rows + row];
+    sb += g;
+  }
+  if (HAS_WEIGHT) { dw_part[t] = sw; }
+  if (HAS_BIAS) { db_part[t] = sb; }
+}

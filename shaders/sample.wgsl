@@ -1,0 +1,182 @@
+// Token sampling on the GPU, one workgroup per row of logits [B, V]: temperature, top-k and top-p
+// (nucleus) filtering, then one categorical draw from a counter-based hash of (seed, row) — only
+// the chosen id ever leaves the GPU. temperature 0 means greedy (first maximum, like argmax).
+// Top-k/top-p thresholds are found by bisection on the value axis with parallel counts, so no sort
+// is needed; ties at the threshold are all kept.
+const WG: u32 = 256u;
+const ITERS: u32 = 32u;
+
+struct Params {
+  v: u32,           // vocabulary size (row length)
+  top_k: u32,       // 0 = off
+  seed: u32,
+  _pad: u32,
+  temperature: f32, // 0 = greedy
+  top_p: f32,       // 1 = off
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<i32>;
+
+var<workgroup> red_f: array<f32, WG>;
+var<workgroup> red_u: array<u32, WG>;
+
+fn pcg(x: u32) -> u32 {
+  let state = x * 747796405u + 2891336453u;
+  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
+  return (word >> 22u) ^ word;
+}
+
+fn reduce_max(t: u32, x: f32) -> f32 {
+  red_f[t] = x;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (t < s) { red_f[t] = max(red_f[t], red_f[t + s]); }
+    workgroupBarrier();
+  }
+  let r = red_f[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn reduce_sum(t: u32, x: f32) -> f32 {
+  red_f[t] = x;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (t < s) { red_f[t] = red_f[t] + red_f[t + s]; }
+    workgroupBarrier();
+  }
+  let r = red_f[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn reduce_count(t: u32, x: u32) -> u32 {
+  red_u[t] = x;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (t < s) { red_u[t] = red_u[t] + red_u[t + s]; }
+    workgroupBarrier();
+  }
+  let r = red_u[0];
+  workgroupBarrier();
+  return r;
+}
+
+// Smallest index with the maximum value (greedy), by reduction on (value, -index).
+fn argmax_row(t: u32, base: u32) -> u32 {
+  var best = -3.4e38;
+  var best_i = 0xffffffffu;
+  for (var i = t; i < p.v; i += WG) {
+    let x = logits[base + i];
+    if (x > best) { best = x; best_i = i; }
+  }
+  let m = reduce_max(t, best);
+  let cand = select(0xffffffffu, best_i, best == m);
+  red_u[t] = cand;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (t < s) { red_u[t] = min(red_u[t], red_u[t + s]); }
+    workgroupBarrier();
+  }
+  return red_u[0];
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let t = lid.x;
+  let row = wid.x;
+  let base = row * p.v;
+  if (p.temperature <= 0.0) {
+    let i = argmax_row(t, base);
+    if (t == 0u) { out[row] = i32(i); }
+    return;
+  }
+  let inv_t = 1.0 / p.temperature;
+  // Scaled logits z = logits / temperature; probabilities ∝ exp(z − zmax).
+  var local_max = -3.4e38;
+  for (var i = t; i < p.v; i += WG) { local_max = max(local_max, logits[base + i] * inv_t); }
+  let zmax = reduce_max(t, local_max);
+
+  // Threshold on z: keep z ≥ lo. Start with everything.
+  var lo = -3.4e38;
+  if (p.top_k > 0u && p.top_k < p.v) {
+    // Largest τ with count(z ≥ τ) ≥ k, by bisection between the row's min and max.
+    var local_min = 3.4e38;
+    for (var i = t; i < p.v; i += WG) { local_min = min(local_min, logits[base + i] * inv_t); }
+    var a = -reduce_max(t, -local_min); // count(z ≥ a) = V ≥ k
+    var b = zmax;                        // count(z ≥ zmax) ≥ 1
+    for (var it = 0u; it < ITERS; it++) {
+      let mid = a + (b - a) * 0.5;
+      var c = 0u;
+      for (var i = t; i < p.v; i += WG) { c += select(0u, 1u, logits[base + i] * inv_t >= mid); }
+      if (reduce_count(t, c) >= p.top_k) { a = mid; } else { b = mid; }
+    }
+    // Also accept b if it still keeps k (bisection interval closed on the right).
+    var cb = 0u;
+    for (var i = t; i < p.v; i += WG) { cb += select(0u, 1u, logits[base + i] * inv_t >= b); }
+    lo = select(a, b, reduce_count(t, cb) >= p.top_k);
+  }
+  var local_z = 0.0;
+  for (var i = t; i < p.v; i += WG) {
+    let z = logits[base + i] * inv_t;
+    if (z >= lo) { local_z += exp(z - zmax); }
+  }
+  let total = reduce_sum(t, local_z);
+  if (p.top_p < 1.0) {
+    // Largest τ ≥ lo whose kept mass (z ≥ τ) is still ≥ top_p of the total.
+    var a = lo;
+    if (a < -3.0e38) { a = zmax - 104.0; } // exp(−104) underflows f32: nothing below matters
+    var b = zmax;
+    for (var it = 0u; it < ITERS; it++) {
+      let mid = a + (b - a) * 0.5;
+      var m = 0.0;
+      for (var i = t; i < p.v; i += WG) {
+        let z = logits[base + i] * inv_t;
+        if (z >= mid) { m += exp(z - zmax); }
+      }
+      if (reduce_sum(t, m) >= p.top_p * total) { a = mid; } else { b = mid; }
+    }
+    lo = max(lo, a);
+  }
+  // Each thread owns a contiguous chunk; a workgroup scan of chunk masses finds the chunk holding u.
+  let chunk = (p.v + WG - 1u) / WG;
+  let start = min(t * chunk, p.v);
+  let end = min(start + chunk, p.v);
+  var mass = 0.0;
+  for (var i = start; i < end; i++) {
+    let z = logits[base + i] * inv_t;
+    if (z >= lo) { mass += exp(z - zmax); }
+  }
+  red_f[t] = mass;
+  workgroupBarrier();
+  // Inclusive Hillis–Steele scan.
+  for (var s = 1u; s < WG; s = s * 2u) {
+    var add = 0.0;
+    if (t >= s) { add = red_f[t - s]; }
+    workgroupBarrier();
+    red_f[t] = red_f[t] + add;
+    workgroupBarrier();
+  }
+  let kept = red_f[WG - 1u];
+  let before = select(0.0, red_f[max(t, 1u) - 1u], t > 0u);
+  let r = f32(pcg(pcg(p.seed) ^ pcg(row + 0x51ed270bu)) >> 8u) * (1.0 / 16777216.0);
+  let u = r * kept;
+  // The owning thread: u in [before, before + mass). The last thread with mass catches rounding.
+  if (u >= before && (u < red_f[t] || (t == WG - 1u))) {
+    var acc = before;
+    var chosen = 0xffffffffu;
+    var last_kept = 0xffffffffu;
+    for (var i = start; i < end; i++) {
+      let z = logits[base + i] * inv_t;
+      if (z >= lo) {
+        last_kept = i;
+        acc += exp(z - zmax);
+        if (acc > u && chosen == 0xffffffffu) { chosen = i; }
+      }
+    }
+    if (chosen == 0xffffffffu) { chosen = last_kept; }
+    if (chosen != 0xffffffffu) { out[row] = i32(chosen); }
+  }
+}

@@ -1,0 +1,111 @@
+// Softmax and log-softmax over the last axis of a [rows, C] tensor, any C.
+// Each row belongs to a segment of `tpr` threads (a power of two: 256 for long rows, down to 1 for
+// tiny ones), so a workgroup serves 256/tpr rows; a long row gets a whole workgroup.
+// OP 0 softmax, 1 log-softmax.
+// Entry `forward`: each thread keeps an online (max, Σexp(x − max)) over its strided share of the
+// row; the pairs combine in a shared-memory tree within the segment; then y = exp(x − M)/S, or
+// (x − M) − log S.
+// Entry `backward` (x holds the saved output y, dy the output gradient, y receives dx):
+//   softmax:     dx = y·(dy − Σ dy·y)
+//   log-softmax: dx = dy − exp(y)·Σ dy
+override OP: u32 = 0u;
+const WG: u32 = 256u;
+const SOFTMAX: u32 = 0u;
+const LOG_SOFTMAX: u32 = 1u;
+// Start value of the running max: finite, so that exp(m − v) never sees −inf − (−inf).
+const LOWEST: f32 = -3.0e38;
+
+struct Params {
+  rows: u32,
+  c: u32,
+  tpr: u32,  // threads per row
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> dy: array<f32>;
+
+var<workgroup> shared_m: array<f32, WG>;
+var<workgroup> shared_s: array<f32, WG>;
+
+// The row this thread works on, its lane within the row's segment, and whether the row exists.
+struct Slot {
+  row: u32,
+  lane: u32,
+  live: bool,
+}
+
+fn slot(wid: vec3u, nwg: vec3u, tid: u32) -> Slot {
+  let rows_per_group = WG / p.tpr;
+  let row = (wid.x + wid.y * nwg.x) * rows_per_group + tid / p.tpr;
+  return Slot(row, tid % p.tpr, row < p.rows);
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let at = slot(wid, nwg, tid);
+  let base = at.row * p.c;
+  var m = LOWEST;
+  var s = 0.0;
+  if (at.live) {
+    for (var j = at.lane; j < p.c; j += p.tpr) {
+      let v = x[base + j];
+      if (v > m) {
+        s = s * exp(m - v) + 1.0;
+        m = v;
+      } else {
+        s += exp(v - m);
+      }
+    }
+  }
+  shared_m[tid] = m;
+  shared_s[tid] = s;
+  workgroupBarrier();
+  for (var k = p.tpr / 2u; k > 0u; k = k / 2u) {
+    if (at.lane < k) {
+      let m1 = shared_m[tid];
+      let m2 = shared_m[tid + k];
+      let mm = max(m1, m2);
+      shared_s[tid] = shared_s[tid] * exp(m1 - mm) + shared_s[tid + k] * exp(m2 - mm);
+      shared_m[tid] = mm;
+    }
+    workgroupBarrier();
+  }
+  if (!at.live) { return; }
+  let head = tid - at.lane;
+  let row_max = shared_m[head];
+  let total = shared_s[head];
+  if (OP == LOG_SOFTMAX) {
+    // (x − M) − log S: x − M is exact for large logits, M + log S would round.
+    let log_total = log(total);
+    for (var j = at.lane; j < p.c; j += p.tpr) { y[base + j] = (x[base + j] - row_max) - log_total; }
+  } else {
+    let inv = 1.0 / total;
+    for (var j = at.lane; j < p.c; j += p.tpr) { y[base + j] = exp(x[base + j] - row_max) * inv; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let at = slot(wid, nwg, tid);
+  let base = at.row * p.c;
+  var s = 0.0;
+  if (at.live) {
+    for (var j = at.lane; j < p.c; j += p.tpr) {
+      if (OP == LOG_SOFTMAX) { s += dy[base + j]; } else { s += dy[base + j] * x[base + j]; }
+    }
+  }
+  shared_s[tid] = s;
+  workgroupBarrier();
+  for (var k = p.tpr / 2u; k > 0u; k = k / 2u) {
+    if (at.lane < k) { shared_s[tid] += shared_s[tid + k]; }
+    workgroupBarrier();
+  }
+  if (!at.live) { return; }
+  let total = shared_s[tid - at.lane];
+  for (var j = at.lane; j < p.c; j += p.tpr) {
+    let i = base + j;
+    if (OP == LOG_SOFTMAX) { y[i] = dy[i] - exp(x[i]) * total; } else { y[i] = x[i] * (dy[i] - total); }
+  }
+}
