@@ -18,6 +18,8 @@ struct Params {
   causal: u32,
   drop_p: f32,    // dropout probability on attention weights (0 = off)
   seed: u32,
+  heads: u32,     // packed layout only: heads per row
+  packed: u32,    // 1: tensors are [B, T, heads·D] (heads interleaved per position), 0: [BH, T, D]
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -44,6 +46,16 @@ fn keep(bh: u32, i: u32, j: u32) -> f32 {
   return select(0.0, 1.0 / (1.0 - p.drop_p), u >= p.drop_p);
 }
 
+// Element offset of row `i` (of `n` rows per head) of head `bh` in either layout.
+fn row_offset(bh: u32, i: u32, n: u32) -> u32 {
+  if (p.packed != 0u) {
+    let b = bh / p.heads;
+    let h = bh % p.heads;
+    return ((b * n + i) * p.heads + h) * p.d;
+  }
+  return (bh * n + i) * p.d;
+}
+
 fn last_key(i: u32) -> u32 {
   return select(p.s, i + 1u, p.causal != 0u);
 }
@@ -58,14 +70,14 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   if (r >= p.bh * p.t) { return; }
   let bh = r / p.t;
   let i = r % p.t;
-  let qo = r * p.d;
+  let qo = row_offset(bh, i, p.t);
   var acc: array<f32, MAX_D>;
   for (var c = 0u; c < p.d; c++) { acc[c] = 0.0; }
   var m = -3.0e38;
   var l = 0.0;
   let end = last_key(i);
   for (var j = 0u; j < end; j++) {
-    let ko = (bh * p.s + j) * p.d;
+    let ko = row_offset(bh, j, p.s);
     var dot = 0.0;
     for (var c = 0u; c < p.d; c++) { dot += q[qo + c] * k[ko + c]; }
     let sc = dot * p.scale;
@@ -89,7 +101,7 @@ fn backward_q(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   if (r >= p.bh * p.t) { return; }
   let bh = r / p.t;
   let i = r % p.t;
-  let qo = r * p.d;
+  let qo = row_offset(bh, i, p.t);
   var di = 0.0;
   for (var c = 0u; c < p.d; c++) { di += dout[qo + c] * o[qo + c]; }
   stats[p.bh * p.t + r] = di;
@@ -98,7 +110,7 @@ fn backward_q(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   let lse_i = stats[r];
   let end = last_key(i);
   for (var j = 0u; j < end; j++) {
-    let ko = (bh * p.s + j) * p.d;
+    let ko = row_offset(bh, j, p.s);
     var dot = 0.0;
     var dpv = 0.0;
     for (var c = 0u; c < p.d; c++) {
@@ -119,14 +131,14 @@ fn backward_kv(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   if (r >= p.bh * p.s) { return; }
   let bh = r / p.s;
   let j = r % p.s;
-  let ko = r * p.d;
+  let ko = row_offset(bh, j, p.s);
   var acc_k: array<f32, MAX_D>;
   var acc_v: array<f32, MAX_D>;
   for (var c = 0u; c < p.d; c++) { acc_k[c] = 0.0; acc_v[c] = 0.0; }
   let first = select(0u, j, p.causal != 0u);
   for (var i = first; i < p.t; i++) {
     let qr = bh * p.t + i;
-    let qo = qr * p.d;
+    let qo = row_offset(bh, i, p.t);
     var dot = 0.0;
     var dpv = 0.0;
     for (var c = 0u; c < p.d; c++) {

@@ -64,3 +64,38 @@ describe('fused attention', () => {
     expect(() => attention(big, big, big)).toThrow(/head dimension 129/);
   });
 });
+
+describe('fused attention, packed heads layout', () => {
+  it('[B, T, H·D] matches per-head attention on the permuted layout (forward and backward)', async () => {
+    const [b, t, h, d] = [2, 6, 3, 4];
+    // reference on packed data: unpack to [B·H, T, D], run attentionRef, pack back
+    const unpack = (x: ArrayLike<number>) => {
+      const out = new Float64Array(b * h * t * d);
+      for (let bi = 0; bi < b; bi++) for (let ti = 0; ti < t; ti++) for (let hi = 0; hi < h; hi++) for (let c = 0; c < d; c++) {
+        out[((bi * h + hi) * t + ti) * d + c] = x[((bi * t + ti) * h + hi) * d + c];
+      }
+      return out;
+    };
+    const pack = (x: ArrayLike<number>) => {
+      const out = new Float64Array(b * h * t * d);
+      for (let bi = 0; bi < b; bi++) for (let ti = 0; ti < t; ti++) for (let hi = 0; hi < h; hi++) for (let c = 0; c < d; c++) {
+        out[((bi * t + ti) * h + hi) * d + c] = x[((bi * h + hi) * t + ti) * d + c];
+      }
+      return out;
+    };
+    const ref = ([q, k, v]: Float64Array[]) =>
+      pack(attentionRef(unpack(q), unpack(k), unpack(v), { bh: b * h, t, s: t, d }, { causal: true, dropout: 0.2, seed: 3 }));
+    const q = randomTensor([b, t, h * d], 11);
+    const k = randomTensor([b, t, h * d], 12);
+    const v = randomTensor([b, t, h * d], 13);
+    const out = attention(q.t, k.t, v.t, { causal: true, heads: h, dropout: 0.2, seed: 3 });
+    expect(out.shape).toEqual([b, t, h * d]);
+    expectClose(await out.toArray(), ref([q.data, k.data, v.data].map((x) => Float64Array.from(x))), { rtol: 1e-5, atol: 1e-6 });
+    await checkGradients({
+      label: 'packed attention',
+      shapes: [[b, t, h * d], [b, t, h * d], [b, t, h * d]],
+      gpu: ([qq, kk, vv]) => attention(qq, kk, vv, { causal: true, heads: h, dropout: 0.2, seed: 3 }),
+      ref,
+    });
+  });
+});

@@ -24,6 +24,11 @@ export interface AttentionOptions {
   dropout?: number;
   /** Dropout seed (default: the global generator). */
   seed?: number;
+  /**
+   * Packed heads: q, k, v are `[..., T, heads·D]` (the layout a Linear projection produces, heads
+   * side by side in each position) and so is the output — no head split/merge permutes needed.
+   */
+  heads?: number;
 }
 
 interface Dims {
@@ -31,27 +36,37 @@ interface Dims {
   t: number;
   s: number;
   d: number;
+  /** Heads per position in the packed layout; 0 for `[..., T, D]`. */
+  heads?: number;
 }
 
-function checkInputs(q: Tensor, k: Tensor, v: Tensor, causal: boolean): Dims {
+function checkInputs(q: Tensor, k: Tensor, v: Tensor, causal: boolean, heads: number): Dims {
   for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
     expectDType('attention', t, 'f32');
     if (t.rank < 2) throw new Error(`scratchgpt: attention: ${name} must be [..., T, D], got ${fmt(t.shape)}`);
   }
-  const d = q.shape[q.rank - 1];
+  const width = q.shape[q.rank - 1];
+  if (heads > 0 && width % heads !== 0) throw new Error(`scratchgpt: attention: last dimension ${width} of q ${fmt(q.shape)} is not divisible by ${heads} heads`);
+  const d = heads > 0 ? width / heads : width;
   const t = q.shape[q.rank - 2];
   const s = k.shape[k.rank - 2];
   const lead = q.shape.slice(0, -2).join();
-  if (k.shape.join() !== v.shape.join() || k.shape[k.rank - 1] !== d || k.shape.slice(0, -2).join() !== lead) {
+  if (k.shape.join() !== v.shape.join() || k.shape[k.rank - 1] !== width || k.shape.slice(0, -2).join() !== lead) {
     throw new Error(`scratchgpt: attention: shapes do not match: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)}`);
   }
   if (d > MAX_HEAD_DIM) throw new Error(`scratchgpt: attention: head dimension ${d} exceeds the fused kernel's maximum of ${MAX_HEAD_DIM}`);
   if (causal && t !== s) throw new Error(`scratchgpt: attention: causal attention needs as many queries as keys, got ${t} and ${s}`);
-  return { bh: q.size / (t * d || 1), t, s, d };
+  return { bh: q.size / (t * d || 1), t, s, d, heads };
 }
 
 function params(dims: Dims, scale: number, causal: boolean, p: number, seed: number): Uniforms {
-  return new Uniforms().u32(dims.bh, dims.t, dims.s, dims.d).f32(scale).u32(causal ? 1 : 0).f32(p).u32(seed);
+  const heads = dims.heads ?? 0;
+  return new Uniforms()
+    .u32(dims.bh, dims.t, dims.s, dims.d)
+    .f32(scale)
+    .u32(causal ? 1 : 0)
+    .f32(p)
+    .u32(seed, Math.max(heads, 1), heads > 0 ? 1 : 0);
 }
 
 /**
@@ -60,14 +75,16 @@ function params(dims: Dims, scale: number, causal: boolean, p: number, seed: num
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   const causal = options.causal ?? false;
-  const dims = checkInputs(q, k, v, causal);
+  const heads = options.heads ?? 0;
+  if (!Number.isInteger(heads) || heads < 0) throw new Error(`scratchgpt: attention: heads must be a positive integer, got ${heads}`);
+  const dims = checkInputs(q, k, v, causal, heads);
   const scale = options.scale ?? 1 / Math.sqrt(dims.d);
   const p = options.dropout ?? 0;
   if (!(p >= 0 && p < 1)) throw new Error(`scratchgpt: attention: dropout must be in [0, 1), got ${p}`);
   const seed = p > 0 ? (options.seed ?? nextSeed()) >>> 0 : 0;
   const uniforms = params(dims, scale, causal, p, seed);
   const out = Tensor.empty(q.shape, 'f32');
-  const stats = Tensor.empty([2, dims.bh, dims.t], 'f32');
+  const stats = Tensor.empty([2, dims.bh, dims.t], 'f32'); // log-sum-exp, then D_i in backward
   dispatch(kernel, { entry: 'forward', uniforms, storage: [q, k, v, out, stats], workgroups: grid(dims.bh * dims.t, WG) });
   const recorded = record(out, 'attention', [q, k, v], [q, k, v, out, stats], (g, [qs, ks, vs, os, st]) => {
     const dq = Tensor.empty(q.shape, 'f32');
@@ -100,7 +117,7 @@ export function attentionKeepRef(seed: number, p: number, bh: number, i: number,
   return u >= p ? 1 / (1 - p) : 0;
 }
 
-/** float64 reference: q `[BH·T·D]`, k/v `[BH·S·D]` flat → `[BH·T·D]`. */
+/** float64 reference: q `[BH·T·D]`, k/v `[BH·S·D]` flat → `[BH·T·D]` (unpacked layout). */
 export function attentionRef(
   q: ArrayLike<number>,
   k: ArrayLike<number>,
