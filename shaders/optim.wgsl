@@ -1,0 +1,107 @@
+// Fused optimizer updates and gradient-norm clipping, in place, over one binding-sized chunk of a
+// parameter at a time. Hyperparameters and bias corrections travel in uniforms: no recompiles.
+const WG: u32 = 256u;
+const PER_THREAD: u32 = 16u;
+
+struct Params {
+  n: u32,              // elements in this chunk
+  partial: u32,        // sumsq: index of this chunk's first partial sum; finalize: number of partials
+  nesterov: u32,       // sgd
+  first: u32,          // sgd: 1 on the first step (momentum buffer = grad)
+  lr: f32,
+  beta1: f32,          // adamw beta1 / sgd momentum
+  beta2: f32,          // adamw beta2 / sgd dampening
+  eps: f32,
+  weight_decay: f32,
+  step_size: f32,      // adamw: lr / (1 − beta1^t)
+  bc2_sqrt: f32,       // adamw: sqrt(1 − beta2^t)
+  max_norm: f32,       // finalize
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> param: array<f32>;
+@group(0) @binding(2) var<storage, read_write> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(6) var<storage, read_write> norm: array<f32>;   // [total norm, clip factor]
+
+var<workgroup> red: array<f32, WG>;
+
+fn index(gid: vec3u, nwg: vec3u) -> u32 {
+  return gid.x + gid.y * nwg.x * WG;
+}
+
+// PyTorch 1.13 AdamW: decoupled decay, then Adam with bias corrections.
+@compute @workgroup_size(WG)
+fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n) { return; }
+  let g = grad[i];
+  var w = param[i] * (1.0 - p.lr * p.weight_decay);
+  let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;
+  let vi = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+  m[i] = mi;
+  v[i] = vi;
+  let denom = sqrt(vi) / p.bc2_sqrt + p.eps;
+  param[i] = w - p.step_size * mi / denom;
+}
+
+// PyTorch SGD: L2 weight decay into the gradient, momentum buffer with dampening, optional Nesterov.
+@compute @workgroup_size(WG)
+fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= p.n) { return; }
+  var d = grad[i] + p.weight_decay * param[i];
+  if (p.beta1 != 0.0) {
+    var buf = d;
+    if (p.first == 0u) { buf = p.beta1 * m[i] + (1.0 - p.beta2) * d; }
+    m[i] = buf;
+    d = select(buf, d + p.beta1 * buf, p.nesterov != 0u);
+  }
+  param[i] = param[i] - p.lr * d;
+}
+
+// Partial sums of grad² per workgroup (PER_THREAD·WG elements each), tree-reduced.
+@compute @workgroup_size(WG)
+fn sumsq(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let group = wid.x + wid.y * nwg.x;
+  let base = group * WG * PER_THREAD;
+  var s = 0.0;
+  for (var k = 0u; k < PER_THREAD; k++) {
+    let i = base + k * WG + lid.x;
+    if (i < p.n) { let g = grad[i]; s += g * g; }
+  }
+  red[lid.x] = s;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid.x < stride) { red[lid.x] += red[lid.x + stride]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) { partials[p.partial + group] = red[0]; }
+}
+
+// One workgroup: total norm = sqrt(Σ partials); clip factor = min(1, max_norm / (norm + 1e-6)).
+@compute @workgroup_size(WG)
+fn finalize(@builtin(local_invocation_id) lid: vec3u) {
+  var s = 0.0;
+  for (var i = lid.x; i < p.partial; i += WG) { s += partials[i]; }
+  red[lid.x] = s;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
+    if (lid.x < stride) { red[lid.x] += red[lid.x + stride]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) {
+    let total = sqrt(red[0]);
+    norm[0] = total;
+    norm[1] = min(1.0, p.max_norm / (total + 1e-6));
+  }
+}
+
+// grad *= clip factor, in place.
+@compute @workgroup_size(WG)
+fn scale(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i < p.n) { grad[i] = grad[i] * norm[1]; }
+}
