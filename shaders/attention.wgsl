@@ -3,7 +3,8 @@
 // registers; the forward saves the per-row log-sum-exp so the backward can recompute probabilities.
 // Optional causal masking and attention dropout (a counter-based hash of (seed, b·h, i, j), so the
 // backward regenerates exactly the forward's mask).
-// q, o, dq: [BH, T, D]; k, v: [BH, S, D] (causal needs T == S);
+// q, o, dq: [BH, T, D]; k, v: [BH, S, D]. Causal masking is bottom-right aligned: query i sees keys
+// j ≤ i + (S − T), so T < S is a decode step against a KV cache (T == S is ordinary self-attention).
 // stats: [2, BH, T] = log-sum-exp per row, then D_i = dO_i·O_i (written by backward_q);
 // dkv: [2, BH, S, D] = dK then dV. Eight storage bindings: the most every WebGPU device allows.
 const WG: u32 = 64u;
@@ -20,6 +21,8 @@ struct Params {
   seed: u32,
   heads: u32,     // packed layout only: heads per row
   packed: u32,    // 1: tensors are [B, T, heads·D] (heads interleaved per position), 0: [BH, T, D]
+  kv_rows: u32,   // rows allocated per head/batch in k and v (≥ s; a KV cache holds more than it uses)
+  _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -57,7 +60,7 @@ fn row_offset(bh: u32, i: u32, n: u32) -> u32 {
 }
 
 fn last_key(i: u32) -> u32 {
-  return select(p.s, i + 1u, p.causal != 0u);
+  return select(p.s, i + 1u + p.s - p.t, p.causal != 0u);
 }
 
 fn row_index(gid: vec3u, nwg: vec3u) -> u32 {
@@ -77,7 +80,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   var l = 0.0;
   let end = last_key(i);
   for (var j = 0u; j < end; j++) {
-    let ko = row_offset(bh, j, p.s);
+    let ko = row_offset(bh, j, p.kv_rows);
     var dot = 0.0;
     for (var c = 0u; c < p.d; c++) { dot += q[qo + c] * k[ko + c]; }
     let sc = dot * p.scale;
@@ -110,7 +113,7 @@ fn backward_q(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
   let lse_i = stats[r];
   let end = last_key(i);
   for (var j = 0u; j < end; j++) {
-    let ko = row_offset(bh, j, p.s);
+    let ko = row_offset(bh, j, p.kv_rows);
     var dot = 0.0;
     var dpv = 0.0;
     for (var c = 0u; c < p.d; c++) {
@@ -131,11 +134,12 @@ fn backward_kv(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   if (r >= p.bh * p.s) { return; }
   let bh = r / p.s;
   let j = r % p.s;
-  let ko = row_offset(bh, j, p.s);
+  let ko = row_offset(bh, j, p.kv_rows);
   var acc_k: array<f32, MAX_D>;
   var acc_v: array<f32, MAX_D>;
   for (var c = 0u; c < p.d; c++) { acc_k[c] = 0.0; acc_v[c] = 0.0; }
-  let first = select(0u, j, p.causal != 0u);
+  let shift = p.s - p.t;
+  let first = select(0u, select(0u, j - shift, j > shift), p.causal != 0u);
   for (var i = first; i < p.t; i++) {
     let qr = bh * p.t + i;
     let qo = row_offset(bh, i, p.t);
@@ -156,6 +160,6 @@ fn backward_kv(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   }
   for (var c = 0u; c < p.d; c++) {
     dkv[ko + c] = acc_k[c] * p.scale;
-    dkv[p.bh * p.s * p.d + ko + c] = acc_v[c];
+    dkv[p.bh * p.kv_rows * p.d + ko + c] = acc_v[c];
   }
 }

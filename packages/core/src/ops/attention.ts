@@ -29,6 +29,11 @@ export interface AttentionOptions {
    * side by side in each position) and so is the output — no head split/merge permutes needed.
    */
   heads?: number;
+  /**
+   * Use only the first `kvLength` key/value rows (a KV cache allocated for more). Causal masking is
+   * bottom-right aligned: query i sees keys j ≤ i + (kvLength − T).
+   */
+  kvLength?: number;
 }
 
 interface Dims {
@@ -38,9 +43,11 @@ interface Dims {
   d: number;
   /** Heads per position in the packed layout; 0 for `[..., T, D]`. */
   heads?: number;
+  /** Rows allocated per head in k/v (≥ s). */
+  kvRows?: number;
 }
 
-function checkInputs(q: Tensor, k: Tensor, v: Tensor, causal: boolean, heads: number): Dims {
+function checkInputs(q: Tensor, k: Tensor, v: Tensor, causal: boolean, heads: number, kvLength?: number): Dims {
   for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
     expectDType('attention', t, 'f32');
     if (t.rank < 2) throw new Error(`scratchgpt: attention: ${name} must be [..., T, D], got ${fmt(t.shape)}`);
@@ -49,14 +56,16 @@ function checkInputs(q: Tensor, k: Tensor, v: Tensor, causal: boolean, heads: nu
   if (heads > 0 && width % heads !== 0) throw new Error(`scratchgpt: attention: last dimension ${width} of q ${fmt(q.shape)} is not divisible by ${heads} heads`);
   const d = heads > 0 ? width / heads : width;
   const t = q.shape[q.rank - 2];
-  const s = k.shape[k.rank - 2];
+  const kvRows = k.shape[k.rank - 2];
+  const s = kvLength ?? kvRows;
+  if (!Number.isInteger(s) || s < 1 || s > kvRows) throw new Error(`scratchgpt: attention: kvLength ${s} must be in [1, ${kvRows}]`);
   const lead = q.shape.slice(0, -2).join();
   if (k.shape.join() !== v.shape.join() || k.shape[k.rank - 1] !== width || k.shape.slice(0, -2).join() !== lead) {
     throw new Error(`scratchgpt: attention: shapes do not match: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)}`);
   }
   if (d > MAX_HEAD_DIM) throw new Error(`scratchgpt: attention: head dimension ${d} exceeds the fused kernel's maximum of ${MAX_HEAD_DIM}`);
-  if (causal && t !== s) throw new Error(`scratchgpt: attention: causal attention needs as many queries as keys, got ${t} and ${s}`);
-  return { bh: q.size / (t * d || 1), t, s, d, heads };
+  if (causal && t > s) throw new Error(`scratchgpt: attention: causal attention needs at least as many keys as queries, got ${t} queries and ${s} keys`);
+  return { bh: q.size / (t * d || 1), t, s, d, heads, kvRows };
 }
 
 function params(dims: Dims, scale: number, causal: boolean, p: number, seed: number): Uniforms {
@@ -66,7 +75,7 @@ function params(dims: Dims, scale: number, causal: boolean, p: number, seed: num
     .f32(scale)
     .u32(causal ? 1 : 0)
     .f32(p)
-    .u32(seed, Math.max(heads, 1), heads > 0 ? 1 : 0);
+    .u32(seed, Math.max(heads, 1), heads > 0 ? 1 : 0, dims.kvRows ?? dims.s, 0);
 }
 
 /**
@@ -77,7 +86,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const causal = options.causal ?? false;
   const heads = options.heads ?? 0;
   if (!Number.isInteger(heads) || heads < 0) throw new Error(`scratchgpt: attention: heads must be a positive integer, got ${heads}`);
-  const dims = checkInputs(q, k, v, causal, heads);
+  const dims = checkInputs(q, k, v, causal, heads, options.kvLength);
   const scale = options.scale ?? 1 / Math.sqrt(dims.d);
   const p = options.dropout ?? 0;
   if (!(p >= 0 && p < 1)) throw new Error(`scratchgpt: attention: dropout must be in [0, 1), got ${p}`);
@@ -129,7 +138,7 @@ export function attentionRef(
   const scores = new Float64Array(s);
   for (let h = 0; h < bh; h++) {
     for (let i = 0; i < t; i++) {
-      const end = causal ? i + 1 : s;
+      const end = causal ? i + 1 + s - t : s;
       let max = -Infinity;
       for (let j = 0; j < end; j++) {
         let dot = 0;
