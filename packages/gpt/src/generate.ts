@@ -1,0 +1,104 @@
+/**
+ * Text generation: greedy or sampled (temperature, top-k, top-p), seeded, with EOS stop, context
+ * cropping and a KV cache. Sampling runs on the GPU; each step reads back only the chosen ids.
+ */
+import { fromArray, noGrad, sampleLogits, type Tensor } from '@scratchgpt/core';
+import type { GPTModel, KVCache } from './model';
+
+export interface GenerateOptions {
+  /** Tokens to add (default 20). */
+  maxNewTokens?: number;
+  /** 0 = greedy (default). */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  /** Seed of the first draw; step i uses seed + i. Default: the global generator. */
+  seed?: number;
+  /** Stop when this token is produced (it is included), e.g. 50256. */
+  eosId?: number;
+  /** Reuse keys/values of earlier positions (default true). Results are identical either way. */
+  useCache?: boolean;
+}
+
+function checkIds(ids: number[], vocabSize: number): void {
+  ids.forEach((id, i) => {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+      throw new Error(`scratchgpt: token id ${id} at position ${i} is out of range for vocabulary size ${vocabSize}`);
+    }
+  });
+}
+
+/**
+ * Yields new token ids one at a time for a single prompt (an async iterator for streaming UIs).
+ * The model is switched to eval mode while generating and restored afterwards.
+ * @example
+ * ```ts
+ * for await (const id of generateTokens(model, encode('Every effort moves you'), { maxNewTokens: 25 })) {
+ *   process.stdout.write(decode([id]));
+ * }
+ * ```
+ */
+export async function* generateTokens(model: GPTModel, prompt: number[], options: GenerateOptions = {}): AsyncGenerator<number, void, undefined> {
+  const { maxNewTokens = 20, temperature = 0, topK = 0, topP = 1, seed, eosId, useCache = true } = options;
+  const { contextLength, vocabSize } = model.config;
+  if (prompt.length === 0) throw new Error('scratchgpt: generate needs a non-empty prompt');
+  checkIds(prompt, vocabSize);
+  const wasTraining = model.training;
+  model.eval();
+  const tokens = [...prompt];
+  let cache: KVCache | null = useCache ? model.createCache(1) : null;
+  try {
+    for (let step = 0; step < maxNewTokens; step++) {
+      const id = await noGrad(async () => {
+        // With a cache only the positions it lacks are fed; once the window would overflow, the
+        // cache restarts on the cropped context (positions shift, so old keys are stale).
+        let input: number[];
+        if (cache && cache.length > 0 && tokens.length <= contextLength) {
+          input = tokens.slice(cache.length);
+        } else {
+          if (cache) cache.length = 0;
+          input = tokens.slice(-contextLength);
+        }
+        const ids = fromArray(input, [1, input.length], { dtype: 'i32' });
+        const logits = model.forward(ids, { cache: cache ?? undefined, lastOnly: true }); // [1, V]
+        const chosen = sampleLogits(logits, { temperature, topK, topP, seed: seed === undefined ? undefined : seed + step });
+        const value = (await chosen.toArray())[0];
+        for (const t of [ids, logits, chosen] as Tensor[]) t.dispose();
+        return value;
+      });
+      tokens.push(id);
+      yield id;
+      if (eosId !== undefined && id === eosId) break;
+    }
+  } finally {
+    cache?.dispose();
+    cache = null;
+    if (wasTraining) model.train();
+  }
+}
+
+/** Generates up to `maxNewTokens` ids after `prompt`; returns prompt + new ids. */
+export async function generate(model: GPTModel, prompt: number[], options: GenerateOptions = {}): Promise<number[]> {
+  const out = [...prompt];
+  for await (const id of generateTokens(model, prompt, options)) out.push(id);
+  return out;
+}
+
+/** Streams decoded text pieces (`decode` maps ids to text, e.g. the GPT-2 tokenizer's). */
+export async function* generateText(
+  model: GPTModel,
+  prompt: number[],
+  decode: (ids: number[]) => string,
+  options: GenerateOptions = {},
+): AsyncGenerator<string, void, undefined> {
+  const ids: number[] = [];
+  let emitted = '';
+  for await (const id of generateTokens(model, prompt, options)) {
+    ids.push(id);
+    const text = decode(ids);
+    // Hold back an incomplete UTF-8 sequence (decoders render it as U+FFFD).
+    if (text.endsWith('\uFFFD')) continue;
+    yield text.slice(emitted.length);
+    emitted = text;
+  }
+}

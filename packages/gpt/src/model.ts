@@ -1,0 +1,232 @@
+/**
+ * The GPT model of the book's chapter 4: token + position embeddings, pre-LN transformer blocks
+ * (fused causal multi-head attention, GELU feed-forward 4×, residuals, dropout), final norm and
+ * output head. Parameter names follow the book's PyTorch model (`tok_emb.weight`,
+ * `trf_blocks.0.att.W_query.weight`, `trf_blocks.0.ff.layers.0.weight`, `out_head.weight`, ...),
+ * except that LayerNorm's `scale`/`shift` are called `weight`/`bias` (see `weights.ts` for mapping).
+ *
+ * Shapes: B batch, T sequence, C embedding, NH heads, V vocabulary.
+ */
+import {
+  add,
+  arange,
+  attention,
+  Dropout,
+  Embedding,
+  fmt,
+  GELU,
+  LayerNorm,
+  Linear,
+  matmul,
+  Module,
+  ModuleList,
+  recordCopy,
+  Sequential,
+  Tensor,
+} from '@scratchgpt/core';
+import { countParameters, validateConfig, type GPTConfig } from './config';
+
+/** Per-layer key/value cache for incremental decoding (`[B, contextLength, C]` each). */
+export interface LayerCache {
+  k: Tensor;
+  v: Tensor;
+}
+
+/** Key/value cache of a whole model; `length` is how many positions it holds. */
+export class KVCache {
+  length = 0;
+  constructor(
+    readonly layers: LayerCache[],
+    readonly batch: number,
+    readonly capacity: number,
+  ) {}
+
+  dispose(): void {
+    for (const { k, v } of this.layers) {
+      k.dispose();
+      v.dispose();
+    }
+  }
+}
+
+/** Appends `x` `[B, n, C]` at row `at` of `cache` `[B, capacity, C]` (one copy per batch row). */
+function writeRows(cache: Tensor, x: Tensor, at: number): void {
+  const [b, n, c] = x.shape;
+  const capacity = cache.shape[1];
+  for (let i = 0; i < b; i++) recordCopy(x.buffer, i * n * c * 4, cache.buffer, (i * capacity + at) * c * 4, n * c * 4);
+}
+
+/** Causal multi-head self-attention with query/key/value projections and an output projection. */
+export class MultiHeadAttention extends Module<[Tensor, LayerCache?, number?]> {
+  readonly W_query: Linear;
+  readonly W_key: Linear;
+  readonly W_value: Linear;
+  readonly out_proj: Linear;
+
+  constructor(readonly config: GPTConfig) {
+    super();
+    const C = config.embDim;
+    this.W_query = this.module('W_query', new Linear(C, C, { bias: config.qkvBias }));
+    this.W_key = this.module('W_key', new Linear(C, C, { bias: config.qkvBias }));
+    this.W_value = this.module('W_value', new Linear(C, C, { bias: config.qkvBias }));
+    this.out_proj = this.module('out_proj', new Linear(C, C));
+  }
+
+  /** x `[B, T, C]` → `[B, T, C]`. With a cache, x holds the new positions only, written at `past`. */
+  override forward(x: Tensor, cache?: LayerCache, past = 0): Tensor {
+    const q = this.W_query.forward(x); // [B, T, C], heads side by side: [B, T, NH·HS]
+    const k = this.W_key.forward(x);
+    const v = this.W_value.forward(x);
+    let ctx: Tensor;
+    if (cache) {
+      writeRows(cache.k, k, past);
+      writeRows(cache.v, v, past);
+      ctx = attention(q, cache.k, cache.v, { causal: true, heads: this.config.nHeads, kvLength: past + x.shape[1] });
+    } else {
+      const p = this.training ? this.config.dropRate : 0;
+      ctx = attention(q, k, v, { causal: true, heads: this.config.nHeads, dropout: p }); // [B, T, C]
+    }
+    const out = this.out_proj.forward(ctx);
+    for (const t of [q, k, v, ctx]) t.dispose();
+    return out;
+  }
+}
+
+/** Pre-LN transformer block: x + drop(att(norm1(x))), then + drop(ff(norm2(x))). */
+export class TransformerBlock extends Module<[Tensor, LayerCache?, number?]> {
+  readonly att: MultiHeadAttention;
+  readonly ff: Module;
+  readonly norm1: LayerNorm;
+  readonly norm2: LayerNorm;
+  readonly dropShortcut: Dropout;
+
+  constructor(config: GPTConfig) {
+    super();
+    const C = config.embDim;
+    this.att = this.module('att', new MultiHeadAttention(config));
+    // Named like the book's FeedForward: ff.layers.0 (C → 4C), ff.layers.2 (4C → C).
+    this.ff = this.module('ff', new FeedForward(C));
+    this.norm1 = this.module('norm1', new LayerNorm(C));
+    this.norm2 = this.module('norm2', new LayerNorm(C));
+    this.dropShortcut = this.module('drop_shortcut', new Dropout(config.dropRate));
+  }
+
+  override forward(x: Tensor, cache?: LayerCache, past = 0): Tensor {
+    const h1 = this.norm1.forward(x);
+    const a = this.att.forward(h1, cache, past);
+    const ad = this.dropShortcut.forward(a);
+    const x1 = add(x, ad);
+    const h2 = this.norm2.forward(x1);
+    const f = this.ff.forward(h2);
+    const fd = this.dropShortcut.forward(f);
+    const out = add(x1, fd);
+    for (const t of [h1, a, ad, x1, h2, f, fd]) t.dispose();
+    return out;
+  }
+}
+
+/** Linear(C, 4C) → GELU → Linear(4C, C). */
+export class FeedForward extends Module {
+  readonly layers: Sequential;
+  constructor(C: number) {
+    super();
+    this.layers = this.module('layers', new Sequential(new Linear(C, 4 * C), new GELU(), new Linear(4 * C, C)));
+  }
+  override forward(x: Tensor): Tensor {
+    return this.layers.forward(x);
+  }
+}
+
+export interface ForwardOptions {
+  /** Cache to read and extend (incremental decoding); positions continue at `cache.length`. */
+  cache?: KVCache;
+  /** Compute logits for the last position only (`[B, V]`), as generation needs. */
+  lastOnly?: boolean;
+}
+
+/** GPT-2-style decoder-only language model. */
+export class GPTModel extends Module<[Tensor, ForwardOptions?]> {
+  readonly config: GPTConfig;
+  readonly tok_emb: Embedding;
+  readonly pos_emb: Embedding;
+  readonly drop_emb: Dropout;
+  readonly trf_blocks: ModuleList<TransformerBlock>;
+  readonly final_norm: LayerNorm;
+  /** Output projection `[V, C]`; null when tied to `tok_emb` (then `tok_emb.weight` is used). */
+  readonly out_head: Linear | null;
+
+  constructor(config: GPTConfig) {
+    super();
+    validateConfig(config);
+    this.config = { ...config };
+    const { vocabSize: V, contextLength, embDim: C, nLayers } = config;
+    this.tok_emb = this.module('tok_emb', new Embedding(V, C));
+    this.pos_emb = this.module('pos_emb', new Embedding(contextLength, C));
+    this.drop_emb = this.module('drop_emb', new Dropout(config.dropRate));
+    this.trf_blocks = this.module('trf_blocks', new ModuleList(Array.from({ length: nLayers }, () => new TransformerBlock(config))));
+    this.final_norm = this.module('final_norm', new LayerNorm(C));
+    this.out_head = config.tieWeights ? null : this.module('out_head', new Linear(C, V, { bias: false }));
+  }
+
+  /** Parameter count from the configuration (same as `numParameters()`). */
+  static countParameters(config: GPTConfig): number {
+    return countParameters(config);
+  }
+
+  /** ids i32 `[B, T]` → logits `[B, T, V]` (or `[B, V]` with `lastOnly`). */
+  override forward(ids: Tensor, { cache, lastOnly = false }: ForwardOptions = {}): Tensor {
+    if (ids.dtype !== 'i32' || ids.rank !== 2) throw new Error(`scratchgpt: GPTModel expects i32 token ids [B, T], got ${ids.dtype} ${fmt(ids.shape)}`);
+    const [B, T] = ids.shape;
+    const past = cache?.length ?? 0;
+    if (past + T > this.config.contextLength) {
+      throw new Error(`scratchgpt: sequence of ${past + T} tokens exceeds the context length ${this.config.contextLength}`);
+    }
+    if (cache && cache.batch !== B) throw new Error(`scratchgpt: KV cache was made for batch ${cache.batch}, got ids ${fmt(ids.shape)}`);
+    const tok = this.tok_emb.forward(ids); // [B, T, C]
+    const positions = arange(past, past + T, 1, { dtype: 'i32' });
+    const pos = this.pos_emb.forward(positions); // [T, C]
+    const sum = add(tok, pos);
+    let x = this.drop_emb.forward(sum);
+    for (const t of [tok, positions, pos, sum]) t.dispose();
+    let layer = 0;
+    for (const block of this.trf_blocks) {
+      const next = block.forward(x, cache?.layers[layer], past);
+      x.dispose();
+      x = next;
+      layer++;
+    }
+    if (cache) cache.length = past + T;
+    if (lastOnly && T > 1) {
+      const last = lastPosition(x);
+      x.dispose();
+      x = last;
+    } else if (lastOnly) {
+      const squeezed = x.reshape([B, this.config.embDim]);
+      x.dispose();
+      x = squeezed;
+    }
+    const h = this.final_norm.forward(x);
+    x.dispose();
+    const logits = this.out_head ? this.out_head.forward(h) : matmul(h, this.tok_emb.weight, { transB: true });
+    h.dispose();
+    return logits;
+  }
+
+  /** An empty KV cache for `batch` sequences (up to the context length). */
+  createCache(batch: number): KVCache {
+    const { nLayers, contextLength, embDim } = this.config;
+    const layers = Array.from({ length: nLayers }, () => ({
+      k: Tensor.empty([batch, contextLength, embDim], 'f32'),
+      v: Tensor.empty([batch, contextLength, embDim], 'f32'),
+    }));
+    return new KVCache(layers, batch, contextLength);
+  }
+}
+
+/** x `[B, T, C]` → `[B, C]` (position T−1). Not recorded for autograd: generation only. */
+function lastPosition(x: Tensor): Tensor {
+  const [B, T, C] = x.shape;
+  const out = Tensor.empty([B, C], 'f32');
+  for (let b = 0; b < B; b++) recordCopy(x.buffer, ((b * T + T - 1) * C) * 4, out.buffer, b * C * 4, C * 4);
+  return out;
+}
