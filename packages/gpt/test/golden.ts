@@ -1,0 +1,60 @@
+/** Loads the PyTorch-made golden fixture (see fixtures/make_golden.py). */
+import { readFileSync } from 'node:fs';
+import { fromArray, type Tensor } from '@scratchgpt/core/node';
+import { fromBookNames, GPTModel, gptConfig, parseSafetensors, type DecodedTensor, type GPTConfig } from '../src/index';
+
+export const golden = parseSafetensors(new Uint8Array(readFileSync(new URL('./fixtures/golden.safetensors', import.meta.url))));
+const meta = JSON.parse(readFileSync(new URL('./fixtures/golden.json', import.meta.url), 'utf8')) as {
+  config: { vocab_size: number; context_length: number; emb_dim: number; n_heads: number; n_layers: number; drop_rate: number; qkv_bias: boolean };
+};
+
+export const goldenConfig: GPTConfig = gptConfig({
+  vocabSize: meta.config.vocab_size,
+  contextLength: meta.config.context_length,
+  embDim: meta.config.emb_dim,
+  nHeads: meta.config.n_heads,
+  nLayers: meta.config.n_layers,
+  dropRate: meta.config.drop_rate,
+  qkvBias: meta.config.qkv_bias,
+  tieWeights: false,
+});
+
+export function tensorOf(name: string): DecodedTensor {
+  const t = golden.tensors.get(name);
+  if (!t) throw new Error(`golden fixture has no '${name}'`);
+  return t;
+}
+
+/** Book parameter names present in the fixture (everything not an input/output/grad). */
+export function bookParameterNames(): string[] {
+  return [...golden.tensors.keys()].filter((n) => !n.startsWith('grad.') && !['input_ids', 'target_ids', 'logits', 'loss', 'gen_prompt', 'gen_tokens', 'adamw_losses'].includes(n));
+}
+
+/** A GPTModel holding the fixture's weights. */
+export function goldenModel(overrides: Partial<GPTConfig> = {}): GPTModel {
+  const config = { ...goldenConfig, ...overrides };
+  const model = new GPTModel(config);
+  const dict = new Map<string, Tensor>();
+  for (const name of bookParameterNames()) {
+    if (config.tieWeights && name === 'out_head.weight') continue;
+    const t = tensorOf(name);
+    dict.set(fromBookNames(name), fromArray(t.data, t.shape));
+  }
+  model.loadStateDict(dict);
+  for (const t of dict.values()) t.dispose();
+  return model;
+}
+
+/** max |a − b| / max |b|, and whether every element is within rtol·|b| + atol. */
+export function compare(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol = 1e-4, atol = 1e-6): { maxAbs: number; maxRel: number; ok: boolean } {
+  let maxAbs = 0;
+  let scale = 0;
+  let ok = actual.length === expected.length;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    maxAbs = Math.max(maxAbs, d);
+    scale = Math.max(scale, Math.abs(expected[i]));
+    if (!(d <= atol + rtol * Math.abs(expected[i]))) ok = false;
+  }
+  return { maxAbs, maxRel: maxAbs / (scale || 1), ok };
+}
