@@ -4,7 +4,7 @@
  */
 export * from './device';
 export { memory, trimPool, type MemoryInfo } from './memory';
-export { flush, sync, pendingCommands } from './queue';
+export { flush, sync, pendingCommands, recordCopy } from './queue';
 export * from './tensor';
 export * from './autograd';
 export { scope, keep } from './scope';
