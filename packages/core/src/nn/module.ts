@@ -1,0 +1,202 @@
+/**
+ * Modules, PyTorch-style: a module owns named parameters and named submodules, registered explicitly
+ * with `this.param(name, tensor)` and `this.module(name, m)` (registration order is the order of
+ * `namedParameters()` and of the state dict). Parameters are `keep()`-ed leaves with
+ * `requiresGrad = true`: scopes never collect them, `dispose()` frees them.
+ */
+import { keep } from '../scope';
+import { recordCopy } from '../queue';
+import { fmt, type Tensor } from '../tensor';
+
+/** Anything a state dict can be given as. */
+export type StateDict = Map<string, Tensor> | Record<string, Tensor>;
+
+export interface LoadStateDictOptions {
+  /** Throw when the dict lacks a parameter of the model or has keys the model lacks. Default true. Shapes are always checked. */
+  strict?: boolean;
+}
+
+/** What {@link Module.loadStateDict} did not match (only non-empty with `strict: false`). */
+export interface LoadStateDictResult {
+  missing: string[];
+  unexpected: string[];
+}
+
+/**
+ * Base class of layers and models. `In`/`Out` type `forward`.
+ * @example
+ * ```ts
+ * class MLP extends Module {
+ *   readonly fc: Linear;
+ *   readonly proj: Linear;
+ *   constructor(c: number) {
+ *     super();
+ *     this.fc = this.module('fc', new Linear(c, 4 * c));
+ *     this.proj = this.module('proj', new Linear(4 * c, c));
+ *   }
+ *   override forward(x: Tensor): Tensor {
+ *     return scope(() => this.proj.forward(gelu(this.fc.forward(x)))); // [B, T, C]
+ *   }
+ * }
+ * ```
+ */
+export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
+  /** Training mode (dropout active). Set with {@link train}/{@link eval}, which recurse. */
+  training = true;
+  private readonly ownParams = new Map<string, Tensor>();
+  private readonly ownModules = new Map<string, AnyModule>();
+
+  abstract forward(...args: In): Out;
+
+  /**
+   * Registers `tensor` as parameter `name` (keeps it out of scopes, makes it a leaf requiring grad)
+   * and returns it, to be stored in a field.
+   */
+  protected param<T extends Tensor>(name: string, tensor: T): T {
+    this.checkName(name);
+    if (tensor.dtype !== 'f32') throw new Error(`scratchgpt: ${this.constructor.name}: parameter '${name}' must be f32, got ${tensor.dtype}`);
+    if (!tensor.isLeaf) throw new Error(`scratchgpt: ${this.constructor.name}: parameter '${name}' is the output of an op; pass a leaf tensor (detach() it)`);
+    keep(tensor);
+    tensor.requiresGrad = true;
+    this.ownParams.set(name, tensor);
+    return tensor;
+  }
+
+  /** Registers `module` as submodule `name` (its parameters appear as `name.…`) and returns it. */
+  protected module<M extends AnyModule>(name: string, module: M): M {
+    this.checkName(name);
+    if (Object.is(module, this)) throw new Error(`scratchgpt: ${this.constructor.name}: a module cannot contain itself`);
+    this.ownModules.set(name, module);
+    return module;
+  }
+
+  private checkName(name: string): void {
+    if (name === '' || name.includes('.')) {
+      throw new Error(`scratchgpt: ${this.constructor.name}: invalid name '${name}' (must be non-empty, without '.')`);
+    }
+    if (this.ownParams.has(name) || this.ownModules.has(name)) {
+      throw new Error(`scratchgpt: ${this.constructor.name}: '${name}' is already registered`);
+    }
+  }
+
+  /** Direct submodules with their names, in registration order. */
+  namedChildren(): [string, AnyModule][] {
+    return [...this.ownModules];
+  }
+
+  /** This module (name `''`) and every submodule, depth first, with dotted names. */
+  namedModules(prefix = ''): [string, AnyModule][] {
+    const out: [string, AnyModule][] = [[prefix, this]];
+    for (const [name, m] of this.ownModules) out.push(...m.namedModules(join(prefix, name)));
+    return out;
+  }
+
+  /**
+   * Every parameter with its dotted name (`blocks.0.attn.qkv.weight`), in registration order. A
+   * tensor registered twice (tied weights) appears once, under its first name.
+   */
+  namedParameters(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    const seen = new Set<Tensor>();
+    for (const [name, m] of this.namedModules(prefix)) {
+      for (const [own, t] of m.ownParams) {
+        if (seen.has(t)) continue;
+        seen.add(t);
+        out.push([join(name, own), t]);
+      }
+    }
+    return out;
+  }
+
+  /** Every parameter, in the order of {@link namedParameters} (pass it to an optimizer). */
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, t]) => t);
+  }
+
+  /** Number of parameter elements (with `trainableOnly`, only those with `requiresGrad`). */
+  numParameters({ trainableOnly = false }: { trainableOnly?: boolean } = {}): number {
+    let n = 0;
+    for (const t of this.parameters()) if (!trainableOnly || t.requiresGrad) n += t.size;
+    return n;
+  }
+
+  /**
+   * The parameters by dotted name. The tensors are the module's own (not copies): do not dispose
+   * them; read them with `toArray()` to save.
+   */
+  stateDict(): Map<string, Tensor> {
+    return new Map(this.namedParameters());
+  }
+
+  /**
+   * Copies tensors into the existing parameter buffers (on the GPU, no readback; references to the
+   * parameters stay valid). Throws one error listing every missing/unexpected key (unless
+   * `strict: false`) and every shape or dtype mismatch, before copying anything.
+   */
+  loadStateDict(dict: StateDict, { strict = true }: LoadStateDictOptions = {}): LoadStateDictResult {
+    const given = dict instanceof Map ? dict : new Map(Object.entries(dict));
+    const own = this.stateDict();
+    const missing = [...own.keys()].filter((k) => !given.has(k));
+    const unexpected = [...given.keys()].filter((k) => !own.has(k));
+    const mismatched: string[] = [];
+    for (const [name, target] of own) {
+      const source = given.get(name);
+      if (!source) continue;
+      if (source.shape.join() !== target.shape.join() || source.dtype !== target.dtype) {
+        mismatched.push(`${name}: expected ${fmt(target.shape)} ${target.dtype}, got ${fmt(source.shape)} ${source.dtype}`);
+      }
+    }
+    const problems: string[] = [];
+    if (strict && missing.length > 0) problems.push(`missing keys: ${missing.join(', ')}`);
+    if (strict && unexpected.length > 0) problems.push(`unexpected keys: ${unexpected.join(', ')}`);
+    if (mismatched.length > 0) problems.push(`shape mismatches: ${mismatched.join('; ')}`);
+    if (problems.length > 0) {
+      throw new Error(`scratchgpt: ${this.constructor.name}.loadStateDict failed:\n  ${problems.join('\n  ')}`);
+    }
+    for (const [name, target] of own) {
+      const source = given.get(name);
+      if (!source || source === target || target.byteLength === 0) continue;
+      if (source.buffer === target.buffer) continue;
+      recordCopy(source.buffer, 0, target.buffer, 0, target.byteLength);
+    }
+    return { missing, unexpected };
+  }
+
+  /** Sets training mode here and in every submodule; returns this. */
+  train(flag = true): this {
+    for (const [, m] of this.namedModules()) m.training = flag;
+    return this;
+  }
+
+  /** Evaluation mode (`train(false)`): dropout off. */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Sets `requiresGrad` on every parameter here and below (false freezes them); returns this. */
+  requiresGrad(flag = true): this {
+    for (const t of this.parameters()) t.requiresGrad = flag;
+    return this;
+  }
+
+  /** Clears (and frees) every parameter's `.grad`. */
+  zeroGrad(): void {
+    for (const t of this.parameters()) t.zeroGrad();
+  }
+
+  /** Frees every parameter and its gradient. The module is unusable afterwards. */
+  dispose(): void {
+    for (const t of this.parameters()) {
+      t.zeroGrad();
+      t.dispose();
+    }
+  }
+}
+
+/** Any module, whatever its forward signature (for containers and traversal). */
+// Method parameters are bivariant, so every Module<In, Out> is assignable to this.
+export type AnyModule = Module<never[], unknown>;
+
+function join(prefix: string, name: string): string {
+  return prefix === '' ? name : `${prefix}.${name}`;
+}
