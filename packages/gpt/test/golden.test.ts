@@ -3,6 +3,7 @@ import { AdamW, crossEntropy, fromArray, init, noGrad, type Tensor } from '@scra
 import { batchLoss, countParameters, fromBookNames, generate, gptConfig } from '../src/index';
 import { bookParameterNames, compare, goldenConfig, goldenModel, tensorOf } from './golden';
 
+
 beforeAll(async () => {
   await init();
 });
@@ -41,12 +42,27 @@ describe('GPT model vs PyTorch 1.13 (golden fixture)', () => {
     const model = goldenModel();
     const loss = batchLoss(model, batch);
     loss.backward();
-    let worst = 0;
+    // Normalise by each tensor's own scale, floored at 1% of the largest gradient: some gradients are
+    // exactly zero in theory (the key bias: softmax ignores a per-query constant) and only rounding noise.
+    const grads = new Map<string, { ours: Float32Array; torch: ArrayLike<number> }>();
+    let globalMax = 0;
     for (const [name, p] of model.namedParameters()) {
       const bookName = bookParameterNames().find((n) => fromBookNames(n) === name)!;
-      const d = compare(await (p.grad as Tensor).toArray(), tensorOf(`grad.${bookName}`).data, 1e-3, 1e-6);
-      worst = Math.max(worst, d.maxRel);
-      expect(d.maxRel, `grad ${name}: max rel diff ${d.maxRel}`).toBeLessThanOrEqual(1e-4);
+      const torch = tensorOf(`grad.${bookName}`).data;
+      grads.set(name, { ours: (await (p.grad as Tensor).toArray()) as Float32Array, torch });
+      for (let i = 0; i < torch.length; i++) globalMax = Math.max(globalMax, Math.abs(torch[i]));
+    }
+    let worst = 0;
+    for (const [name, { ours, torch }] of grads) {
+      let maxAbs = 0;
+      let scale = 0;
+      for (let i = 0; i < torch.length; i++) {
+        maxAbs = Math.max(maxAbs, Math.abs(ours[i] - torch[i]));
+        scale = Math.max(scale, Math.abs(torch[i]));
+      }
+      const rel = maxAbs / Math.max(scale, 1e-2 * globalMax);
+      worst = Math.max(worst, rel);
+      expect(rel, `grad ${name}: max rel diff ${rel}`).toBeLessThanOrEqual(1e-4);
     }
     console.log(`golden gradients: worst max-rel diff over ${model.namedParameters().length} tensors ${worst.toExponential(2)}`);
     model.dispose();
