@@ -4,6 +4,10 @@
  * and a rule mapping the output gradient to input gradients. `backward()` walks the graph once in
  * reverse topological order, accumulates gradients into leaves' `.grad`, and frees saved tensors.
  */
+// A module cycle (ops record into autograd, autograd sums with ops) that is safe: both sides only
+// call each other at run time, never while loading.
+import { ones } from './creation';
+import { add } from './ops/binary';
 import { keep } from './scope';
 import type { Tensor } from './tensor';
 
@@ -94,37 +98,22 @@ function topoSort(root: Tensor): Tensor[] {
   return order;
 }
 
-/** Hooks the tensor module provides (avoids an import cycle with ops). */
-export interface GradOps {
-  add(a: Tensor, b: Tensor): Tensor;
-  onesLike(t: Tensor): Tensor;
-}
-
-let gradOps: GradOps | null = null;
-
-/** @internal */
-export function setGradOps(ops: GradOps): void {
-  gradOps = ops;
-}
-
 /**
  * Backpropagates from `root` (a one-element tensor unless `grad` is given), accumulating into every
  * leaf's `.grad` that has `requiresGrad`. Frees the graph (saved tensors, intermediate gradients).
  */
 export function backward(root: Tensor, grad?: Tensor): void {
-  if (!gradOps) throw new Error('scratchgpt: autograd ops not registered');
   if (!root.requiresGrad) throw new Error(`scratchgpt: backward() on a tensor that does not require grad (shape [${root.shape.join(', ')}])`);
   if (!grad && root.size !== 1) {
     throw new Error(`scratchgpt: backward() needs a gradient for a non-scalar tensor of shape [${root.shape.join(', ')}]`);
   }
-  const ops = gradOps;
   const order = topoSort(root);
   const grads = new Map<Tensor, Tensor>();
-  grads.set(root, grad ? grad.retainView() : ops.onesLike(root));
+  grads.set(root, grad ? grad.retainView() : ones(root.shape));
   const accumulate = (t: Tensor, g: Tensor) => {
     const prev = grads.get(t);
     if (prev) {
-      grads.set(t, ops.add(prev, g));
+      grads.set(t, add(prev, g));
       prev.dispose();
       g.dispose();
     } else grads.set(t, g);
@@ -162,7 +151,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
         const shaped = g.shape.join() === t.shape.join() ? g : g.reshape(t.shape);
         if (shaped !== g) g.dispose();
         if (t.grad) {
-          const sum = ops.add(t.grad, shaped);
+          const sum = add(t.grad, shaped);
           t.grad.dispose();
           shaped.dispose();
           t.grad = keep(sum);
