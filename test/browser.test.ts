@@ -169,4 +169,26 @@ describe('browser bundle', () => {
     expect(report.maxStorageBufferBindingSize).toBe(report.adapterMaxStorageBufferBindingSize);
     checkResults(report, 'chromium compat');
   });
+
+  it('trains a small MLP to near-zero loss in Chromium without growing GPU memory', async () => {
+    const browser = await launch();
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    try {
+      await page.goto(`${server!.url}/index.html`);
+      await page.waitForFunction(() => 'trainMLP' in window, undefined, { timeout: 30_000 });
+      const r = await page.evaluate(
+        (steps) => (window as unknown as { trainMLP: (o: { steps: number }) => Promise<{ first: number; last: number; liveAfterFirst: number; liveAfterLast: number }> }).trainMLP({ steps }),
+        150,
+      );
+      console.log(`chromium MLP: loss ${r.first.toFixed(4)} → ${r.last.toFixed(5)} in 150 AdamW steps; live tensors ${r.liveAfterFirst} → ${r.liveAfterLast}`);
+      expect(problems).toEqual([]);
+      expect(r.last).toBeLessThan(0.01);
+      expect(r.last).toBeLessThan(r.first / 20);
+      expect(r.liveAfterLast).toBe(r.liveAfterFirst);
+    } finally {
+      await page.close();
+    }
+  });
 });

@@ -50,3 +50,41 @@ async function runOps(request) {
 }
 
 window.runOps = runOps;
+
+/**
+ * Trains a small MLP (Linear 4→32 → GELU → Linear 32→1) with AdamW on y = x0·x1 − x2 + 0.5·x3,
+ * entirely in the page; returns the first and last losses and the memory counters.
+ * @param {{ steps: number }} request
+ */
+async function trainMLP({ steps }) {
+  const core = await import('/core/index.js');
+  await core.init();
+  const model = new core.Sequential(new core.Linear(4, 32, { seed: 1 }), new core.GELU(), new core.Linear(32, 1, { seed: 3 }));
+  const opt = new core.AdamW(model.namedParameters(), { lr: 1e-2, weightDecay: 0 });
+  const xs = Array.from({ length: 64 * 4 }, (_, i) => Math.sin(i * 1.7));
+  const ys = Array.from({ length: 64 }, (_, i) => xs[i * 4] * xs[i * 4 + 1] - xs[i * 4 + 2] + 0.5 * xs[i * 4 + 3]);
+  const x = core.fromArray(xs, [64, 4]);
+  const y = core.fromArray(ys, [64, 1]);
+  const losses = [];
+  let liveAfterFirst = 0;
+  for (let i = 0; i < steps; i++) {
+    const loss = core.scope(() => {
+      const d = core.sub(model.forward(x), y);
+      const l = core.mean(core.mul(d, d));
+      l.backward();
+      opt.step();
+      return l;
+    });
+    opt.zeroGrad();
+    if (i === 0 || i === steps - 1) losses.push(await loss.item());
+    loss.dispose();
+    if (i === 0) liveAfterFirst = core.memory().liveTensors;
+  }
+  const liveAfterLast = core.memory().liveTensors;
+  for (const t of [x, y]) t.dispose();
+  opt.dispose();
+  model.dispose();
+  return { first: losses[0], last: losses[1], liveAfterFirst, liveAfterLast };
+}
+
+window.trainMLP = trainMLP;
