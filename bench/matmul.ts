@@ -4,9 +4,9 @@
  * the GPU has finished (ours: `sync()`; TF.js: submit its queue, then `onSubmittedWorkDone()`).
  */
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { globals } from 'webgpu';
 import { fromArray, init, matmul, sync, type Gpu } from '../packages/core/src/node';
 import { median, table } from './run';
+import { loadTfjs, withWebGpuGlobals, type Tf } from './tfjs';
 
 export interface MatmulBenchOptions {
   /** Matrix sizes n (n×n @ n×n). Default 256, 512, 1024, 2048. */
@@ -26,7 +26,7 @@ export interface MatmulBenchRow {
   tfjs: number | null;
 }
 
-type Tf = typeof import('@tensorflow/tfjs-core');
+// (TF.js type: see ./tfjs)
 
 /** Seeded uniform [-1, 1) data (mulberry32), identical for both libraries. */
 function data(n: number, seed: number): Float32Array {
@@ -94,33 +94,6 @@ function theirs(tf: Tf, backend: WebGPUBackend, device: GPUDevice, n: number): C
       b.dispose();
     },
   };
-}
-
-/** Runs `fn` with the browser globals TF.js's WebGPU backend expects, then removes them again. */
-async function withWebGpuGlobals<T>(gpu: Gpu, fn: () => Promise<T>): Promise<T> {
-  const g = globalThis as Record<string, unknown>;
-  const added = Object.keys(globals).filter((k) => !(k in g));
-  for (const k of added) g[k] = (globals as Record<string, unknown>)[k];
-  const hadNavigator = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
-  // TF.js checks navigator.gpu; it never requests an adapter here (it is handed our device).
-  Object.defineProperty(globalThis, 'navigator', { value: { gpu: { requestAdapter: async () => gpu.adapter } }, configurable: true, writable: true });
-  try {
-    return await fn();
-  } finally {
-    if (hadNavigator) Object.defineProperty(globalThis, 'navigator', hadNavigator);
-    else delete g.navigator;
-    for (const k of added) delete g[k];
-  }
-}
-
-async function loadTfjs(): Promise<{ tf: Tf; WebGPUBackend: typeof WebGPUBackend } | string> {
-  try {
-    const tf = await import('@tensorflow/tfjs-core');
-    const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
-    return { tf, WebGPUBackend };
-  } catch (err) {
-    return `TensorFlow.js not available (${(err as Error).message.split('\n')[0]}); install @tensorflow/tfjs-core and @tensorflow/tfjs-backend-webgpu`;
-  }
 }
 
 /**

@@ -4,6 +4,7 @@
  * tests still load while an op is being rewritten and check the references too.
  */
 import { expect } from 'vitest';
+import { seededRandom } from '../../packages/core/src/creation';
 
 /** A flat row-major array with its shape. */
 export interface Shaped {
@@ -11,17 +12,8 @@ export interface Shaped {
   shape: number[];
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, shared with the library). */
+export const rng = seededRandom;
 
 export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((p, d) => p * d, 1);

@@ -191,3 +191,18 @@ export function tensor<D extends DType = 'f32'>(data: NestedArray | ArrayLike<nu
   }
   return fromArray(data as ArrayLike<number>, undefined, options);
 }
+
+/**
+ * A seeded CPU random generator (mulberry32) returning floats in [0, 1): for data shuffling, test
+ * inputs and anything host-side that must be reproducible.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -3,19 +3,11 @@
  * against central finite differences of the float64 reference.
  */
 import { expect } from 'vitest';
+import { seededRandom } from '../src/creation';
 import { fromArray, type Tensor } from '../src/node';
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, shared with the library). */
+export const rng = seededRandom;
 
 /** `n` uniform values in [low, high), rounded to f32. */
 export function randomData(n: number, seed: number, low = -1, high = 1): Float32Array {

@@ -2,6 +2,7 @@
  * Data for next-token prediction (the book's chapter 2): a sliding-window dataset over token ids,
  * a batching loader with seeded shuffling, and the train/validation split by characters.
  */
+import { seededRandom } from '@scratchgpt/core';
 import { encode } from './tokenizer';
 import type { TokenBatch } from './train';
 
@@ -32,18 +33,6 @@ export class SlidingWindowDataset {
     }
     return { inputs, targets };
   }
-}
-
-/** Deterministic PRNG (mulberry32) for shuffling. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface LoaderOptions {
@@ -84,7 +73,7 @@ export class DataLoader implements Iterable<TokenBatch> {
   order(epoch: number): number[] {
     const order = Array.from({ length: this.dataset.length }, (_, i) => i);
     if (!this.shuffle) return order;
-    const random = mulberry32(this.seed + epoch);
+    const random = seededRandom(this.seed + epoch);
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));
       [order[i], order[j]] = [order[j], order[i]];

@@ -3,15 +3,27 @@ import { chunks, dispatch, grid, range } from '../kernel';
 import { recordCopy } from '../queue';
 import { Tensor } from '../tensor';
 import { optimKernel, optimUniforms } from './kernel';
+import { checkHyper, gradOf, normalizeParams, type ParamList } from './optimizer';
 
 const PER_GROUP = 256 * 16;
+const F32_MAX = 3.4028234663852886e38;
 
 /**
  * Scales every gradient by `min(1, maxNorm / (‖g‖ + 1e-6))` where ‖g‖ is the L2 norm over all of
- * them, and returns the norm (before clipping) as a one-element tensor — no readback.
+ * them (parameters without `.grad` are ignored), and returns the norm before clipping as a
+ * one-element tensor: nothing is read back, so a training loop does not stall. Dispose the result
+ * (or call inside a `scope`).
+ * @example
+ * ```ts
+ * loss.backward();
+ * const norm = clipGradNorm(model.parameters(), 1.0); // read with `await norm.item()` when logging
+ * opt.step();
+ * ```
  */
-export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number): Tensor<'f32'> {
-  const grads = [...params].map((p) => p.grad).filter((g): g is Tensor => g !== null);
+export function clipGradNorm(params: ParamList, maxNorm: number): Tensor<'f32'> {
+  checkHyper('clipGradNorm maxNorm', maxNorm, (v) => v >= 0, 'a number ≥ 0');
+  const { names, tensors } = normalizeParams(params);
+  const grads = tensors.map((p, k) => gradOf(names[k], p)).filter((g): g is Tensor => g !== null);
   const plan = grads.flatMap((g) => chunks(g.size).filter((c) => c.count > 0).map((c) => ({ g, ...c, groups: Math.ceil(c.count / PER_GROUP) })));
   const total = Math.max(1, plan.reduce((s, c) => s + c.groups, 0));
   const partials = Tensor.empty([total], 'f32');
@@ -28,7 +40,7 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number): Tensor<
   }
   dispatch(optimKernel, {
     entry: 'finalize',
-    uniforms: optimUniforms({ n: 0, partial: offset, maxNorm }),
+    uniforms: optimUniforms({ n: 0, partial: offset, maxNorm: Math.min(maxNorm, F32_MAX) }),
     storage: [null, null, null, null, partials, norm],
     workgroups: 1,
   });
@@ -45,4 +57,13 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number): Tensor<
   recordCopy(norm.buffer, 0, out.buffer, 0, 4);
   norm.dispose();
   return out;
+}
+
+/** Float64 reference: the total norm and the clipped gradients (null stays null). */
+export function clipGradNormRef(grads: readonly (ArrayLike<number> | null)[], maxNorm: number): { norm: number; grads: (Float64Array | null)[] } {
+  let sq = 0;
+  for (const g of grads) for (let i = 0; g && i < g.length; i++) sq += g[i] * g[i];
+  const norm = Math.sqrt(sq);
+  const factor = Math.min(1, maxNorm / (norm + 1e-6));
+  return { norm, grads: grads.map((g) => (g ? Float64Array.from(g, (x) => x * factor) : null)) };
 }

@@ -1,4 +1,5 @@
 /** What every optimizer shares: the parameter list (optionally named) and gradient reset. */
+import { recordCopy } from '../queue';
 import type { Tensor } from '../tensor';
 
 /** Parameters as tensors, or `[name, tensor]` pairs (e.g. `model.namedParameters()`); names key the state dict. */
@@ -31,17 +32,37 @@ export interface OptimizerState {
   meta: Record<string, unknown>;
 }
 
+/** @internal Throws a clear error unless `ok(value)` (hyperparameter validation, like PyTorch's ValueErrors). */
+export function checkHyper(what: string, value: number, ok: (v: number) => boolean, expected: string): void {
+  if (typeof value !== 'number' || !ok(value)) throw new Error(`scratchgpt: invalid ${what} ${String(value)} (expected ${expected})`);
+}
+
 export abstract class Optimizer {
   readonly names: string[];
   readonly params: Tensor[];
-  /** Learning rate used by the next `step()` (set it from a schedule). */
-  lr: number;
+  private currentLr = 0;
 
   constructor(params: ParamList, lr: number) {
     const { names, tensors } = normalizeParams(params);
     this.names = names;
     this.params = tensors;
     this.lr = lr;
+  }
+
+  /** Learning rate used by the next `step()` (set it from a schedule; no recompiles, it is a uniform). */
+  get lr(): number {
+    return this.currentLr;
+  }
+
+  set lr(lr: number) {
+    checkHyper('learning rate', lr, (v) => Number.isFinite(v) && v >= 0, 'a finite number ≥ 0');
+    this.currentLr = lr;
+  }
+
+  /** Same as assigning `lr` (chainable in schedules: `opt.setLr(schedule(step)).step()`). */
+  setLr(lr: number): this {
+    this.lr = lr;
+    return this;
   }
 
   /** Applies one update to every parameter that has a gradient (recorded on the GPU, no readback). */
@@ -58,11 +79,27 @@ export abstract class Optimizer {
   abstract dispose(): void;
 }
 
-/** Copies `src` into `dst` on the GPU after checking shapes (used when loading state). */
+/** @internal A parameter's gradient, checked against the parameter (null when it has none: skipped). */
+export function gradOf(name: string, p: Tensor): Tensor | null {
+  const g = p.grad;
+  if (g && (g.dtype !== 'f32' || g.size !== p.size)) {
+    throw new Error(`scratchgpt: gradient of '${name}' is [${g.shape.join(', ')}] ${g.dtype}, parameter is [${p.shape.join(', ')}] f32`);
+  }
+  return g;
+}
+
+/** @internal Checks that saved state `src` exists and has `dst`'s shape (used when loading state). */
 export function checkStateShape(what: string, dst: Tensor, src: Tensor | undefined): Tensor {
   if (!src) throw new Error(`scratchgpt: optimizer state is missing '${what}'`);
   if (src.shape.join() !== dst.shape.join()) {
     throw new Error(`scratchgpt: optimizer state '${what}' has shape [${src.shape.join(', ')}], expected [${dst.shape.join(', ')}]`);
   }
+  if (src.dtype !== 'f32') throw new Error(`scratchgpt: optimizer state '${what}' is ${src.dtype}, expected f32`);
   return src;
+}
+
+/** @internal Copies saved state into the optimizer's own tensor on the GPU (a no-op when it already is that tensor). */
+export function copyState(src: Tensor, dst: Tensor): void {
+  if (src.buffer === dst.buffer) return;
+  recordCopy(src.buffer, 0, dst.buffer, 0, dst.byteLength);
 }

@@ -1,31 +1,46 @@
 /** SGD with momentum, dampening, Nesterov and L2 weight decay (PyTorch semantics), fused per parameter. */
 import { zeros } from '../creation';
 import { chunks, dispatch, grid, range } from '../kernel';
-import { recordCopy } from '../queue';
 import { keep } from '../scope';
 import type { Tensor } from '../tensor';
 import { optimKernel, optimUniforms } from './kernel';
-import { checkStateShape, Optimizer, type OptimizerState, type ParamList } from './optimizer';
+import { checkHyper, checkStateShape, copyState, gradOf, Optimizer, type OptimizerState, type ParamList } from './optimizer';
 
 export interface SGDOptions {
   lr: number;
+  /** Momentum factor (default 0: plain SGD, no state). */
   momentum?: number;
+  /** Dampening of the gradient added to the momentum buffer (default 0). */
   dampening?: number;
+  /** L2 penalty added to the gradient: `g + weightDecay·p` (default 0). */
   weightDecay?: number;
+  /** Nesterov momentum (needs momentum > 0 and dampening 0). */
   nesterov?: boolean;
 }
 
+function checkSGD({ momentum, dampening, weightDecay, nesterov }: Required<Omit<SGDOptions, 'lr'>>): void {
+  checkHyper('SGD momentum', momentum, (v) => Number.isFinite(v) && v >= 0, 'a finite number ≥ 0');
+  checkHyper('SGD dampening', dampening, Number.isFinite, 'a finite number');
+  checkHyper('SGD weight decay', weightDecay, (v) => Number.isFinite(v) && v >= 0, 'a finite number ≥ 0');
+  if (nesterov && (momentum <= 0 || dampening !== 0)) throw new Error('scratchgpt: SGD nesterov needs momentum > 0 and dampening 0');
+}
+
+/**
+ * Stochastic gradient descent as `torch.optim.SGD`: `d = g + wd·p`; with momentum
+ * `buf = momentum·buf + (1 − dampening)·d` (`buf = d` on the first step), `d = buf` or, Nesterov,
+ * `d + momentum·buf`; then `p ← p − lr·d`. Parameters without `.grad` are skipped.
+ */
 export class SGD extends Optimizer {
-  readonly momentum: number;
-  readonly dampening: number;
-  readonly weightDecay: number;
-  readonly nesterov: boolean;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
   private readonly buffers: (Tensor | null)[];
   private readonly started: boolean[];
 
   constructor(params: ParamList, { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false }: SGDOptions) {
     super(params, lr);
-    if (nesterov && (momentum <= 0 || dampening !== 0)) throw new Error('scratchgpt: SGD nesterov needs momentum > 0 and dampening 0');
+    checkSGD({ momentum, dampening, weightDecay, nesterov });
     this.momentum = momentum;
     this.dampening = dampening;
     this.weightDecay = weightDecay;
@@ -36,22 +51,31 @@ export class SGD extends Optimizer {
 
   step(): void {
     this.params.forEach((p, k) => {
-      const g = p.grad;
+      const g = gradOf(this.names[k], p);
       if (!g) return;
       const buf = this.buffers[k];
       for (const { start, count } of chunks(p.size)) {
         if (count === 0) continue;
         dispatch(optimKernel, {
           entry: 'sgd',
-          uniforms: optimUniforms({ n: count, lr: this.lr, beta1: this.momentum, beta2: this.dampening, weightDecay: this.weightDecay, nesterov: this.nesterov, first: !this.started[k] }),
+          uniforms: optimUniforms({
+            n: count,
+            lr: this.lr,
+            beta1: this.momentum,
+            oneMinusBeta1: 1 - this.dampening,
+            weightDecay: this.weightDecay,
+            nesterov: this.nesterov,
+            first: !this.started[k],
+          }),
           storage: [range(p, start, count), range(g, start, count), buf ? range(buf, start, count) : null],
           workgroups: grid(count, 256),
         });
       }
-      this.started[k] = true;
+      this.started[k] = buf !== null;
     });
   }
 
+  /** `<name>.momentum_buffer` for every parameter that has one (the optimizer's own tensors), plus hyperparameters. */
   stateDict(): OptimizerState {
     const tensors = new Map<string, Tensor>();
     this.names.forEach((name, k) => {
@@ -61,17 +85,35 @@ export class SGD extends Optimizer {
     return { tensors, meta: { type: 'SGD', lr: this.lr, momentum: this.momentum, dampening: this.dampening, weightDecay: this.weightDecay, nesterov: this.nesterov } };
   }
 
+  /** Restores momentum buffers (a parameter without one starts afresh) and hyperparameters. */
   loadStateDict(state: OptimizerState): void {
     if (state.meta.type !== 'SGD') throw new Error(`scratchgpt: cannot load ${String(state.meta.type)} state into SGD`);
-    this.names.forEach((name, k) => {
-      const buf = this.buffers[k];
+    const {
+      lr = this.lr,
+      momentum = this.momentum,
+      dampening = this.dampening,
+      weightDecay = this.weightDecay,
+      nesterov = this.nesterov,
+    } = state.meta as Partial<SGDOptions>;
+    checkSGD({ momentum, dampening, weightDecay, nesterov });
+    if ((momentum === 0) !== (this.momentum === 0)) {
+      throw new Error(`scratchgpt: SGD state has momentum ${momentum} but this optimizer was built with momentum ${this.momentum}`);
+    }
+    const loaded = this.names.map((name, k) => {
       const key = `${name}.momentum_buffer`;
-      if (!buf || !state.tensors.has(key)) return;
-      const src = checkStateShape(key, buf, state.tensors.get(key));
-      recordCopy(src.buffer, 0, buf.buffer, 0, src.byteLength);
-      this.started[k] = true;
+      const buf = this.buffers[k];
+      return buf && state.tensors.has(key) ? checkStateShape(key, buf, state.tensors.get(key)) : null;
     });
-    if (typeof state.meta.lr === 'number') this.lr = state.meta.lr;
+    this.lr = lr;
+    loaded.forEach((src, k) => {
+      const buf = this.buffers[k];
+      if (src && buf) copyState(src, buf);
+      this.started[k] = src !== null;
+    });
+    this.momentum = momentum;
+    this.dampening = dampening;
+    this.weightDecay = weightDecay;
+    this.nesterov = nesterov;
   }
 
   dispose(): void {
