@@ -10,12 +10,17 @@ struct Params {
   first: u32,          // sgd: 1 on the first step (momentum buffer = grad)
   lr: f32,
   beta1: f32,          // adamw beta1 / sgd momentum
-  beta2: f32,          // adamw beta2 / sgd dampening
+  beta2: f32,          // adamw beta2
   eps: f32,
   weight_decay: f32,
   step_size: f32,      // adamw: lr / (1 − beta1^t)
   bc2_sqrt: f32,       // adamw: sqrt(1 − beta2^t)
   max_norm: f32,       // finalize
+  // Differences taken in float64 on the CPU (as PyTorch does with Python floats): 1 − 0.999 in f32
+  // would be off by 1e-5 relative.
+  one_minus_beta1: f32, // adamw: 1 − beta1; sgd: 1 − dampening
+  one_minus_beta2: f32, // adamw: 1 − beta2
+  decay: f32,           // adamw: 1 − lr·weight_decay
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -38,9 +43,9 @@ fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg
   let i = index(gid, nwg);
   if (i >= p.n) { return; }
   let g = grad[i];
-  var w = param[i] * (1.0 - p.lr * p.weight_decay);
-  let mi = p.beta1 * m[i] + (1.0 - p.beta1) * g;
-  let vi = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+  let w = param[i] * p.decay;
+  let mi = p.beta1 * m[i] + p.one_minus_beta1 * g;
+  let vi = p.beta2 * v[i] + p.one_minus_beta2 * g * g;
   m[i] = mi;
   v[i] = vi;
   let denom = sqrt(vi) / p.bc2_sqrt + p.eps;
@@ -55,7 +60,7 @@ fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
   var d = grad[i] + p.weight_decay * param[i];
   if (p.beta1 != 0.0) {
     var buf = d;
-    if (p.first == 0u) { buf = p.beta1 * m[i] + (1.0 - p.beta2) * d; }
+    if (p.first == 0u) { buf = p.beta1 * m[i] + p.one_minus_beta1 * d; }
     m[i] = buf;
     d = select(buf, d + p.beta1 * buf, p.nesterov != 0u);
   }
@@ -81,7 +86,8 @@ fn sumsq(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: v
   if (lid.x == 0u) { partials[p.partial + group] = red[0]; }
 }
 
-// One workgroup: total norm = sqrt(Σ partials); clip factor = min(1, max_norm / (norm + 1e-6)).
+// One workgroup: total norm = sqrt(Σ partials); clip factor = min(1, max_norm / (norm + 1e-6)),
+// written as a select so a huge max_norm cannot overflow the division.
 @compute @workgroup_size(WG)
 fn finalize(@builtin(local_invocation_id) lid: vec3u) {
   var s = 0.0;
@@ -95,7 +101,8 @@ fn finalize(@builtin(local_invocation_id) lid: vec3u) {
   if (lid.x == 0u) {
     let total = sqrt(red[0]);
     norm[0] = total;
-    norm[1] = min(1.0, p.max_norm / (total + 1e-6));
+    let denom = total + 1e-6;
+    norm[1] = select(1.0, p.max_norm / denom, denom > p.max_norm);
   }
 }
 

@@ -194,11 +194,14 @@ describe('clipGradNorm', () => {
     expect(Math.abs((await norm.item()) - fixture.clip.norm) / fixture.clip.norm).toBeLessThan(1e-6);
     for (let k = 0; k < params.length; k++) expectClose(await params[k].grad!.toArray(), fixture.clip.grads[k], { rtol: 2e-6, atol: 1e-7 });
     norm.dispose();
-    for (const p of params) p.zeroGrad(), p.dispose();
+    for (const p of params) {
+      p.zeroGrad();
+      p.dispose();
+    }
   });
   it('matches the float64 reference over many parameters (odd sizes, several partial sums, one without grad)', async () => {
     const shapes = [[3, 5], [4097], [1], [257, 33], [13]];
-    const grads = shapes.map((s, k) => (k === 3 ? null : randomData(s.reduce((a, b) => a * b, 1), 10 + k, -2, 2)));
+    const grads = shapes.map((s, k) => (k === 4 ? null : randomData(s.reduce((a, b) => a * b, 1), 10 + k, -2, 2)));
     for (const maxNorm of [0, 1, 20, 1e6, Infinity]) {
       const params = shapes.map((s, k) => {
         const p = fromArray(new Float32Array(s.reduce((a, b) => a * b, 1)), s).requireGrad();
@@ -214,7 +217,10 @@ describe('clipGradNorm', () => {
         else expectClose(await p.grad!.toArray(), ref.grads[k]!, { rtol: 2e-6, atol: 1e-12, label: `maxNorm ${maxNorm} grad ${k}` });
       }
       norm.dispose();
-      for (const [, p] of params) p.zeroGrad(), p.dispose();
+      for (const [, p] of params) {
+        p.zeroGrad();
+        p.dispose();
+      }
     }
   });
   it('leaves small gradients alone and returns 0 when no parameter has a gradient', async () => {
@@ -239,15 +245,20 @@ describe('large parameters', () => {
     const grad = await p.grad.toArray();
     let sq = 0;
     for (const g of grad) sq += g * g;
-    const norm = await clipGradNorm([p], 1e9).item();
+    const normTensor = clipGradNorm([p], 1e9);
+    const norm = await normTensor.item();
+    normTensor.dispose();
     expect(Math.abs(norm - Math.sqrt(sq)) / Math.sqrt(sq)).toBeLessThan(1e-4);
-    const opt = new AdamW([p], { lr: 0.1, weightDecay: 0 });
+    const opt = new AdamW([p], { lr: 0.1, weightDecay: 0.1 });
     opt.step();
+    opt.step(); // same gradient again: the bias-corrected moments are g and g², so the move repeats
     const after = await p.toArray();
-    // First Adam step moves each weight by lr·sign(g) (up to eps).
-    for (const i of [0, 1, 33_554_431, 33_554_432, n - 1]) {
-      expect(after[i]).toBeCloseTo(before[i] - 0.1 * Math.sign(grad[i]), 5);
+    // Each Adam step here moves a weight by lr·sign(g) (up to eps) after decaying it by 1 − lr·wd.
+    for (const i of [0, 1, 33_554_431, 33_554_432, 33_554_433, n - 1]) {
+      const once = before[i] * 0.99 - 0.1 * Math.sign(grad[i]);
+      expect(after[i], `element ${i}`).toBeCloseTo(once * 0.99 - 0.1 * Math.sign(grad[i]), 5);
     }
+    expect(opt.steps).toEqual([2]);
     opt.dispose();
     p.zeroGrad();
     p.dispose();
@@ -310,7 +321,10 @@ describe('memory', () => {
     expect(memory().liveTensors).toBe(steady.liveTensors);
     adamw.dispose();
     sgd.dispose();
-    for (const p of params) p.zeroGrad(), p.dispose();
+    for (const p of params) {
+      p.zeroGrad();
+      p.dispose();
+    }
     expect(memory().liveTensors).toBe(base.liveTensors);
     expect(memory().liveBytes).toBe(base.liveBytes);
   });
