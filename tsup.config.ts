@@ -12,6 +12,7 @@ export default defineConfig({
   sourcemap: true,
   loader: wgslEsbuildLoader,
   noExternal: [/^@scratchgpt\//],
-  external: ['webgpu', /^@tensorflow\//, 'playwright-core'],
+  // TF.js (bench only) is bundled: its ESM files use extensionless imports that Node cannot resolve.
+  external: ['webgpu', 'playwright-core'],
   banner: { js: '#!/usr/bin/env node' },
 });

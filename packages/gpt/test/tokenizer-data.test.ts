@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createDataLoader, DataLoader, decode, encode, EOT_TOKEN, SlidingWindowDataset, trainValSplit } from '../src/index';
+import { createDataLoader, DataLoader, decode, encode, EOT_TOKEN, SlidingWindowDataset, StreamDecoder, tokenBytes, trainValSplit } from '../src/index';
 
 const verdict = readFileSync(new URL('./fixtures/the-verdict.txt', import.meta.url), 'utf8');
 
@@ -19,6 +19,54 @@ describe('GPT-2 tokenizer', () => {
     expect(decode(encode(text, { allowedSpecial: 'all' }))).toBe(text);
     expect(decode(encode(verdict))).toBe(verdict);
     expect(() => decode([50257])).toThrow(/token id 50257 at position 0 is out of range/);
+  });
+});
+
+describe('GPT-2 decoding of characters split across tokens', () => {
+  // 🙂 is two tokens (bytes F0 9F | 99 82), 日 three (" " E6 | 97 | A5): byte tokens that are not text alone.
+  const text = '🙂 café 日本語, naïve “quotes”';
+  const ids = encode(text);
+
+  it('round-trips, and decode keeps no state between calls', () => {
+    expect(decode(ids)).toBe(text);
+    expect(ids.slice(0, 2)).toEqual([8582, 25081]);
+    expect(Array.from(tokenBytes(8582))).toEqual([0xf0, 0x9f]);
+    expect(Array.from(tokenBytes(EOT_TOKEN))).toEqual(Array.from(new TextEncoder().encode('<|endoftext|>')));
+    // An incomplete character decodes as U+FFFD and must not leak into the next call.
+    expect(decode([8582])).toBe('\uFFFD');
+    expect(decode([40])).toBe('I');
+    expect(decode(ids)).toBe(text);
+    // F0 9F cut short by <|endoftext|>: one U+FFFD; then 99 82, two stray continuation bytes: one each.
+    expect(decode([8582, EOT_TOKEN, 25081])).toBe('\uFFFD<|endoftext|>\uFFFD\uFFFD');
+  });
+
+  it('agrees with UTF-8 decoding of the concatenated token bytes on random ids', () => {
+    let state = 12345;
+    const next = (): number => (state = (Math.imul(state, 1103515245) + 12345) >>> 0);
+    for (let trial = 0; trial < 20; trial++) {
+      const random = Array.from({ length: 1 + (next() % 40) }, () => next() % 50257);
+      const bytes = random.flatMap((id) => Array.from(tokenBytes(id)));
+      expect(decode(random)).toBe(new TextDecoder().decode(Uint8Array.from(bytes)));
+    }
+  });
+
+  it('StreamDecoder emits whole characters only, and its pieces join to decode(ids)', () => {
+    const stream = new StreamDecoder();
+    const pieces = ids.map((id) => stream.push(id));
+    expect(pieces[0]).toBe(''); // half of 🙂 held back
+    expect(pieces[1]).toBe('🙂');
+    expect(pieces.some((p) => p.includes('\uFFFD'))).toBe(false);
+    expect(pieces.join('') + stream.flush()).toBe(text);
+    expect(stream.push(8582)).toBe('');
+    expect(stream.flush()).toBe('\uFFFD');
+    expect(stream.push(40)).toBe('I'); // flush reset the held bytes
+    expect(() => stream.push(50257)).toThrow(/token id 50257 at position 1 is out of range/);
+    expect(() => tokenBytes(-1)).toThrow(/token id -1 is out of range/);
+  });
+
+  it('encodes texts longer than the argument-spread limit', () => {
+    // 'a', then ' a' 199,999 times, then the trailing ' '.
+    expect(encode('a '.repeat(200_000)).length).toBe(200_001);
   });
 });
 
