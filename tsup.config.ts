@@ -12,7 +12,6 @@ export default defineConfig({
   sourcemap: true,
   loader: wgslEsbuildLoader,
   noExternal: [/^@scratchgpt\//],
-  // TF.js (bench only) is bundled: its ESM files use extensionless imports that Node cannot resolve.
-  external: ['webgpu', 'playwright-core'],
+  external: ['webgpu', /^@tensorflow\//, 'playwright-core'],
   banner: { js: '#!/usr/bin/env node' },
 });
