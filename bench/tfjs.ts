@@ -22,18 +22,33 @@ export async function withWebGpuGlobals<T>(gpu: Gpu, fn: () => Promise<T>): Prom
   }
 }
 
-export async function loadTfjs(): Promise<{ tf: Tf; WebGPUBackend: typeof WebGPUBackend } | string> {
-  try {
-    const tf = await import('@tensorflow/tfjs-core');
-    // Gradients are registered by a side-effect module (the tfjs umbrella package does it).
-    await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
-    const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
-    return { tf, WebGPUBackend };
-  } catch (err) {
-    return `TensorFlow.js not available (${(err as Error).message.split('\n')[0]}); install @tensorflow/tfjs-core and @tensorflow/tfjs-backend-webgpu`;
-  }
+let loading: Promise<{ tf: Tf; WebGPUBackend: typeof WebGPUBackend } | string> | null = null;
+
+/** TF.js core with every gradient registered, and the WebGPU backend class; a message if unavailable. */
+export function loadTfjs(): Promise<{ tf: Tf; WebGPUBackend: typeof WebGPUBackend } | string> {
+  loading ??= (async () => {
+    try {
+      const tf = await import('@tensorflow/tfjs-core');
+      // Gradients are registered (into tfjs-core's shared registry) by the umbrella package's Node build;
+      // tfjs-core's own per-file ES modules use extensionless imports that Node cannot load.
+      await import('@tensorflow/tfjs');
+      const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
+      return { tf, WebGPUBackend };
+    } catch (err) {
+      return `TensorFlow.js not available (${(err as Error).message.split('\n')[0]}); install @tensorflow/tfjs, @tensorflow/tfjs-core and @tensorflow/tfjs-backend-webgpu`;
+    }
+  })();
+  return loading;
 }
 
+/** Submits TF.js's recorded WebGPU work and resolves when the GPU has finished it (no readback). */
+export async function tfjsDone(tf: Tf): Promise<void> {
+  const backend = tf.backend() as unknown as WebGPUBackend;
+  backend.ensureCommandEncoderReady();
+  backend.endComputePassEncoder();
+  backend.submitQueue();
+  await backend.device.queue.onSubmittedWorkDone();
+}
 
 /** Runs `fn` with TF.js registered as the 'webgpu' backend on `gpu`'s device; a string if TF.js is unavailable. */
 export async function withTfjs<T>(gpu: Gpu, fn: (tf: Tf) => Promise<T>): Promise<T | string> {
