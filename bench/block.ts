@@ -10,6 +10,7 @@
  * standard formulation) and the tanh-approximation GELU written with elementwise ops.
  */
 import { fromArray, init, Linear, ReLU, scope, Sequential, sum, sync, type AnyModule, type Gpu, type Module, type Tensor } from '../packages/core/src/node';
+import { seededRandom } from '../packages/core/src/creation';
 import { gptConfig } from '../packages/gpt/src/config';
 import { TransformerBlock } from '../packages/gpt/src/model';
 import { median, table } from './run';
@@ -20,15 +21,8 @@ type TfVariable = ReturnType<Tf['variable']>;
 
 /** Seeded uniform [lo, hi) data (mulberry32), identical for both libraries. */
 export function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = lo + (((t ^ (t >>> 14)) >>> 0) / 4294967296) * (hi - lo);
-  }
-  return out;
+  const random = seededRandom(seed);
+  return Float32Array.from({ length: n }, () => lo + random() * (hi - lo));
 }
 
 /** Row-major transpose of a `[rows, cols]` matrix. */

@@ -5,6 +5,7 @@
  */
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { fromArray, init, matmul, sync, type Gpu } from '../packages/core/src/node';
+import { seededRandom } from '../packages/core/src/creation';
 import { median, table } from './run';
 import { loadTfjs, withWebGpuGlobals, type Tf } from './tfjs';
 
@@ -30,15 +31,8 @@ export interface MatmulBenchRow {
 
 /** Seeded uniform [-1, 1) data (mulberry32), identical for both libraries. */
 function data(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
+  const random = seededRandom(seed);
+  return Float32Array.from({ length: n }, () => random() * 2 - 1);
 }
 
 const gflops = (n: number, ms: number) => (2 * n ** 3) / (ms * 1e6);
