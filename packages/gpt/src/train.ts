@@ -171,6 +171,8 @@ export async function trainModel(model: GPTModel, train: BatchSource, val: Batch
   for (let epoch = 0; epoch < epochs; epoch++) {
     let micro = 0;
     for (const batch of train) {
+      // A trailing group smaller than gradAccumulation would leave stale gradients: it is not used.
+      if (micro === stepsPerEpoch * gradAccumulation) break;
       scope(() => {
         const loss = batchLoss(model, batch);
         const scaled = gradAccumulation > 1 ? mulScalar(loss, 1 / gradAccumulation) : loss;

@@ -200,7 +200,8 @@ describe('pretraining loop', () => {
     const config = gptConfig({ vocabSize: 50257, contextLength: 32, embDim: 48, nHeads: 4, nLayers: 2, dropRate: 0.1, qkvBias: false, tieWeights: false });
     const model = new GPTModel(config);
     const { train, val } = trainValSplit(verdict, 0.9);
-    const trainLoader = createDataLoader(train, { batchSize: 4, maxLength: 32, stride: 32, shuffle: true, seed: 2 });
+    // A fifth of the story (9 batches per epoch): sized for the slowest CI machine (AVX2 llvmpipe, busy).
+    const trainLoader = createDataLoader(train.slice(0, 5000), { batchSize: 4, maxLength: 32, stride: 32, shuffle: true, seed: 2 });
     const valLoader = createDataLoader(val, { batchSize: 4, maxLength: 32, stride: 32, dropLast: false });
     const before = await loaderLoss(model, valLoader, 2);
     const progress: number[] = [];
@@ -230,8 +231,10 @@ describe('pretraining loop', () => {
     expect(samples[0].startsWith('Every effort moves you')).toBe(true);
     expect(result.lrs[0]).toBeLessThan(result.lrs[3]);
     const lastLr = result.lrs[result.lrs.length - 1];
-    expect(lastLr).toBeGreaterThanOrEqual(1e-4);
-    expect(lastLr).toBeLessThan(1.2e-4); // the last step is one short of the cosine's end
+    // The last step is one short of the cosine's end: the book's formula at progress (n − 1 − warmup) / (n − warmup).
+    const n = result.lrs.length;
+    const progressAtLast = (n - 1 - 3) / (n - 3);
+    expect(lastLr).toBeCloseTo(1e-4 + 0.5 * (2e-3 - 1e-4) * (1 + Math.cos(Math.PI * progressAtLast)), 9);
     result.optimizer.dispose();
     expect(memory().liveTensors).toBe(base.liveTensors + 0);
     expect(memory().liveBytes).toBe(base.liveBytes);
