@@ -10,7 +10,7 @@
  * standard formulation) and the tanh-approximation GELU written with elementwise ops.
  */
 import { fromArray, init, Linear, ReLU, scope, Sequential, sum, sync, type AnyModule, type Gpu, type Module, type Tensor } from '../packages/core/src/node';
-import { seededRandom } from '../packages/core/src/creation';
+import { seededRandom } from '../packages/core/src/ops/creation';
 import { gptConfig } from '../packages/gpt/src/config';
 import { TransformerBlock } from '../packages/gpt/src/model';
 import { median, table } from './run';

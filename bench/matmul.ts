@@ -5,7 +5,7 @@
  */
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { fromArray, init, matmul, sync, type Gpu } from '../packages/core/src/node';
-import { seededRandom } from '../packages/core/src/creation';
+import { seededRandom } from '../packages/core/src/ops/creation';
 import { median, table } from './run';
 import { loadTfjs, withWebGpuGlobals, type Tf } from './tfjs';
 

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { DeviceOptions } from '../packages/core/src/device';
+import type { DeviceOptions } from '../packages/core/src/engine/device';
 import { addRef, expectClose, geluRef, randomInput, type Shaped } from './browser/reference';
 
 const here = dirname(fileURLToPath(import.meta.url));

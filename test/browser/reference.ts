@@ -4,7 +4,7 @@
  * tests still load while an op is being rewritten and check the references too.
  */
 import { expect } from 'vitest';
-import { seededRandom } from '../../packages/core/src/creation';
+import { seededRandom } from '../../packages/core/src/ops/creation';
 
 /** A flat row-major array with its shape. */
 export interface Shaped {

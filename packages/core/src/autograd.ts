@@ -6,10 +6,10 @@
  */
 // A module cycle (ops record into autograd, autograd sums with ops) that is safe: both sides only
 // call each other at run time, never while loading.
-import { ones } from './creation';
+import { ones } from './ops/creation';
 import { add } from './ops/binary';
-import { keep } from './scope';
-import type { Tensor } from './tensor';
+import { keep } from './engine/scope';
+import type { Tensor } from './engine/tensor';
 
 /**
  * Maps the output gradient to one gradient per input (`null` where an input needs none).

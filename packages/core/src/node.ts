@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { create } from 'webgpu';
-import { setAdapterSource, type AdapterCandidate, type Backend, type DeviceOptions } from './device';
+import { setAdapterSource, type AdapterCandidate, type Backend, type DeviceOptions } from './engine/device';
 
 const SWIFTSHADER_ICDS = [
   '/usr/lib/chromium/vk_swiftshader_icd.json',

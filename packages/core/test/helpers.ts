@@ -3,7 +3,7 @@
  * against central finite differences of the float64 reference.
  */
 import { expect } from 'vitest';
-import { seededRandom } from '../src/creation';
+import { seededRandom } from '../src/ops/creation';
 import { fromArray, type Tensor } from '../src/node';
 
 /** Deterministic PRNG (mulberry32, shared with the library). */

@@ -2,14 +2,14 @@
  * Standard layers: Linear, Embedding, LayerNorm, Dropout, GELU, ReLU, and the containers
  * Sequential and ModuleList. Initialisation follows PyTorch's defaults.
  */
-import { full, rand, randn } from '../creation';
+import { full, rand, randn } from '../ops/creation';
 import { add } from '../ops/binary';
 import { dropout } from '../ops/dropout';
 import { embedding } from '../ops/embedding';
 import { layerNorm } from '../ops/layernorm';
 import { matmul } from '../ops/matmul';
 import { gelu, relu } from '../ops/unary';
-import { fmt, type Tensor } from '../tensor';
+import { fmt, type Tensor } from '../engine/tensor';
 import { Module, type AnyModule } from './module';
 
 export interface LinearOptions {

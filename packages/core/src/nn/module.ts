@@ -4,9 +4,9 @@
  * `namedParameters()` and of the state dict). Parameters are `keep()`-ed leaves with
  * `requiresGrad = true`: scopes never collect them, `dispose()` frees them.
  */
-import { keep } from '../scope';
-import { recordCopy } from '../queue';
-import { fmt, type Tensor } from '../tensor';
+import { keep } from '../engine/scope';
+import { recordCopy } from '../engine/queue';
+import { fmt, type Tensor } from '../engine/tensor';
 
 /** Anything a state dict can be given as. */
 export type StateDict = Map<string, Tensor> | Record<string, Tensor>;

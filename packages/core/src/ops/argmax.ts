@@ -1,7 +1,7 @@
 /** argmax along an axis (shaders/argmax.wgsl) → i32; first index on ties. */
 import source from '../../../../shaders/argmax.wgsl';
-import { defineKernel, dispatch, grid, Uniforms } from '../kernel';
-import { dtypeCode, expectDType, fmt, normAxis, Tensor } from '../tensor';
+import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { dtypeCode, expectDType, fmt, normAxis, Tensor } from '../engine/tensor';
 
 const kernel = defineKernel('argmax', source);
 

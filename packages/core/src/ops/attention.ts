@@ -5,10 +5,10 @@
  */
 import source from '../../../../shaders/attention.wgsl';
 import { record } from '../autograd';
-import { nextSeed } from '../creation';
-import { defineKernel, dispatch, grid, Uniforms } from '../kernel';
-import { recordCopy } from '../queue';
-import { expectDType, fmt, Tensor } from '../tensor';
+import { nextSeed } from './creation';
+import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { recordCopy } from '../engine/queue';
+import { expectDType, fmt, Tensor } from '../engine/tensor';
 
 const kernel = defineKernel('attention', source);
 const WG = 64;

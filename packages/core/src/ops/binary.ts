@@ -4,8 +4,8 @@
  */
 import source from '../../../../shaders/binary.wgsl';
 import { record } from '../autograd';
-import { chunks, defineKernel, dispatch, grid, range, Uniforms } from '../kernel';
-import { dtypeCode, fmt, Tensor, type DType } from '../tensor';
+import { chunks, defineKernel, dispatch, grid, range, Uniforms } from '../engine/kernel';
+import { dtypeCode, fmt, Tensor, type DType } from '../engine/tensor';
 import { broadcastShapes, broadcastStrides, collapseDims } from './broadcast';
 import { sumTo } from './reduce';
 import { affine, neg } from './unary';

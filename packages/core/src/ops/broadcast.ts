@@ -1,5 +1,5 @@
 /** NumPy broadcasting rules and index-space helpers shared by broadcasting kernels. */
-import { fmt, stridesOf, type Shape } from '../tensor';
+import { fmt, stridesOf, type Shape } from '../engine/tensor';
 
 /** The broadcast shape of two shapes, or a clear error naming both. */
 export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {

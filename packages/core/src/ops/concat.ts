@@ -4,7 +4,7 @@
  * pieces. `split` (like `torch.split`) is a list of narrows. Any dtype.
  */
 import { record } from '../autograd';
-import { fmt, normAxis, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../tensor';
+import { fmt, normAxis, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../engine/tensor';
 import { stridedCopy } from './permute';
 import { narrow } from './slice';
 

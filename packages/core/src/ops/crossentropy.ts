@@ -6,9 +6,9 @@
  */
 import source from '../../../../shaders/crossentropy.wgsl';
 import { record } from '../autograd';
-import { chunkElements, defineKernel, dispatch, grid, Uniforms, type StorageBinding } from '../kernel';
-import { recordCopy } from '../queue';
-import { expectDType, fmt, Tensor } from '../tensor';
+import { chunkElements, defineKernel, dispatch, grid, Uniforms, type StorageBinding } from '../engine/kernel';
+import { recordCopy } from '../engine/queue';
+import { expectDType, fmt, Tensor } from '../engine/tensor';
 
 const kernel = defineKernel('crossentropy', source);
 

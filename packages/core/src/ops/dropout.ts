@@ -4,9 +4,9 @@
  */
 import source from '../../../../shaders/dropout.wgsl';
 import { record } from '../autograd';
-import { nextSeed, zeros } from '../creation';
-import { chunks, defineKernel, dispatch, grid, range, Uniforms } from '../kernel';
-import { expectDType, Tensor } from '../tensor';
+import { nextSeed, zeros } from './creation';
+import { chunks, defineKernel, dispatch, grid, range, Uniforms } from '../engine/kernel';
+import { expectDType, Tensor } from '../engine/tensor';
 
 const kernel = defineKernel('dropout', source);
 

@@ -6,9 +6,9 @@
  */
 import source from '../../../../shaders/embedding.wgsl';
 import { record } from '../autograd';
-import { zeros } from '../creation';
-import { chunkElements, defineKernel, dispatch, grid, Uniforms, type StorageBinding } from '../kernel';
-import { expectDType, fmt, Tensor } from '../tensor';
+import { zeros } from './creation';
+import { chunkElements, defineKernel, dispatch, grid, Uniforms, type StorageBinding } from '../engine/kernel';
+import { expectDType, fmt, Tensor } from '../engine/tensor';
 
 const kernel = defineKernel('embedding', source);
 

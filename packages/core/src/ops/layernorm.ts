@@ -5,8 +5,8 @@
  */
 import source from '../../../../shaders/layernorm.wgsl';
 import { record } from '../autograd';
-import { defineKernel, dispatch, grid, Uniforms } from '../kernel';
-import { expectDType, fmt, Tensor } from '../tensor';
+import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { expectDType, fmt, Tensor } from '../engine/tensor';
 import { sum, threadsPerRow } from './reduce';
 
 const kernel = defineKernel('layernorm', source);

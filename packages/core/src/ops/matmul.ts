@@ -15,9 +15,9 @@
  */
 import source from '../../../../shaders/matmul.wgsl';
 import { record } from '../autograd';
-import { gpu } from '../device';
-import { defineKernel, dispatch, grid, Uniforms } from '../kernel';
-import { expectDType, fmt, sizeOf, Tensor, type Shape } from '../tensor';
+import { gpu } from '../engine/device';
+import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { expectDType, fmt, sizeOf, Tensor, type Shape } from '../engine/tensor';
 import { broadcastStrides, collapseDims } from './broadcast';
 import { sumTo } from './reduce';
 

@@ -4,8 +4,8 @@
  */
 import source from '../../../../shaders/strided.wgsl';
 import { record } from '../autograd';
-import { defineKernel, dispatch, grid, Uniforms } from '../kernel';
-import { fmt, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../tensor';
+import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { fmt, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../engine/tensor';
 import { collapseDims } from './broadcast';
 
 const kernel = defineKernel('strided', source);

@@ -9,8 +9,8 @@
  */
 import source from '../../../../shaders/reduce.wgsl';
 import { record } from '../autograd';
-import { defineKernel, dispatch, grid, Uniforms } from '../kernel';
-import { dtypeCode, expectDType, fmt, normAxis, sizeOf, Tensor, type Shape } from '../tensor';
+import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { dtypeCode, expectDType, fmt, normAxis, sizeOf, Tensor, type Shape } from '../engine/tensor';
 import { broadcastStrides, collapseDims } from './broadcast';
 
 const kernel = defineKernel('reduce', source);

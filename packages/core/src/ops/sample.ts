@@ -3,9 +3,9 @@
  * seeded; greedy when temperature is 0. Returns one i32 id per row — generation reads back only that.
  */
 import source from '../../../../shaders/sample.wgsl';
-import { nextSeed } from '../creation';
-import { defineKernel, dispatch, Uniforms } from '../kernel';
-import { expectDType, fmt, Tensor } from '../tensor';
+import { nextSeed } from './creation';
+import { defineKernel, dispatch, Uniforms } from '../engine/kernel';
+import { expectDType, fmt, Tensor } from '../engine/tensor';
 
 const kernel = defineKernel('sample', source);
 

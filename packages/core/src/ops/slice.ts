@@ -4,8 +4,8 @@
  * gradient into the same region of a zero tensor of the input's shape. Any dtype.
  */
 import { record } from '../autograd';
-import { zeros } from '../creation';
-import { fmt, normAxis, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../tensor';
+import { zeros } from './creation';
+import { fmt, normAxis, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../engine/tensor';
 import { stridedCopy } from './permute';
 
 /** A resolved slice: first index and length per dimension. */

@@ -5,8 +5,8 @@
  */
 import source from '../../../../shaders/softmax.wgsl';
 import { record } from '../autograd';
-import { defineKernel, dispatch, grid, Uniforms } from '../kernel';
-import { expectDType, fmt, Tensor } from '../tensor';
+import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { expectDType, fmt, Tensor } from '../engine/tensor';
 import { threadsPerRow } from './reduce';
 
 const kernel = defineKernel('softmax', source);

@@ -1,9 +1,9 @@
 /** The k largest values along the last axis, sorted descending, with their indices (shaders/topk.wgsl). */
 import source from '../../../../shaders/topk.wgsl';
 import { record } from '../autograd';
-import { zeros } from '../creation';
-import { defineKernel, dispatch, grid, Uniforms } from '../kernel';
-import { expectDType, fmt, Tensor } from '../tensor';
+import { zeros } from './creation';
+import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { expectDType, fmt, Tensor } from '../engine/tensor';
 
 const kernel = defineKernel('topk', source);
 /** Largest k the kernel accepts (k passes over each row). */

@@ -4,8 +4,8 @@
  */
 import source from '../../../../shaders/unary.wgsl';
 import { record } from '../autograd';
-import { chunks, defineKernel, dispatch, grid, range, Uniforms } from '../kernel';
-import { expectDType, Tensor } from '../tensor';
+import { chunks, defineKernel, dispatch, grid, range, Uniforms } from '../engine/kernel';
+import { expectDType, Tensor } from '../engine/tensor';
 
 const kernel = defineKernel('unary', source);
 

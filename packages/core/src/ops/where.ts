@@ -5,9 +5,9 @@
  */
 import source from '../../../../shaders/where.wgsl';
 import { record } from '../autograd';
-import { full } from '../creation';
-import { defineKernel, dispatch, grid, Uniforms } from '../kernel';
-import { fmt, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../tensor';
+import { full } from './creation';
+import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { fmt, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../engine/tensor';
 import { broadcastShapes, broadcastStrides, collapseDims } from './broadcast';
 import { sumTo } from './reduce';
 

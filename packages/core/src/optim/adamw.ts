@@ -1,8 +1,8 @@
 /** AdamW with PyTorch 1.13 semantics, one fused kernel per parameter (chunked for huge ones). */
-import { zeros } from '../creation';
-import { chunks, dispatch, grid, range } from '../kernel';
-import { keep } from '../scope';
-import type { Tensor } from '../tensor';
+import { zeros } from '../ops/creation';
+import { chunks, dispatch, grid, range } from '../engine/kernel';
+import { keep } from '../engine/scope';
+import type { Tensor } from '../engine/tensor';
 import { optimKernel, optimUniforms } from './kernel';
 import { checkHyper, checkStateShape, copyState, gradOf, Optimizer, type OptimizerState, type ParamList } from './optimizer';
 

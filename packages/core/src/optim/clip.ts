@@ -1,7 +1,7 @@
 /** Global-norm gradient clipping, entirely on the GPU (like `torch.nn.utils.clip_grad_norm_`). */
-import { chunks, dispatch, grid, range } from '../kernel';
-import { recordCopy } from '../queue';
-import { Tensor } from '../tensor';
+import { chunks, dispatch, grid, range } from '../engine/kernel';
+import { recordCopy } from '../engine/queue';
+import { Tensor } from '../engine/tensor';
 import { optimKernel, optimUniforms } from './kernel';
 import { checkHyper, gradOf, normalizeParams, type ParamList } from './optimizer';
 

@@ -1,6 +1,6 @@
 /** The fused optimizer kernel module (shaders/optim.wgsl) and its uniform block. */
 import source from '../../../../shaders/optim.wgsl';
-import { defineKernel, Uniforms } from '../kernel';
+import { defineKernel, Uniforms } from '../engine/kernel';
 
 export const optimKernel = defineKernel('optim', source);
 

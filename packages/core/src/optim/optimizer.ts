@@ -1,6 +1,6 @@
 /** What every optimizer shares: the parameter list (optionally named) and gradient reset. */
-import { recordCopy } from '../queue';
-import type { Tensor } from '../tensor';
+import { recordCopy } from '../engine/queue';
+import type { Tensor } from '../engine/tensor';
 
 /** Parameters as tensors, or `[name, tensor]` pairs (e.g. `model.namedParameters()`); names key the state dict. */
 export type ParamList = Iterable<Tensor> | Iterable<readonly [string, Tensor]>;

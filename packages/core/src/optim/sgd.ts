@@ -1,8 +1,8 @@
 /** SGD with momentum, dampening, Nesterov and L2 weight decay (PyTorch semantics), fused per parameter. */
-import { zeros } from '../creation';
-import { chunks, dispatch, grid, range } from '../kernel';
-import { keep } from '../scope';
-import type { Tensor } from '../tensor';
+import { zeros } from '../ops/creation';
+import { chunks, dispatch, grid, range } from '../engine/kernel';
+import { keep } from '../engine/scope';
+import type { Tensor } from '../engine/tensor';
 import { optimKernel, optimUniforms } from './kernel';
 import { checkHyper, checkStateShape, copyState, gradOf, Optimizer, type OptimizerState, type ParamList } from './optimizer';
 

@@ -2,7 +2,7 @@
  * Tensors: a shape, a dtype and a reference to GPU storage. Every tensor is contiguous (row-major);
  * `reshape` returns a view sharing the storage. Ownership is explicit: call `dispose()` (or use a scope).
  */
-import { backward, record, type GradNode } from './autograd';
+import { backward, record, type GradNode } from '../autograd';
 import { allocStorage, countTensor, type Storage } from './memory';
 import { readBuffer } from './queue';
 import { setTensorCheck, track } from './scope';

@@ -17,9 +17,9 @@
  * `gid.x + gid.y * nwg.x * 64u`) and optionally `backward` (one invocation per output element).
  * The `out` binding is also bound (read-only use is fine) in `backward`.
  */
-import { record } from './autograd';
-import { defineKernel, dispatch, grid, MAX_RANK, Uniforms, type Kernel } from './kernel';
-import { expectDType, fmt, Tensor, type DType, type Shape } from './tensor';
+import { record } from '../autograd';
+import { defineKernel, dispatch, grid, MAX_RANK, Uniforms, type Kernel } from '../engine/kernel';
+import { expectDType, fmt, Tensor, type DType, type Shape } from '../engine/tensor';
 
 export interface CustomOpSpec {
   /** Unique name (keys the pipeline cache). */

@@ -2,11 +2,11 @@
  * Tensor creation: constants, ranges, seeded random numbers, and uploads from CPU arrays.
  * Large tensors (over one storage binding) are filled in chunks.
  */
-import fillSource from '../../../shaders/fill.wgsl';
-import randomSource from '../../../shaders/random.wgsl';
-import { chunks, defineKernel, dispatch, grid, range, Uniforms } from './kernel';
-import { writeBuffer } from './queue';
-import { checkShape, dtypeCode, fmt, sizeOf, Tensor, type DType, type Shape } from './tensor';
+import fillSource from '../../../../shaders/fill.wgsl';
+import randomSource from '../../../../shaders/random.wgsl';
+import { chunks, defineKernel, dispatch, grid, range, Uniforms } from '../engine/kernel';
+import { writeBuffer } from '../engine/queue';
+import { checkShape, dtypeCode, fmt, sizeOf, Tensor, type DType, type Shape } from '../engine/tensor';
 
 const fillKernel = defineKernel('fill', fillSource);
 const randomKernel = defineKernel('random', randomSource);
