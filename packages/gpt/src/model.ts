@@ -173,8 +173,12 @@ export class GPTModel extends Module<[Tensor, ForwardOptions?]> {
     return countParameters(config);
   }
 
-  /** ids i32 `[B, T]` → logits `[B, T, V]` (or `[B, V]` with `lastOnly`). */
-  override forward(ids: Tensor, { cache, lastOnly = false }: ForwardOptions = {}): Tensor {
+  /**
+   * The transformer trunk: ids i32 `[B, T]` → hidden states `[B, T, C]` after the last block, before
+   * `final_norm` (what classification heads and pooling read). With a cache, `ids` holds the new
+   * positions only and the cache is extended.
+   */
+  trunk(ids: Tensor, { cache }: { cache?: KVCache } = {}): Tensor {
     if (ids.dtype !== 'i32' || ids.rank !== 2) throw new Error(`scratchgpt: GPTModel expects i32 token ids [B, T], got ${ids.dtype} ${fmt(ids.shape)}`);
     const [B, T] = ids.shape;
     const past = cache?.length ?? 0;
@@ -196,6 +200,13 @@ export class GPTModel extends Module<[Tensor, ForwardOptions?]> {
       layer++;
     }
     if (cache) cache.length = past + T;
+    return x;
+  }
+
+  /** ids i32 `[B, T]` → logits `[B, T, V]` (or `[B, V]` with `lastOnly`). */
+  override forward(ids: Tensor, { cache, lastOnly = false }: ForwardOptions = {}): Tensor {
+    let x = this.trunk(ids, { cache });
+    const [B, T] = ids.shape;
     if (lastOnly && T > 1) {
       const last = lastPosition(x);
       x.dispose();
