@@ -22,6 +22,11 @@ export function sizeOf(shape: Shape): number {
   return n;
 }
 
+/** Whether two shapes are equal, dimension by dimension. */
+export function sameShape(a: Shape, b: Shape): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
 /** Row-major strides (in elements) of a shape. */
 export function stridesOf(shape: Shape): number[] {
   const strides = new Array<number>(shape.length);
