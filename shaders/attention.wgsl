@@ -35,17 +35,10 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> dq: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dkv: array<f32>;
 
-fn pcg(x: u32) -> u32 {
-  let state = x * 747796405u + 2891336453u;
-  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-  return (word >> 22u) ^ word;
-}
-
 // Dropout keep-scale for weight (row i, key j) of head bh: 0 or 1/(1-p).
 fn keep(bh: u32, i: u32, j: u32) -> f32 {
   if (p.drop_p <= 0.0) { return 1.0; }
-  let h = pcg(pcg(pcg(p.seed ^ 0x68e31da4u) + bh) + i * 0x9e3779b9u + j * 0x85ebca6bu);
-  let u = f32(h >> 8u) * (1.0 / 16777216.0);
+  let u = uniform01(pcg(pcg(pcg(p.seed ^ 0x68e31da4u) + bh) + i * 0x9e3779b9u + j * 0x85ebca6bu));
   return select(0.0, 1.0 / (1.0 - p.drop_p), u >= p.drop_p);
 }
 
@@ -63,13 +56,9 @@ fn last_key(i: u32) -> u32 {
   return select(p.s, i + 1u + p.s - p.t, p.causal != 0u);
 }
 
-fn row_index(gid: vec3u, nwg: vec3u) -> u32 {
-  return gid.x + gid.y * nwg.x * WG;
-}
-
 @compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let r = row_index(gid, nwg);
+  let r = linear_index(gid, nwg, WG);
   if (r >= p.bh * p.t) { return; }
   let bh = r / p.t;
   let i = r % p.t;
@@ -100,7 +89,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
 // dQ for one query row, and D_i = dO_i·O_i (saved for backward_kv).
 @compute @workgroup_size(WG)
 fn backward_q(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let r = row_index(gid, nwg);
+  let r = linear_index(gid, nwg, WG);
   if (r >= p.bh * p.t) { return; }
   let bh = r / p.t;
   let i = r % p.t;
@@ -130,7 +119,7 @@ fn backward_q(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
 // dK and dV for one key row (needs D_i from backward_q).
 @compute @workgroup_size(WG)
 fn backward_kv(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let r = row_index(gid, nwg);
+  let r = linear_index(gid, nwg, WG);
   if (r >= p.bh * p.s) { return; }
   let bh = r / p.s;
   let j = r % p.s;

@@ -74,20 +74,11 @@ fn i32op(x: i32, y: i32) -> i32 {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_index(gid, nwg, WG);
   if (i >= p.n) { return; }
-  var ia = 0u;
-  var ib = 0u;
-  var rem = i;
-  for (var d = i32(RANK) - 1; d >= 0; d--) {
-    let k = u32(d);
-    let dim = p.shape[k >> 2u][k & 3u];
-    let c = rem % dim;
-    rem = rem / dim;
-    ia += c * p.a_strides[k >> 2u][k & 3u];
-    ib += c * p.b_strides[k >> 2u][k & 3u];
-  }
+  let ia = strided_offset(i, RANK, p.shape, p.a_strides);
+  let ib = strided_offset(i, RANK, p.shape, p.b_strides);
   if (DTYPE == 0u) {
     out[i] = bitcast<u32>(f32op(bitcast<f32>(a[ia]), bitcast<f32>(b[ib])));
   } else {

@@ -10,7 +10,7 @@ struct Params {
   row0: u32,       // global index of the range's first row
   shift: u32,      // element offset of row0 in the bound logits range
   ignore: i32,     // ignore_index
-  n: u32,          // total rows (finalize)
+  n: u32,          // total rows (mean_loss)
   _pad0: u32,
   _pad1: u32,
 }
@@ -23,48 +23,22 @@ struct Params {
 @group(0) @binding(5) var<storage, read> upstream: array<f32>;        // backward: dL/d(mean loss)
 @group(0) @binding(6) var<storage, read> source: array<f32>;          // backward: the forward logits
 
-var<workgroup> red: array<f32, WG>;
-
-fn reduce_max(t: u32, x: f32) -> f32 {
-  red[t] = x;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (t < s) { red[t] = max(red[t], red[t + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn reduce_sum(t: u32, x: f32) -> f32 {
-  red[t] = x;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (t < s) { red[t] = red[t] + red[t + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
 fn counted(tgt: i32) -> bool {
   return tgt != p.ignore && tgt >= 0 && u32(tgt) < p.v;
 }
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let r = wid.x + wid.y * nwg.x;
+  let r = group_index(wid, nwg);
   if (r >= p.rows) { return; }  // uniform per workgroup
   let t = lid.x;
   let base = p.shift + r * p.v;
   var m = -3.4e38;
   for (var j = t; j < p.v; j += WG) { m = max(m, logits[base + j]); }
-  m = reduce_max(t, m);
+  m = reduce_max(t, m, WG);
   var s = 0.0;
   for (var j = t; j < p.v; j += WG) { s += exp(logits[base + j] - m); }
-  s = reduce_sum(t, s);
+  s = reduce_sum(t, s, WG);
   if (t == 0u) {
     let row = p.row0 + r;
     let lse = m + log(s);
@@ -76,7 +50,7 @@ fn forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid:
 
 // Mean over counted rows (NaN when none, like PyTorch), and the count for backward.
 @compute @workgroup_size(WG)
-fn finalize(@builtin(local_invocation_id) lid: vec3u) {
+fn mean_loss(@builtin(local_invocation_id) lid: vec3u) {
   let t = lid.x;
   var s = 0.0;
   var c = 0.0;
@@ -84,8 +58,8 @@ fn finalize(@builtin(local_invocation_id) lid: vec3u) {
     s += row_stats[i];
     c += select(0.0, 1.0, counted(targets[i]));
   }
-  let total = reduce_sum(t, s);
-  let count = reduce_sum(t, c);
+  let total = reduce_sum(t, s, WG);
+  let count = reduce_sum(t, c, WG);
   if (t == 0u) {
     // NaN built at run time (a constant NaN is a WGSL compile error).
     let nan = bitcast<f32>(p._pad0 | 0x7fc00000u);
@@ -97,7 +71,7 @@ fn finalize(@builtin(local_invocation_id) lid: vec3u) {
 // dlogits = (softmax − onehot(tgt)) · upstream / count; zero rows for ignored targets.
 @compute @workgroup_size(WG)
 fn backward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let r = wid.x + wid.y * nwg.x;
+  let r = group_index(wid, nwg);
   if (r >= p.rows) { return; }
   let row = p.row0 + r;
   let base = p.shift + r * p.v;

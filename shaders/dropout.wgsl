@@ -16,23 +16,15 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
-// PCG-style integer hash (Jarzynski & Olano, "Hash Functions for GPU Rendering", 2020).
-fn pcg(v: u32) -> u32 {
-  let state = v * 747796405u + 2891336453u;
-  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-  return (word >> 22u) ^ word;
-}
-
-// 24 random bits of element k → [0, 1).
-fn uniform01(k: u32) -> f32 {
-  let h = pcg(pcg(k ^ pcg(p.seed ^ 0xd1b54a32u)) + p.seed);
-  return f32(h >> 8u) * (1.0 / 16777216.0);
+// The hash of element k for this seed (pcg and uniform01 are in common.wgsl).
+fn element_hash(k: u32) -> u32 {
+  return pcg(pcg(k ^ pcg(p.seed ^ 0xd1b54a32u)) + p.seed);
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_index(gid, nwg, WG);
   if (i >= p.n) { return; }
-  let kept = uniform01(p.start + i) >= p.p;
+  let kept = uniform01(element_hash(p.start + i)) >= p.p;
   y[i] = select(0.0, x[i] * p.scale, kept);
 }

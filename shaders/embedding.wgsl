@@ -2,6 +2,7 @@
 // so tables larger than one storage binding work. `shift` is the element offset of row0 inside the
 // bound range (bindings start at 256-byte boundaries).
 const WG: u32 = 256u;
+const BACKWARD_WG: u32 = 64u;
 
 struct Params {
   n: u32,       // positions (ids)
@@ -21,7 +22,7 @@ struct Params {
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+  let i = linear_index(gid, nwg, WG);
   if (i >= p.n * p.c) { return; }
   let pos = i / p.c;
   let col = i % p.c;
@@ -35,7 +36,7 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
 
 // One invocation per column: walks the positions in order, so repeated ids accumulate
 // deterministically without float atomics.
-@compute @workgroup_size(64)
+@compute @workgroup_size(BACKWARD_WG)
 fn backward(@builtin(global_invocation_id) gid: vec3u) {
   let col = gid.x;
   if (col >= p.c) { return; }

@@ -14,14 +14,14 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+fn fill(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_index(gid, nwg, WG);
   if (i < p.n) { out[i] = p.value; }
 }
 
 @compute @workgroup_size(WG)
 fn arange(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+  let i = linear_index(gid, nwg, WG);
   if (i >= p.n) { return; }
   let k = p.start + i;
   if (DTYPE == 0u) {

@@ -29,35 +29,6 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> dw_part: array<f32>;
 @group(0) @binding(8) var<storage, read_write> db_part: array<f32>;
 
-var<workgroup> shared_a: array<f32, WG>;
-var<workgroup> shared_b: array<f32, WG>;
-
-// The row this thread works on, its lane within the row's segment, and whether the row exists.
-struct Slot {
-  row: u32,
-  lane: u32,
-  live: bool,
-}
-
-fn slot(wid: vec3u, nwg: vec3u, tid: u32) -> Slot {
-  let rows_per_group = WG / p.tpr;
-  let row = (wid.x + wid.y * nwg.x) * rows_per_group + tid / p.tpr;
-  return Slot(row, tid % p.tpr, row < p.rows);
-}
-
-// Sums shared_a and shared_b over each segment into the segment's first element. Every thread of the
-// workgroup must call it (it holds barriers).
-fn segment_sum(tid: u32, lane: u32) {
-  workgroupBarrier();
-  for (var k = p.tpr / 2u; k > 0u; k = k / 2u) {
-    if (lane < k) {
-      shared_a[tid] += shared_a[tid + k];
-      shared_b[tid] += shared_b[tid + k];
-    }
-    workgroupBarrier();
-  }
-}
-
 fn w_at(j: u32) -> f32 {
   if (HAS_WEIGHT) { return weight[j]; }
   return 1.0;
@@ -65,20 +36,15 @@ fn w_at(j: u32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let at = slot(wid, nwg, tid);
+  let at = slot(group_index(wid, nwg), tid, p.tpr, p.rows, WG);  // rows.wgsl
   let base = at.row * p.c;
-  let head = tid - at.lane;
   let inv_c = 1.0 / f32(p.c);
 
   var s = 0.0;
   if (at.live) {
     for (var j = at.lane; j < p.c; j += p.tpr) { s += x[base + j]; }
   }
-  shared_a[tid] = s;
-  shared_b[tid] = 0.0;
-  segment_sum(tid, at.lane);
-  let mean = shared_a[head] * inv_c;
-  workgroupBarrier();  // the segment has read shared_a[head] before it is overwritten
+  let mean = segment_sum(tid, at.lane, p.tpr, s, 0.0).x * inv_c;
 
   var q = 0.0;
   if (at.live) {
@@ -87,10 +53,9 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
       q += d * d;
     }
   }
-  shared_a[tid] = q;
-  segment_sum(tid, at.lane);
+  let var_sum = segment_sum(tid, at.lane, p.tpr, q, 0.0).x;
   if (!at.live) { return; }
-  let rstd = inverseSqrt(shared_a[head] * inv_c + p.eps);
+  let rstd = inverseSqrt(var_sum * inv_c + p.eps);
 
   for (var j = at.lane; j < p.c; j += p.tpr) {
     var v = (x[base + j] - mean) * rstd * w_at(j);
@@ -105,7 +70,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 
 @compute @workgroup_size(WG)
 fn backward_dx(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let at = slot(wid, nwg, tid);
+  let at = slot(group_index(wid, nwg), tid, p.tpr, p.rows, WG);  // rows.wgsl
   let base = at.row * p.c;
   var mean = 0.0;
   var rstd = 0.0;
@@ -121,13 +86,11 @@ fn backward_dx(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
       sgx += g * xhat;
     }
   }
-  shared_a[tid] = sg;
-  shared_b[tid] = sgx;
-  segment_sum(tid, at.lane);
+  let sums = segment_sum(tid, at.lane, p.tpr, sg, sgx);
   if (!at.live) { return; }
   let inv_c = 1.0 / f32(p.c);
-  let mean_g = shared_a[tid - at.lane] * inv_c;
-  let mean_gx = shared_b[tid - at.lane] * inv_c;
+  let mean_g = sums.x * inv_c;
+  let mean_gx = sums.y * inv_c;
 
   for (var j = at.lane; j < p.c; j += p.tpr) {
     let xhat = (x[base + j] - mean) * rstd;
@@ -138,7 +101,7 @@ fn backward_dx(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 
 @compute @workgroup_size(WG)
 fn backward_params(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let t = gid.x + gid.y * nwg.x * WG;
+  let t = linear_index(gid, nwg, WG);
   let chunks = (p.rows + p.rows_per_chunk - 1u) / p.rows_per_chunk;
   if (t >= chunks * p.c) { return; }
   let chunk = t / p.c;

@@ -164,17 +164,12 @@ struct Bases {
 
 // Element offsets of batch entry z's matrices.
 fn bases(z: u32) -> Bases {
-  var out = Bases(p.off_a, p.off_b, p.off_c + z * p.stride_c);
-  var rem = z + p.batch0;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
-    let q = u32(d);
-    let dim = p.shape[q >> 2u][q & 3u];
-    let coord = rem % dim;
-    rem = rem / dim;
-    out.a += coord * p.stride_a[q >> 2u][q & 3u];
-    out.b += coord * p.stride_b[q >> 2u][q & 3u];
-  }
-  return out;
+  let e = z + p.batch0;
+  return Bases(
+    p.off_a + strided_offset(e, p.rank, p.shape, p.stride_a),
+    p.off_b + strided_offset(e, p.rank, p.shape, p.stride_b),
+    p.off_c + z * p.stride_c,
+  );
 }
 
 @compute @workgroup_size(WG)
@@ -269,7 +264,7 @@ fn simple(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid:
 // vec4 per thread, on a 1-D grid folded into 2-D.
 @compute @workgroup_size(WG)
 fn pad_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let q = gid.x + gid.y * nwg.x * WG;
+  let q = linear_index(gid, nwg, WG);
   let per_row = p.ldc / 4u;
   if (q >= p.m * per_row) { return; }
   let col = (q % per_row) * 4u;

@@ -5,7 +5,7 @@ const PER_THREAD: u32 = 16u;
 
 struct Params {
   n: u32,              // elements in this chunk
-  partial: u32,        // sumsq: index of this chunk's first partial sum; finalize: number of partials
+  partial: u32,        // sumsq: index of this chunk's first partial sum; clip_factor: number of partials
   nesterov: u32,       // sgd
   first: u32,          // sgd: 1 on the first step (momentum buffer = grad)
   lr: f32,
@@ -15,7 +15,7 @@ struct Params {
   weight_decay: f32,
   step_size: f32,      // adamw: lr / (1 − beta1^t)
   bc2_sqrt: f32,       // adamw: sqrt(1 − beta2^t)
-  max_norm: f32,       // finalize
+  max_norm: f32,       // clip_factor
   // Differences taken in float64 on the CPU (as PyTorch does with Python floats): 1 − 0.999 in f32
   // would be off by 1e-5 relative.
   one_minus_beta1: f32, // adamw: 1 − beta1; sgd: 1 − dampening
@@ -31,16 +31,10 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(6) var<storage, read_write> norm: array<f32>;   // [total norm, clip factor]
 
-var<workgroup> red: array<f32, WG>;
-
-fn index(gid: vec3u, nwg: vec3u) -> u32 {
-  return gid.x + gid.y * nwg.x * WG;
-}
-
 // PyTorch 1.13 AdamW: decoupled decay, then Adam with bias corrections.
 @compute @workgroup_size(WG)
 fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = linear_index(gid, nwg, WG);
   if (i >= p.n) { return; }
   let g = grad[i];
   let w = param[i] * p.decay;
@@ -55,7 +49,7 @@ fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg
 // PyTorch SGD: L2 weight decay into the gradient, momentum buffer with dampening, optional Nesterov.
 @compute @workgroup_size(WG)
 fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+  let i = linear_index(gid, nwg, WG);
   if (i >= p.n) { return; }
   var d = grad[i] + p.weight_decay * param[i];
   if (p.beta1 != 0.0) {
@@ -67,39 +61,29 @@ fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
   param[i] = param[i] - p.lr * d;
 }
 
-// Partial sums of grad² per workgroup (PER_THREAD·WG elements each), tree-reduced.
+// Partial sums of grad² per workgroup (PER_THREAD·WG elements each), tree-reduced (rows.wgsl).
 @compute @workgroup_size(WG)
 fn sumsq(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let group = wid.x + wid.y * nwg.x;
+  let group = group_index(wid, nwg);
   let base = group * WG * PER_THREAD;
   var s = 0.0;
   for (var k = 0u; k < PER_THREAD; k++) {
     let i = base + k * WG + lid.x;
     if (i < p.n) { let g = grad[i]; s += g * g; }
   }
-  red[lid.x] = s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (lid.x < stride) { red[lid.x] += red[lid.x + stride]; }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u) { partials[p.partial + group] = red[0]; }
+  let total = reduce_sum(lid.x, s, WG);
+  if (lid.x == 0u) { partials[p.partial + group] = total; }
 }
 
 // One workgroup: total norm = sqrt(Σ partials); clip factor = min(1, max_norm / (norm + 1e-6)),
 // written as a select so a huge max_norm cannot overflow the division.
 @compute @workgroup_size(WG)
-fn finalize(@builtin(local_invocation_id) lid: vec3u) {
+fn clip_factor(@builtin(local_invocation_id) lid: vec3u) {
   var s = 0.0;
   for (var i = lid.x; i < p.partial; i += WG) { s += partials[i]; }
-  red[lid.x] = s;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
-    if (lid.x < stride) { red[lid.x] += red[lid.x + stride]; }
-    workgroupBarrier();
-  }
+  let sum = reduce_sum(lid.x, s, WG);
   if (lid.x == 0u) {
-    let total = sqrt(red[0]);
+    let total = sqrt(sum);
     norm[0] = total;
     let denom = total + 1e-6;
     norm[1] = select(1.0, p.max_norm / denom, denom > p.max_norm);
@@ -108,7 +92,7 @@ fn finalize(@builtin(local_invocation_id) lid: vec3u) {
 
 // grad *= clip factor, in place.
 @compute @workgroup_size(WG)
-fn scale(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = index(gid, nwg);
+fn clip_grads(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_index(gid, nwg, WG);
   if (i < p.n) { grad[i] = grad[i] * norm[1]; }
 }

@@ -14,13 +14,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 
-// PCG-style integer hash (Jarzynski & Olano, "Hash Functions for GPU Rendering", 2020).
-fn pcg(v: u32) -> u32 {
-  let state = v * 747796405u + 2891336453u;
-  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-  return (word >> 22u) ^ word;
-}
-
+// Hash of element k on one of the streams (pcg and uniform01 are in common.wgsl).
 fn draw(k: u32, stream: u32) -> u32 {
   return pcg(pcg(k ^ pcg(p.seed + stream * 0x9e3779b9u)) + p.seed);
 }
@@ -31,12 +25,12 @@ fn unit_open(bits: u32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+fn fill_random(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_index(gid, nwg, WG);
   if (i >= p.n) { return; }
   let k = p.start + i;
   if (p.dist == 0u) {
-    let u = f32(draw(k, 0u) >> 8u) * (1.0 / 16777216.0);  // [0, 1)
+    let u = uniform01(draw(k, 0u));  // [0, 1)
     out[i] = p.a + (p.b - p.a) * u;
   } else {
     // Box–Muller on two independent streams.

@@ -1,6 +1,6 @@
 // Reductions over the middle axis of a contiguous [outer, R, inner] view, and their backward.
 //
-// Entry `reduce`: the outputs (o, i), flattened as j = o·inner + i, are dealt to workgroups in tiles
+// Entry `forward`: the outputs (o, i), flattened as j = o·inner + i, are dealt to workgroups in tiles
 // of `cols` consecutive outputs; each workgroup takes one tile and one chunk of R. Its 256 threads
 // form `cols` columns × `lanes` = 256/cols lanes; each lane folds `per_lane` elements of its column
 // serially (strided by `lanes`, so neighbouring lanes read neighbouring rows), then the lanes combine
@@ -10,9 +10,9 @@
 // OP 0 sum, 1 max (also tracks the first index of the maximum along R; NaN counts as the maximum).
 // DTYPE 0 f32, 1 i32 (data as raw 32-bit words). `scale` multiplies the final f32 sum (mean = 1/R).
 //
-// Entry `expand` (backward of sum/mean): out[j] = g[offset(j)] · scale, where offset walks the output's
+// Entry `backward_sum` (of sum/mean): out[j] = g[offset(j)] · scale, where offset walks the output's
 // (collapsed, RANK-dim) shape with g's strides (0 on reduced dims).
-// Entry `max_backward`: out[j] = g[o, i] where r is the saved argmax of (o, i), else 0.
+// Entry `backward_max`: out[j] = g[o, i] where r is the saved argmax of (o, i), else 0.
 override OP: u32 = 0u;
 override DTYPE: u32 = 0u;
 override RANK: u32 = 1u;
@@ -33,11 +33,11 @@ struct Params {
   outputs: u32,    // outer · inner
   first: u32,      // 1: the position along R is the index; 0: read it from idx_in (later passes)
   scale: f32,
-  n: u32,          // expand / max_backward: output elements
+  n: u32,          // backward entries: output elements
   _pad0: u32,
   _pad1: u32,
-  shape: array<vec4u, 2>,    // expand: collapsed output dims
-  strides: array<vec4u, 2>,  // expand: g's strides per output dim
+  shape: array<vec4u, 2>,    // backward_sum: collapsed output dims
+  strides: array<vec4u, 2>,  // backward_sum: g's strides per output dim
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -85,8 +85,8 @@ fn finish(v: u32) -> u32 {
 }
 
 @compute @workgroup_size(WG)
-fn reduce(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let w = wid.x + wid.y * nwg.x;
+fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
+  let w = group_index(wid, nwg);
   let tiles = (p.outputs + p.cols - 1u) / p.cols;
   if (w >= tiles * p.chunks) { return; }
   let chunk = w % p.chunks;
@@ -141,24 +141,17 @@ fn reduce(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
 }
 
 @compute @workgroup_size(WG)
-fn expand(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let j = gid.x + gid.y * nwg.x * WG;
+fn backward_sum(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let j = linear_index(gid, nwg, WG);
   if (j >= p.n) { return; }
-  var at = 0u;
-  var rem = j;
-  for (var d = i32(RANK) - 1; d >= 0; d--) {
-    let k = u32(d);
-    let dim = p.shape[k >> 2u][k & 3u];
-    at += (rem % dim) * p.strides[k >> 2u][k & 3u];
-    rem = rem / dim;
-  }
+  let at = strided_offset(j, RANK, p.shape, p.strides);
   out[j] = bitcast<u32>(bitcast<f32>(x[at]) * p.scale);
 }
 
 // x: the output gradient [outer, inner]; idx_in: the saved argmax [outer, inner]; out: dx [outer, R, inner].
 @compute @workgroup_size(WG)
-fn max_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let j = gid.x + gid.y * nwg.x * WG;
+fn backward_max(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let j = linear_index(gid, nwg, WG);
   if (j >= p.n) { return; }
   let col = j % p.inner;
   let r = (j / p.inner) % p.r;

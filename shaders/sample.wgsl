@@ -22,36 +22,7 @@ struct Params {
 var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
 
-fn pcg(x: u32) -> u32 {
-  let state = x * 747796405u + 2891336453u;
-  let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-  return (word >> 22u) ^ word;
-}
-
-fn reduce_max(t: u32, x: f32) -> f32 {
-  red_f[t] = x;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (t < s) { red_f[t] = max(red_f[t], red_f[t + s]); }
-    workgroupBarrier();
-  }
-  let r = red_f[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn reduce_sum(t: u32, x: f32) -> f32 {
-  red_f[t] = x;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (t < s) { red_f[t] = red_f[t] + red_f[t + s]; }
-    workgroupBarrier();
-  }
-  let r = red_f[0];
-  workgroupBarrier();
-  return r;
-}
-
+// Like reduce_sum (rows.wgsl), on counts.
 fn reduce_count(t: u32, x: u32) -> u32 {
   red_u[t] = x;
   workgroupBarrier();
@@ -72,7 +43,7 @@ fn argmax_row(t: u32, base: u32) -> u32 {
     let x = logits[base + i];
     if (x > best) { best = x; best_i = i; }
   }
-  let m = reduce_max(t, best);
+  let m = reduce_max(t, best, WG);
   let cand = select(0xffffffffu, best_i, best == m);
   red_u[t] = cand;
   workgroupBarrier();
@@ -84,7 +55,7 @@ fn argmax_row(t: u32, base: u32) -> u32 {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+fn forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let t = lid.x;
   let row = wid.x;
   let base = row * p.v;
@@ -97,7 +68,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
   // Scaled logits z = logits / temperature; probabilities ∝ exp(z − zmax).
   var local_max = -3.4e38;
   for (var i = t; i < p.v; i += WG) { local_max = max(local_max, logits[base + i] * inv_t); }
-  let zmax = reduce_max(t, local_max);
+  let zmax = reduce_max(t, local_max, WG);
 
   // Threshold on z: keep z ≥ lo. Start with everything.
   var lo = -3.4e38;
@@ -105,7 +76,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
     // Largest τ with count(z ≥ τ) ≥ k, by bisection between the row's min and max.
     var local_min = 3.4e38;
     for (var i = t; i < p.v; i += WG) { local_min = min(local_min, logits[base + i] * inv_t); }
-    var a = -reduce_max(t, -local_min); // count(z ≥ a) = V ≥ k
+    var a = -reduce_max(t, -local_min, WG); // count(z ≥ a) = V ≥ k
     var b = zmax;                        // count(z ≥ zmax) ≥ 1
     for (var it = 0u; it < ITERS; it++) {
       let mid = a + (b - a) * 0.5;
@@ -123,7 +94,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
     let z = logits[base + i] * inv_t;
     if (z >= lo) { local_z += exp(z - zmax); }
   }
-  let total = reduce_sum(t, local_z);
+  let total = reduce_sum(t, local_z, WG);
   if (p.top_p < 1.0) {
     // Largest τ ≥ lo whose kept mass (z ≥ τ) is still ≥ top_p of the total.
     var a = lo;
@@ -136,7 +107,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
         let z = logits[base + i] * inv_t;
         if (z >= mid) { m += exp(z - zmax); }
       }
-      if (reduce_sum(t, m) >= p.top_p * total) { a = mid; } else { b = mid; }
+      if (reduce_sum(t, m, WG) >= p.top_p * total) { a = mid; } else { b = mid; }
     }
     lo = max(lo, a);
   }
@@ -161,7 +132,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
   }
   let kept = red_f[WG - 1u];
   let before = select(0.0, red_f[max(t, 1u) - 1u], t > 0u);
-  let r = f32(pcg(pcg(p.seed) ^ pcg(row + 0x51ed270bu)) >> 8u) * (1.0 / 16777216.0);
+  let r = uniform01(pcg(pcg(p.seed) ^ pcg(row + 0x51ed270bu)));
   let u = r * kept;
   // The owning thread: u in [before, before + mass). The last thread with mass catches rounding.
   if (u >= before && (u < red_f[t] || (t == WG - 1u))) {

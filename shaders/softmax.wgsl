@@ -29,22 +29,9 @@ struct Params {
 var<workgroup> shared_m: array<f32, WG>;
 var<workgroup> shared_s: array<f32, WG>;
 
-// The row this thread works on, its lane within the row's segment, and whether the row exists.
-struct Slot {
-  row: u32,
-  lane: u32,
-  live: bool,
-}
-
-fn slot(wid: vec3u, nwg: vec3u, tid: u32) -> Slot {
-  let rows_per_group = WG / p.tpr;
-  let row = (wid.x + wid.y * nwg.x) * rows_per_group + tid / p.tpr;
-  return Slot(row, tid % p.tpr, row < p.rows);
-}
-
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let at = slot(wid, nwg, tid);
+  let at = slot(group_index(wid, nwg), tid, p.tpr, p.rows, WG);  // rows.wgsl
   let base = at.row * p.c;
   var m = LOWEST;
   var s = 0.0;
@@ -88,7 +75,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 
 @compute @workgroup_size(WG)
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let at = slot(wid, nwg, tid);
+  let at = slot(group_index(wid, nwg), tid, p.tpr, p.rows, WG);  // rows.wgsl
   let base = at.row * p.c;
   var s = 0.0;
   if (at.live) {
@@ -96,14 +83,8 @@ fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
       if (OP == LOG_SOFTMAX) { s += dy[base + j]; } else { s += dy[base + j] * x[base + j]; }
     }
   }
-  shared_s[tid] = s;
-  workgroupBarrier();
-  for (var k = p.tpr / 2u; k > 0u; k = k / 2u) {
-    if (at.lane < k) { shared_s[tid] += shared_s[tid + k]; }
-    workgroupBarrier();
-  }
+  let total = segment_sum(tid, at.lane, p.tpr, s, 0.0).x;
   if (!at.live) { return; }
-  let total = shared_s[tid - at.lane];
   for (var j = at.lane; j < p.c; j += p.tpr) {
     let i = base + j;
     if (OP == LOG_SOFTMAX) { y[i] = dy[i] - exp(x[i]) * total; } else { y[i] = x[i] * (dy[i] - total); }

@@ -20,19 +20,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> dst: array<u32>;
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+fn copy(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_index(gid, nwg, WG);
   if (i >= p.n) { return; }
-  var rem = i;
-  var is = p.src_offset;
-  var id = p.dst_offset;
-  for (var d = i32(RANK) - 1; d >= 0; d--) {
-    let k = u32(d);
-    let dim = p.shape[k >> 2u][k & 3u];
-    let c = rem % dim;
-    rem = rem / dim;
-    is += c * p.src_strides[k >> 2u][k & 3u];
-    id += c * p.dst_strides[k >> 2u][k & 3u];
-  }
-  dst[id] = src[is];
+  dst[p.dst_offset + strided_offset(i, RANK, p.shape, p.dst_strides)] = src[p.src_offset + strided_offset(i, RANK, p.shape, p.src_strides)];
 }

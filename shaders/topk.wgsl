@@ -1,6 +1,7 @@
 // Top-k along the last axis: one workgroup per row makes k passes; each round finds, by a parallel
 // reduction, the next element in (value descending, index ascending) order — ties keep the lower index.
 const WG: u32 = 256u;
+const BACKWARD_WG: u32 = 64u;
 const NONE: u32 = 0xffffffffu;
 
 struct Params {
@@ -26,8 +27,8 @@ fn before(v: f32, j: u32, bv: f32, bj: u32) -> bool {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let row = wid.x + wid.y * nwg.x;
+fn forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let row = group_index(wid, nwg);
   if (row >= p.rows) { return; }  // uniform per workgroup
   let t = lid.x;
   let base = row * p.r;
@@ -69,9 +70,9 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
 // holds dvalues here and `x`'s binding is unused.
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(BACKWARD_WG)
 fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let row = gid.x + gid.y * nwg.x * 64u;
+  let row = linear_index(gid, nwg, BACKWARD_WG);
   if (row >= p.rows) { return; }
   for (var t = 0u; t < p.k; t++) {
     let at = row * p.r + u32(indices[row * p.k + t]);

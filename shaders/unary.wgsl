@@ -1,5 +1,5 @@
 // Elementwise f32 functions y = f(x), selected by the OP override (one pipeline per op).
-// Entry `main`: forward. Entry `backward`: dx = dy * f'(x) (uses x, and y where cheaper).
+// Entry `forward`: y = f(x). Entry `backward`: dx = dy * f'(x) (uses x, and y where cheaper).
 override OP: u32 = 0u;
 const WG: u32 = 256u;
 
@@ -87,14 +87,14 @@ fn df(v: f32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_index(gid, nwg, WG);
   if (i < p.n) { y[i] = f(x[i]); }
 }
 
 // y here is the output gradient dx.
 @compute @workgroup_size(WG)
 fn backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+  let i = linear_index(gid, nwg, WG);
   if (i < p.n) { y[i] = dy[i] * df(x[i]); }
 }

@@ -1,6 +1,6 @@
 // Selection and masking on raw 32-bit words (any 4-byte dtype). A condition/mask word is true when
 // nonzero: as a float when COND_F32 (so -0.0 is false, NaN true), else as an integer.
-//   main:        out[i] = cond[ic] ? a[ia] : b[ib]           (NumPy broadcasting, collapsed dims)
+//   forward:     out[i] = cond[ic] ? a[ia] : b[ib]           (NumPy broadcasting, collapsed dims)
 //   masked_fill: out[i] = (mask[ic] != INVERT) ? value : a[ia]  (value: raw bits from the uniforms)
 //   tri:         out[i] = keep(row, col) ? a[i] : 0 on the last two dims, shape = [rows, cols];
 //                keep is col − row ≥ diagonal (triu) or col − row ≤ diagonal when LOWER (tril).
@@ -32,39 +32,28 @@ fn is_true(w: u32) -> bool {
   return w != 0u;
 }
 
-// Source indices (cond, a, b) of output element i.
-fn sources(i: u32) -> vec3u {
-  var rem = i;
-  var idx = vec3u(0u);
-  for (var d = i32(RANK) - 1; d >= 0; d--) {
-    let k = u32(d);
-    let dim = p.shape[k >> 2u][k & 3u];
-    let c = rem % dim;
-    rem = rem / dim;
-    idx += c * vec3u(p.c_strides[k >> 2u][k & 3u], p.a_strides[k >> 2u][k & 3u], p.b_strides[k >> 2u][k & 3u]);
-  }
-  return idx;
+// Offset of output element i in an operand with these strides (strided_offset is in common.wgsl).
+fn at(i: u32, strides: array<vec4u, 2>) -> u32 {
+  return strided_offset(i, RANK, p.shape, strides);
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_index(gid, nwg, WG);
   if (i >= p.n) { return; }
-  let s = sources(i);
-  out[i] = select(b[s.z], a[s.y], is_true(cond[s.x]));
+  out[i] = select(b[at(i, p.b_strides)], a[at(i, p.a_strides)], is_true(cond[at(i, p.c_strides)]));
 }
 
 @compute @workgroup_size(WG)
 fn masked_fill(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+  let i = linear_index(gid, nwg, WG);
   if (i >= p.n) { return; }
-  let s = sources(i);
-  out[i] = select(a[s.y], p.value, is_true(cond[s.x]) != INVERT);
+  out[i] = select(a[at(i, p.a_strides)], p.value, is_true(cond[at(i, p.c_strides)]) != INVERT);
 }
 
 @compute @workgroup_size(WG)
 fn tri(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
+  let i = linear_index(gid, nwg, WG);
   if (i >= p.n) { return; }
   let cols = p.shape[0].y;
   let rows = p.shape[0].x;

@@ -6,7 +6,9 @@ export * from './engine/device';
 export { memory, trimPool, type MemoryInfo } from './engine/memory';
 export { flush, sync, pendingCommands, recordCopy } from './engine/queue';
 export * from './engine/tensor';
-export * from './autograd';
+export * from './engine/graph';
+// Loading the gradient engine installs Tensor.prototype.backward (listed in package.json `sideEffects`).
+export { backward } from './autograd/backward';
 export { scope, keep } from './engine/scope';
 export * from './engine/kernel';
 export * from './ops/creation';

@@ -1,15 +1,22 @@
 /**
- * Node entry point: the only module that imports the npm package `webgpu` (Dawn). Importing it
- * registers Dawn as the adapter source, then re-exports the whole library.
+ * Node entry point: the only module that imports the npm package `webgpu` (Dawn). Node resolves
+ * `@scratchgpt/core` here through the package's `node` export condition (`@scratchgpt/core/node` is an
+ * explicit alias); importing it registers Dawn as the adapter source, then re-exports the whole library.
  *
  * Backend choice (`init({ backend })` or env `SCRATCHGPT_BACKEND`):
  * - `auto` (default): the platform's GPU (Vulkan/Metal/D3D12, core), then on Linux the software
  *   adapters: Mesa llvmpipe through OpenGL ES (compatibility mode; fastest on CPU), then SwiftShader Vulkan.
  * - `default`, `vulkan`, `opengles`, `swiftshader`, `d3d12`, `metal`: only that one.
+ *
+ * Quiet by default: on Linux the platform's Vulkan is only asked when a Vulkan driver is installed, and
+ * what Dawn prints natively while it finds adapters goes to the log at debug level (`SCRATCHGPT_LOG=debug`).
  */
 import { existsSync } from 'node:fs';
 import { create } from 'webgpu';
+import { captureNativeStderr, nativeMessages } from './dawn/stderr';
+import { hasVulkanDriver } from './dawn/vulkan';
 import { setAdapterSource, type AdapterCandidate, type Backend, type DeviceOptions } from './engine/device';
+import { isLogLevel, log, setDefaultLogSink, setLog, type LogLevel } from './engine/log';
 
 const SWIFTSHADER_ICDS = [
   '/usr/lib/chromium/vk_swiftshader_icd.json',
@@ -30,6 +37,15 @@ function dawn(flags: string[]): GPU {
   return gpu;
 }
 
+/** Requests the adapter with Dawn's native output captured into the log (see `dawn/stderr.ts`). */
+function quietly(label: string): NonNullable<AdapterCandidate['around']> {
+  return (request) => {
+    const { result, output } = captureNativeStderr(request);
+    for (const message of nativeMessages(output)) log('debug', `scratchgpt: dawn (${label}): ${message}`);
+    return result;
+  };
+}
+
 function setDefaultEnv(name: string, value: string): void {
   if (!process.env[name]) process.env[name] = value;
 }
@@ -41,6 +57,7 @@ function openGles(options: DeviceOptions): AdapterCandidate {
   return {
     label: 'dawn opengles (compat)',
     gpu: dawn(['backend=opengles']),
+    around: quietly('opengles'),
     options: { featureLevel: 'compatibility', powerPreference: options.powerPreference } as GPURequestAdapterOptions,
   };
 }
@@ -51,6 +68,7 @@ function swiftShader(): AdapterCandidate | null {
   return {
     label: 'dawn vulkan (swiftshader)',
     gpu: dawn(['backend=vulkan']),
+    around: quietly('swiftshader'),
     options: {},
     // Only when this candidate is tried: the Vulkan loader reads the variable when Dawn enumerates adapters,
     // so setting it earlier would hide the real Vulkan drivers (and llvmpipe's turn) from the candidates before it.
@@ -66,6 +84,7 @@ function nodeCandidates(options: DeviceOptions): AdapterCandidate[] {
   const native = (flags: string[], label: string): AdapterCandidate => ({
     label,
     gpu: dawn(flags),
+    around: quietly(label),
     options: {
       powerPreference: options.powerPreference ?? 'high-performance',
       ...(level === 'compatibility' ? { featureLevel: 'compatibility' } : {}),
@@ -87,7 +106,11 @@ function nodeCandidates(options: DeviceOptions): AdapterCandidate[] {
     case 'browser':
       return [];
     case 'auto': {
-      const tries = [native([], 'dawn')];
+      // Dawn's default backend on Linux is Vulkan: without a driver manifest there is nothing to find,
+      // and the loader would only complain ("Found no drivers!"), so go straight to the software paths.
+      const platformGpu = native([], 'dawn');
+      if (process.platform === 'linux' && !hasVulkanDriver()) platformGpu.skip = 'no Vulkan driver installed';
+      const tries = [platformGpu];
       if (process.platform === 'linux') {
         if (level !== 'core') tries.push(openGles(options));
         const sw = swiftShader();
@@ -103,5 +126,15 @@ function nodeCandidates(options: DeviceOptions): AdapterCandidate[] {
 }
 
 setAdapterSource(nodeCandidates, () => (process.env.SCRATCHGPT_BACKEND as Backend | undefined) || 'auto');
+
+// Every level to stderr (stdout stays the program's own output).
+setDefaultLogSink((level: LogLevel, message: string) => {
+  process.stderr.write(level === 'warn' || level === 'error' ? `${message}\n` : `[${level}] ${message}\n`);
+});
+const envLog = process.env.SCRATCHGPT_LOG;
+if (envLog) {
+  if (isLogLevel(envLog)) setLog(envLog);
+  else log('warn', `scratchgpt: ignoring SCRATCHGPT_LOG='${envLog}' (expected debug, info, warn, error or silent)`);
+}
 
 export * from './index';

@@ -107,3 +107,29 @@ describe('binary ops with broadcasting', () => {
     });
   }
 });
+
+describe('maximum/minimum gradients at ties and NaN', () => {
+  // The gradient goes to `a` where a ≥ b (maximum) or a ≤ b (minimum), ties included; everywhere else,
+  // NaN in either operand included, it goes to `b`.
+  const aData = [1, 2, 3, NaN, 5, NaN];
+  const bData = [1, 1, 4, 0, NaN, NaN];
+  const cases = {
+    maximum: { a: [1, 1, 0, 0, 0, 0], b: [0, 0, 1, 1, 1, 1] },
+    minimum: { a: [1, 0, 1, 0, 0, 0], b: [0, 1, 0, 1, 1, 1] },
+  };
+  for (const [name, expected] of Object.entries(cases) as [BinaryOpName, { a: number[]; b: number[] }][]) {
+    it(name, async () => {
+      const a = fromArray(aData).requireGrad();
+      const b = fromArray(bData).requireGrad();
+      const upstream = fromArray([2, 3, 5, 7, 11, 13]);
+      const y = binary(name, a, b);
+      y.backward(upstream);
+      expectClose(await a.grad!.toArray(), expected.a.map((m, i) => m * [2, 3, 5, 7, 11, 13][i]), { label: `${name} d/da` });
+      expectClose(await b.grad!.toArray(), expected.b.map((m, i) => m * [2, 3, 5, 7, 11, 13][i]), { label: `${name} d/db` });
+      for (const t of [a, b, upstream, y]) {
+        t.zeroGrad();
+        t.dispose();
+      }
+    });
+  }
+});

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AdamW, add, clipGradNorm, fromArray, GELU, init, keep, Linear, memory, mean, mul, randn, scope, Sequential, sub, sync } from '../src/node';
+import { AdamW, add, clipGradNorm, fromArray, GELU, init, keep, Linear, memory, mean, Module, mul, noGrad, randn, scope, Sequential, sub, sync, zeros, type Tensor } from '../src/node';
 
 beforeAll(async () => {
   await init();
@@ -83,5 +83,81 @@ describe('training loop memory', () => {
     expect(after.liveBytes).toBe(base.liveBytes);
     expect(last).toBeLessThan(initialLoss / 20);
     expect(last).toBeLessThan(0.01);
+  });
+});
+
+describe('module forwards run in scopes', () => {
+  const mlp = () => new Sequential(new Linear(5, 16, { seed: 1 }), new GELU(), new Linear(16, 16, { seed: 2 }), new GELU(), new Linear(16, 3, { seed: 3 }));
+
+  it('a forward keeps only its output (no graph) and frees everything else', async () => {
+    const model = mlp();
+    const x = randn([4, 7, 5], { seed: 4 });
+    const base = memory();
+    const y = noGrad(() => model.forward(x));
+    expect(memory().liveTensors).toBe(base.liveTensors + 1);
+    y.dispose();
+    expect(memory().liveBytes).toBe(base.liveBytes);
+    model.dispose();
+    x.dispose();
+  });
+
+  it('a forward with gradients on, never backpropagated, leaves nothing live after the caller\'s scope', async () => {
+    const model = mlp();
+    const x = randn([4, 7, 5], { seed: 4 });
+    await sync();
+    const base = memory();
+    scope(() => {
+      const y = model.forward(x);
+      expect(y.requiresGrad).toBe(true);
+      expect(y.gradNode).not.toBeNull();
+    });
+    expect(memory().liveTensors).toBe(base.liveTensors);
+    expect(memory().liveBytes).toBe(base.liveBytes);
+    // The same forward, backpropagated, still reaches every parameter through the freed intermediates.
+    scope(() => mean(model.forward(x)).backward());
+    expect(model.parameters().every((p) => p.grad !== null)).toBe(true);
+    model.zeroGrad();
+    expect(memory().liveTensors).toBe(base.liveTensors);
+    model.dispose();
+    x.dispose();
+  });
+
+  it('an empty Sequential returns a new handle, never its input', () => {
+    const x = fromArray([1, 2, 3]);
+    const y = new Sequential().forward(x);
+    expect(y).not.toBe(x);
+    y.dispose();
+    expect(x.isDisposed).toBe(false);
+    x.dispose();
+  });
+
+  it('buffer(): kept out of scopes, not a parameter, replaced on re-registration, freed by dispose()', () => {
+    class Counter extends Module {
+      count: Tensor;
+      constructor() {
+        super();
+        this.count = this.buffer('count', zeros([1]));
+      }
+      override forward(x: Tensor): Tensor {
+        // The new count outlives the forward because it is registered.
+        this.count = this.buffer('count', add(this.count, fromArray([1])));
+        return add(x, this.count);
+      }
+    }
+    const before = memory().liveTensors;
+    const counter = scope(() => new Counter());
+    const first = counter.count;
+    expect(first.isDisposed).toBe(false);
+    expect(counter.parameters()).toEqual([]);
+    expect(counter.namedBuffers().map(([name]) => name)).toEqual(['count']);
+    const input = fromArray([10]);
+    const y = noGrad(() => counter.forward(input));
+    expect(first.isDisposed).toBe(true);
+    expect(counter.count.isDisposed).toBe(false);
+    expect(new Sequential(counter).namedBuffers().map(([name]) => name)).toEqual(['0.count']);
+    for (const t of [y, input]) t.dispose();
+    counter.dispose();
+    expect(counter.count.isDisposed).toBe(true);
+    expect(memory().liveTensors).toBe(before);
   });
 });

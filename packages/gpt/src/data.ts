@@ -4,7 +4,13 @@
  */
 import { seededRandom } from '@scratchgpt/core';
 import { encode } from './tokenizer';
-import type { TokenBatch } from './train';
+
+/** One batch of token ids: inputs and next-token targets, both `[B, T]` row-major. */
+export interface TokenBatch {
+  inputs: Int32Array;
+  targets: Int32Array;
+  shape: readonly [number, number];
+}
 
 /** Inputs `ids[i·stride .. +maxLength]`, targets shifted by one (like the book's GPTDatasetV1). */
 export class SlidingWindowDataset {
@@ -81,10 +87,19 @@ export class DataLoader implements Iterable<TokenBatch> {
     return order;
   }
 
-  *[Symbol.iterator](): Iterator<TokenBatch> {
-    const order = this.order(this.epoch++);
+  /** Each iteration is the next epoch (0, 1, ...): `batches(0)`, then `batches(1)`, ... */
+  [Symbol.iterator](): Iterator<TokenBatch> {
+    return this.batches(this.epoch++);
+  }
+
+  /**
+   * The batches of epoch `epoch` from batch `from` on, independent of how often the loader was
+   * iterated (the training loop uses it to resume mid-run in the same order).
+   */
+  *batches(epoch: number, from = 0): Generator<TokenBatch> {
+    const order = this.order(epoch);
     const T = this.dataset.maxLength;
-    for (let b = 0; b < this.numBatches; b++) {
+    for (let b = from; b < this.numBatches; b++) {
       const picks = order.slice(b * this.batchSize, (b + 1) * this.batchSize);
       const inputs = new Int32Array(picks.length * T);
       const targets = new Int32Array(picks.length * T);
@@ -110,7 +125,14 @@ export function createDataLoader(text: string, options: CreateLoaderOptions): Da
   if (dataset.length === 0) {
     throw new Error(`scratchgpt: text of ${ids.length} tokens is too short for windows of ${options.maxLength} (+1) tokens`);
   }
-  return new DataLoader(dataset, options);
+  const loader = new DataLoader(dataset, options);
+  if (loader.numBatches === 0) {
+    throw new Error(
+      `scratchgpt: ${dataset.length} windows of ${options.maxLength} tokens make no batch of ${options.batchSize} with dropLast; ` +
+        'use a smaller batchSize, a smaller stride, more text, or dropLast: false',
+    );
+  }
+  return loader;
 }
 
 /** Splits text at `trainRatio` of its characters (the book's 90/10 split). */

@@ -1,41 +1,33 @@
 /**
- * File helpers for Node, kept out of browser bundles' way: `node:` modules are imported lazily
- * inside the functions, so importing this module in a browser is harmless.
+ * What the platform-neutral modules need from a file system and a download cache. Node implements it
+ * with `node:fs` and a disk cache (`platform/node.ts`, selected by the package's `node` export
+ * condition), browsers with the origin-private file system and the Cache API (`platform/browser.ts`):
+ * nothing here imports a Node built-in, so bundling for the browser never meets one.
  */
+import type { DownloadOptions } from './download';
 
-/** Whether we run in Node (file paths available). */
+/** Whether we run in Node (file paths are real paths there). */
 export function isNode(): boolean {
   const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
   return typeof p?.versions?.node === 'string';
 }
 
-/**
- * Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to disk, then
- * renamed over the target. A crash or error midway leaves the previous file intact and no temp file.
- */
-export async function writeFileAtomic(path: string, bytes: Uint8Array | (() => Uint8Array | Promise<Uint8Array>)): Promise<void> {
-  const fs = await import('node:fs/promises');
-  const { dirname, basename, join } = await import('node:path');
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  let handle: Awaited<ReturnType<typeof fs.open>> | null = null;
-  try {
-    const data = typeof bytes === 'function' ? await bytes() : bytes;
-    handle = await fs.open(tmp, 'wx');
-    await handle.writeFile(data);
-    await handle.sync();
-    await handle.close();
-    handle = null;
-    await fs.rename(tmp, path);
-  } catch (err) {
-    await handle?.close().catch(() => undefined);
-    await fs.rm(tmp, { force: true }).catch(() => undefined);
-    throw err;
-  }
+/** Options of the download cache. */
+export interface CacheOptions extends DownloadOptions {
+  /** Node: the cache directory (default `~/.cache/scratchgpt`). Browsers: ignored (the Cache API is used). */
+  cacheDir?: string;
 }
 
-/** Reads a whole file as bytes. */
-export async function readFileBytes(path: string): Promise<Uint8Array> {
-  const fs = await import('node:fs/promises');
-  const buffer = await fs.readFile(path);
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+/** @internal The file and cache operations of one platform. */
+export interface PlatformIO {
+  /** Reads a whole file. */
+  readFile(path: string): Promise<Uint8Array>;
+  /** Reads a text file, or null when it does not exist. */
+  readTextIfExists(path: string): Promise<string | null>;
+  /** The path of `name` in the directory of `path`. */
+  sibling(path: string, name: string): string;
+  /** Downloads (or takes from the cache) a safetensors file, validated. */
+  fetchCached(url: string, options?: CacheOptions): Promise<Uint8Array>;
+  /** Downloads (or takes from the cache) a JSON text file, or null on HTTP 404. */
+  fetchCachedJsonText(url: string, options?: CacheOptions): Promise<string | null>;
 }

@@ -2,7 +2,7 @@
  * Text generation: greedy or sampled (temperature, top-k, top-p), seeded, with EOS stop, context
  * cropping and a KV cache. Sampling runs on the GPU; each step reads back only the chosen ids.
  */
-import { fromArray, noGrad, sampleLogits, type Tensor } from '@scratchgpt/core';
+import { fromArray, noGrad, sampleLogits, scope, type Tensor } from '@scratchgpt/core';
 import type { GPTModel, KVCache } from './model';
 
 export interface GenerateOptions {
@@ -30,7 +30,8 @@ function checkIds(ids: number[], vocabSize: number): void {
 
 /**
  * Yields new token ids one at a time for a single prompt (an async iterator for streaming UIs).
- * The model is switched to eval mode while generating and restored afterwards.
+ * Each step runs the model in eval mode without gradients, synchronously, and restores both before
+ * awaiting the chosen id: generations may overlap each other and training on the same model.
  * @example
  * ```ts
  * for await (const id of generateTokens(model, encode('Every effort moves you'), { maxNewTokens: 25 })) {
@@ -43,37 +44,49 @@ export async function* generateTokens(model: GPTModel, prompt: number[], options
   const { contextLength, vocabSize } = model.config;
   if (prompt.length === 0) throw new Error('scratchgpt: generate needs a non-empty prompt');
   checkIds(prompt, vocabSize);
-  const wasTraining = model.training;
-  model.eval();
   const tokens = [...prompt];
-  let cache: KVCache | null = useCache ? model.createCache(1) : null;
+  const cache: KVCache | null = useCache ? model.createCache(1) : null;
+  /** Records one step's kernels and returns the chosen id `[1]`; everything else it creates is freed. */
+  const step = (i: number): Tensor => {
+    // With a cache only the positions it lacks are fed; once the window would overflow, the
+    // cache restarts on the cropped context (positions shift, so old keys are stale).
+    let input: number[];
+    if (cache && cache.length > 0 && tokens.length <= contextLength) {
+      input = tokens.slice(cache.length);
+    } else {
+      if (cache) cache.length = 0;
+      input = tokens.slice(-contextLength);
+    }
+    const ids = fromArray(input, [1, input.length], { dtype: 'i32' });
+    const logits = model.forward(ids, { cache: cache ?? undefined, lastOnly: true }); // [1, V]
+    return sampleLogits(logits, { temperature, topK, topP, seed: seed === undefined ? undefined : seed + i }); // [1]
+  };
   try {
-    for (let step = 0; step < maxNewTokens; step++) {
-      const id = await noGrad(async () => {
-        // With a cache only the positions it lacks are fed; once the window would overflow, the
-        // cache restarts on the cropped context (positions shift, so old keys are stale).
-        let input: number[];
-        if (cache && cache.length > 0 && tokens.length <= contextLength) {
-          input = tokens.slice(cache.length);
-        } else {
-          if (cache) cache.length = 0;
-          input = tokens.slice(-contextLength);
-        }
-        const ids = fromArray(input, [1, input.length], { dtype: 'i32' });
-        const logits = model.forward(ids, { cache: cache ?? undefined, lastOnly: true }); // [1, V]
-        const chosen = sampleLogits(logits, { temperature, topK, topP, seed: seed === undefined ? undefined : seed + step });
-        const value = (await chosen.toArray())[0];
-        for (const t of [ids, logits, chosen] as Tensor[]) t.dispose();
-        return value;
-      });
+    for (let i = 0; i < maxNewTokens; i++) {
+      const chosen = inEvalMode(model, () => noGrad(() => scope(() => step(i))));
+      let id: number;
+      try {
+        id = (await chosen.toArray())[0];
+      } finally {
+        chosen.dispose();
+      }
       tokens.push(id);
       yield id;
       if (eosId !== undefined && id === eosId) break;
     }
   } finally {
     cache?.dispose();
-    cache = null;
-    if (wasTraining) model.train();
+  }
+}
+
+/** Runs `fn` (synchronous) with `model` in eval mode, then restores every submodule's own mode. */
+function inEvalMode<T>(model: GPTModel, fn: () => T): T {
+  const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
+  model.eval();
+  try {
+    return fn();
+  } finally {
+    for (const [m, training] of modes) m.training = training;
   }
 }
 

@@ -1,11 +1,19 @@
-/** @scratchgpt/gpt — GPT-2 tokenizer, data, model, generation, training, checkpoints and weights. */
+/**
+ * @scratchgpt/gpt — GPT-2 tokenizer, data, model, generation, training, checkpoints and weights.
+ * This is the browser (default) entry; Node gets `index.node.ts` through the package's `node` export
+ * condition: the same API, with files and the download cache on disk instead of OPFS and the Cache API.
+ */
 export * from './config';
 export * from './tokenizer';
 export * from './data';
 export * from './model';
 export * from './generate';
 export * from './train';
+export * from './loop';
 export * from './safetensors';
 export * from './files';
 export * from './checkpoint';
 export * from './weights';
+export * from './gpt2-export';
+export type { DownloadInfo, DownloadOptions } from './download';
+export { fetchCached, loadCheckpoint, loadGPT2, readFileBytes, saveCheckpoint, saveGPT2, writeFileAtomic } from './platform/browser';

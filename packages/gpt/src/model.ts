@@ -15,12 +15,14 @@ import {
   Embedding,
   fmt,
   GELU,
+  keep,
   LayerNorm,
   Linear,
   matmul,
   Module,
   ModuleList,
   recordCopy,
+  scope,
   Sequential,
   Tensor,
 } from '@scratchgpt/core';
@@ -74,21 +76,17 @@ export class MultiHeadAttention extends Module<[Tensor, LayerCache?, number?]> {
 
   /** x `[B, T, C]` → `[B, T, C]`. With a cache, x holds the new positions only, written at `past`. */
   override forward(x: Tensor, cache?: LayerCache, past = 0): Tensor {
+    const heads = this.config.nHeads;
     const q = this.W_query.forward(x); // [B, T, C], heads side by side: [B, T, NH·HS]
-    const k = this.W_key.forward(x);
-    const v = this.W_value.forward(x);
-    let ctx: Tensor;
-    if (cache) {
-      writeRows(cache.k, k, past);
-      writeRows(cache.v, v, past);
-      ctx = attention(q, cache.k, cache.v, { causal: true, heads: this.config.nHeads, kvLength: past + x.shape[1] });
-    } else {
-      const p = this.training ? this.config.dropRate : 0;
-      ctx = attention(q, k, v, { causal: true, heads: this.config.nHeads, dropout: p }); // [B, T, C]
+    const k = this.W_key.forward(x); // [B, T, C]
+    const v = this.W_value.forward(x); // [B, T, C]
+    if (!cache) {
+      const dropout = this.training ? this.config.dropRate : 0;
+      return this.out_proj.forward(attention(q, k, v, { causal: true, heads, dropout })); // [B, T, C]
     }
-    const out = this.out_proj.forward(ctx);
-    for (const t of [q, k, v, ctx]) t.dispose();
-    return out;
+    writeRows(cache.k, k, past); // cache.k [B, capacity, C], rows past .. past+T
+    writeRows(cache.v, v, past);
+    return this.out_proj.forward(attention(q, cache.k, cache.v, { causal: true, heads, kvLength: past + x.shape[1] })); // [B, T, C]
   }
 }
 
@@ -98,7 +96,7 @@ export class TransformerBlock extends Module<[Tensor, LayerCache?, number?]> {
   readonly ff: Module;
   readonly norm1: LayerNorm;
   readonly norm2: LayerNorm;
-  readonly dropShortcut: Dropout;
+  readonly drop_shortcut: Dropout;
 
   constructor(config: GPTConfig) {
     super();
@@ -108,20 +106,12 @@ export class TransformerBlock extends Module<[Tensor, LayerCache?, number?]> {
     this.ff = this.module('ff', new FeedForward(C));
     this.norm1 = this.module('norm1', new LayerNorm(C));
     this.norm2 = this.module('norm2', new LayerNorm(C));
-    this.dropShortcut = this.module('drop_shortcut', new Dropout(config.dropRate));
+    this.drop_shortcut = this.module('drop_shortcut', new Dropout(config.dropRate));
   }
 
   override forward(x: Tensor, cache?: LayerCache, past = 0): Tensor {
-    const h1 = this.norm1.forward(x);
-    const a = this.att.forward(h1, cache, past);
-    const ad = this.dropShortcut.forward(a);
-    const x1 = add(x, ad);
-    const h2 = this.norm2.forward(x1);
-    const f = this.ff.forward(h2);
-    const fd = this.dropShortcut.forward(f);
-    const out = add(x1, fd);
-    for (const t of [h1, a, ad, x1, h2, f, fd]) t.dispose();
-    return out;
+    x = add(x, this.drop_shortcut.forward(this.att.forward(this.norm1.forward(x), cache, past))); // [B, T, C]
+    return add(x, this.drop_shortcut.forward(this.ff.forward(this.norm2.forward(x)))); // [B, T, C]
   }
 }
 
@@ -176,9 +166,13 @@ export class GPTModel extends Module<[Tensor, ForwardOptions?]> {
   /**
    * The transformer trunk: ids i32 `[B, T]` → hidden states `[B, T, C]` after the last block, before
    * `final_norm` (what classification heads and pooling read). With a cache, `ids` holds the new
-   * positions only and the cache is extended.
+   * positions only and the cache is extended. Like `forward`, it frees what it does not return.
    */
   trunk(ids: Tensor, { cache }: { cache?: KVCache } = {}): Tensor {
+    return scope(() => this.trunkBody(ids, cache));
+  }
+
+  private trunkBody(ids: Tensor, cache?: KVCache): Tensor {
     if (ids.dtype !== 'i32' || ids.rank !== 2) throw new Error(`scratchgpt: GPTModel expects i32 token ids [B, T], got ${ids.dtype} ${fmt(ids.shape)}`);
     const [B, T] = ids.shape;
     const past = cache?.length ?? 0;
@@ -187,56 +181,37 @@ export class GPTModel extends Module<[Tensor, ForwardOptions?]> {
     }
     if (cache && cache.batch !== B) throw new Error(`scratchgpt: KV cache was made for batch ${cache.batch}, got ids ${fmt(ids.shape)}`);
     const tok = this.tok_emb.forward(ids); // [B, T, C]
-    const positions = arange(past, past + T, 1, { dtype: 'i32' });
-    const pos = this.pos_emb.forward(positions); // [T, C]
-    const sum = add(tok, pos);
-    let x = this.drop_emb.forward(sum);
-    for (const t of [tok, positions, pos, sum]) t.dispose();
+    const pos = this.pos_emb.forward(arange(past, past + T, 1, { dtype: 'i32' })); // [T, C]
+    let x = this.drop_emb.forward(add(tok, pos)); // [B, T, C]
     let layer = 0;
-    for (const block of this.trf_blocks) {
-      const next = block.forward(x, cache?.layers[layer], past);
-      x.dispose();
-      x = next;
-      layer++;
-    }
+    for (const block of this.trf_blocks) x = block.forward(x, cache?.layers[layer++], past); // [B, T, C]
     if (cache) cache.length = past + T;
     return x;
   }
 
   /** ids i32 `[B, T]` → logits `[B, T, V]` (or `[B, V]` with `lastOnly`). */
   override forward(ids: Tensor, { cache, lastOnly = false }: ForwardOptions = {}): Tensor {
-    let x = this.trunk(ids, { cache });
-    const [B, T] = ids.shape;
-    if (lastOnly && T > 1) {
-      const last = lastPosition(x);
-      x.dispose();
-      x = last;
-    } else if (lastOnly) {
-      const squeezed = x.reshape([B, this.config.embDim]);
-      x.dispose();
-      x = squeezed;
-    }
-    const h = this.final_norm.forward(x);
-    x.dispose();
-    const logits = this.out_head ? this.out_head.forward(h) : matmul(h, this.tok_emb.weight, { transB: true });
-    h.dispose();
-    return logits;
+    let x = this.trunk(ids, { cache }); // [B, T, C]
+    if (lastOnly) x = lastPosition(x); // [B, C]
+    x = this.final_norm.forward(x); // [B, (T,) C]
+    return this.out_head ? this.out_head.forward(x) : matmul(x, this.tok_emb.weight, { transB: true }); // [B, (T,) V]
   }
 
-  /** An empty KV cache for `batch` sequences (up to the context length). */
+  /** An empty KV cache for `batch` sequences (up to the context length). Kept out of scopes: dispose it. */
   createCache(batch: number): KVCache {
     const { nLayers, contextLength, embDim } = this.config;
     const layers = Array.from({ length: nLayers }, () => ({
-      k: Tensor.empty([batch, contextLength, embDim], 'f32'),
-      v: Tensor.empty([batch, contextLength, embDim], 'f32'),
+      k: keep(Tensor.empty([batch, contextLength, embDim], 'f32')),
+      v: keep(Tensor.empty([batch, contextLength, embDim], 'f32')),
     }));
     return new KVCache(layers, batch, contextLength);
   }
 }
 
-/** x `[B, T, C]` → `[B, C]` (position T−1). Not recorded for autograd: generation only. */
+/** x `[B, T, C]` → `[B, C]` (position T−1), for generation: a view when T = 1, else a copy autograd does not see. */
 function lastPosition(x: Tensor): Tensor {
   const [B, T, C] = x.shape;
+  if (T === 1) return x.reshape([B, C]);
   const out = Tensor.empty([B, C], 'f32');
   for (let b = 0; b < B; b++) recordCopy(x.buffer, ((b * T + T - 1) * C) * 4, out.buffer, b * C * 4, C * 4);
   return out;

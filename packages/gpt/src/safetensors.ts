@@ -93,26 +93,57 @@ function decode(name: string, dtype: SafetensorsDType, bytes: Uint8Array, count:
   }
 }
 
-/** Parses a safetensors file. Errors name the problem and the tensor. */
-export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
-  if (bytes.byteLength < 8) throw notSafetensors(`only ${bytes.byteLength} bytes`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength < 2 || headerLength > MAX_HEADER || 8 + headerLength > bytes.byteLength) {
-    throw notSafetensors(`header length ${headerLength} does not fit a file of ${bytes.byteLength} bytes`);
+/** One tensor's entry in a safetensors header. */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  /** Byte range `[begin, end)` within the data section. */
+  begin: number;
+  end: number;
+}
+
+/** A parsed safetensors header: tensor entries (in header order), metadata and where the data starts. */
+export interface SafetensorsHeader {
+  entries: SafetensorsEntry[];
+  metadata: Record<string, string>;
+  /** Offset of the data section in the file: 8 + header length. */
+  dataStart: number;
+}
+
+/**
+ * Bytes of the header section a file starts with: 8 + the length stored in its first 8 bytes.
+ * Lets a caller read just the header of a large file (`prefix` needs at least 8 bytes).
+ */
+export function safetensorsHeaderSize(prefix: Uint8Array, fileSize: number): number {
+  if (prefix.byteLength < 8 || fileSize < 8) throw notSafetensors(`only ${fileSize} bytes`);
+  const headerLength = Number(new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true));
+  if (headerLength < 2 || headerLength > MAX_HEADER || 8 + headerLength > fileSize) {
+    throw notSafetensors(`header length ${headerLength} does not fit a file of ${fileSize} bytes`);
   }
+  return 8 + headerLength;
+}
+
+/**
+ * Parses and checks the header of a safetensors file of `fileSize` bytes, given (at least) its first
+ * {@link safetensorsHeaderSize} bytes: valid JSON, known dtypes, shapes whose byte sizes match their
+ * offsets, no overlaps, nothing past the end of the file. With `complete`, the tensors must also cover
+ * the data section exactly (what a finished download or a cache entry must satisfy: a file cut short
+ * or with trailing junk fails). Reads no tensor data.
+ */
+export function readSafetensorsHeader(prefix: Uint8Array, fileSize: number, { complete = false }: { complete?: boolean } = {}): SafetensorsHeader {
+  const dataStart = safetensorsHeaderSize(prefix, fileSize);
+  if (prefix.byteLength < dataStart) throw new Error(`scratchgpt: readSafetensorsHeader needs the first ${dataStart} bytes, got ${prefix.byteLength}`);
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength))) as Record<string, unknown>;
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(prefix.subarray(8, dataStart))) as Record<string, unknown>;
   } catch {
     throw notSafetensors('the header is not valid JSON');
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) throw notSafetensors('the header is not a JSON object');
-  const dataStart = 8 + headerLength;
-  const dataLength = bytes.byteLength - dataStart;
+  const dataLength = fileSize - dataStart;
   const metadata: Record<string, string> = {};
-  const tensors = new Map<string, DecodedTensor>();
-  const ranges: [number, number, string][] = [];
+  const entries: SafetensorsEntry[] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
       for (const [k, v] of Object.entries((entry ?? {}) as Record<string, unknown>)) metadata[k] = String(v);
@@ -133,12 +164,28 @@ export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
     if (count * BYTES[dtype] !== end - begin) {
       throw new Error(`scratchgpt: safetensors tensor '${name}': shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${count * BYTES[dtype]} bytes but data_offsets span ${end - begin}`);
     }
-    ranges.push([begin, end, name]);
-    tensors.set(name, { dtype, shape: shape as number[], data: decode(name, dtype, bytes.subarray(dataStart + begin, dataStart + end), count) });
+    entries.push({ name, dtype, shape: shape as number[], begin, end });
   }
-  ranges.sort((a, b) => a[0] - b[0]);
-  for (let i = 1; i < ranges.length; i++) {
-    if (ranges[i][0] < ranges[i - 1][1]) throw new Error(`scratchgpt: safetensors tensors '${ranges[i - 1][2]}' and '${ranges[i][2]}' overlap`);
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i].begin < sorted[i - 1].end) throw new Error(`scratchgpt: safetensors tensors '${sorted[i - 1].name}' and '${sorted[i].name}' overlap`);
+  }
+  if (complete) {
+    const covered = sorted.reduce((sum, e) => sum + (e.end - e.begin), 0);
+    if (covered !== dataLength) {
+      throw notSafetensors(`its tensors hold ${covered} bytes but the file has ${dataLength} data bytes (trailing bytes, or gaps between tensors)`);
+    }
+  }
+  return { entries, metadata, dataStart };
+}
+
+/** Parses a safetensors file. Errors name the problem and the tensor. */
+export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
+  const { entries, metadata, dataStart } = readSafetensorsHeader(bytes, bytes.byteLength);
+  const tensors = new Map<string, DecodedTensor>();
+  for (const { name, dtype, shape, begin, end } of entries) {
+    const count = shape.reduce((a, b) => a * b, 1);
+    tensors.set(name, { dtype, shape, data: decode(name, dtype, bytes.subarray(dataStart + begin, dataStart + end), count) });
   }
   return { tensors, metadata };
 }

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSafetensors, readFileBytes, serializeSafetensors, writeFileAtomic } from '../src/index';
+import { parseSafetensors, readFileBytes, serializeSafetensors, writeFileAtomic } from '../src/index.node';
 
 function handMade(header: object, data: Uint8Array): Uint8Array {
   let json = new TextEncoder().encode(JSON.stringify(header));

@@ -1,8 +1,11 @@
 /**
  * Adapter and device acquisition. Browser code reaches `navigator.gpu`; Node code reaches Dawn through
- * `./node.ts`, which registers an {@link AdapterSource} here. This module never imports `webgpu` itself,
- * so browser bundles never see it.
+ * `./node.ts` (picked by the package's `node` export condition), which registers an {@link AdapterSource}
+ * here. This module never imports `webgpu` itself, so browser bundles never see it.
  */
+import { VERSION } from '../version';
+import { registerCopy, otherInitialisedCopies, type LoadedCopy } from './copies';
+import { log, setLog, type LogSetting } from './log';
 
 /** Which WebGPU implementation/backend to use. `auto` picks the best available. */
 export type Backend = 'auto' | 'browser' | 'default' | 'vulkan' | 'opengles' | 'swiftshader' | 'd3d12' | 'metal';
@@ -16,6 +19,12 @@ export interface DeviceOptions {
   /** Force a feature level (default: what the backend does best). */
   featureLevel?: FeatureLevel;
   powerPreference?: GPUPowerPreference;
+  /**
+   * What the library logs: a threshold (`'warn'` by default: only its own warnings and errors; `'debug'`
+   * adds the adapter search and Dawn's native notices; `'silent'`), or a function receiving every message.
+   * In Node the env var `SCRATCHGPT_LOG` sets the threshold when this is not given.
+   */
+  log?: LogSetting;
 }
 
 /** One adapter request to try, produced by an {@link AdapterSource}. */
@@ -26,6 +35,13 @@ export interface AdapterCandidate {
   options: GPURequestAdapterOptions;
   /** Runs just before this candidate's adapter is requested (not when an earlier candidate succeeds). */
   prepare?: () => void;
+  /**
+   * Makes the adapter request (`request` calls `gpu.requestAdapter`); Node uses it to route what Dawn
+   * prints natively while it discovers adapters into the log. Default: call `request()`.
+   */
+  around?: (request: () => Promise<GPUAdapter | null>) => Promise<GPUAdapter | null>;
+  /** Why this candidate is not tried at all (e.g. no Vulkan driver is installed); logged at debug level. */
+  skip?: string;
 }
 
 /** Produces the adapter requests to try, best first (the Node entry registers one). */
@@ -66,6 +82,9 @@ let defaultBackend: () => Backend = () => 'auto';
 let current: Gpu | null = null;
 let pending: Promise<Gpu> | null = null;
 
+const thisCopy: LoadedCopy = { version: VERSION, url: import.meta.url, initialised: () => current !== null };
+registerCopy(thisCopy);
+
 /**
  * Registers where adapters come from outside the browser (used by `@scratchgpt/core/node`), and
  * optionally the backend used when `init()` names none (Node: env `SCRATCHGPT_BACKEND`).
@@ -104,16 +123,24 @@ async function acquire(options: DeviceOptions): Promise<Gpu> {
       : [...adapterSource(resolved), ...(backend === 'auto' ? browserCandidates(resolved) : [])];
   const failures: string[] = [];
   for (const candidate of candidates) {
+    if (candidate.skip !== undefined) {
+      failures.push(`${candidate.label}: skipped (${candidate.skip})`);
+      log('debug', `scratchgpt: adapter ${candidate.label}: skipped (${candidate.skip})`);
+      continue;
+    }
     let adapter: GPUAdapter | null = null;
     try {
       candidate.prepare?.();
-      adapter = await candidate.gpu.requestAdapter(candidate.options);
+      const request = () => candidate.gpu.requestAdapter(candidate.options);
+      adapter = await (candidate.around ? candidate.around(request) : request());
     } catch (err) {
       failures.push(`${candidate.label}: ${(err as Error).message}`);
+      log('debug', `scratchgpt: adapter ${candidate.label}: ${(err as Error).message}`);
       continue;
     }
     if (!adapter) {
       failures.push(`${candidate.label}: no adapter`);
+      log('debug', `scratchgpt: adapter ${candidate.label}: no adapter`);
       continue;
     }
     const requiredLimits: Record<string, number> = {};
@@ -126,9 +153,10 @@ async function acquire(options: DeviceOptions): Promise<Gpu> {
     if (isCore) requiredFeatures.push('core-features-and-limits' as GPUFeatureName);
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'scratchgpt' });
     device.lost.then((info) => {
-      if (info.reason !== 'destroyed') console.error(`scratchgpt: WebGPU device lost (${info.reason}): ${info.message}`);
+      if (info.reason !== 'destroyed') log('error', `scratchgpt: WebGPU device lost (${info.reason}): ${info.message}`);
       if (current?.device === device) current = null;
     });
+    log('info', `scratchgpt: using ${adapterName(adapter)} through ${candidate.label} (${isCore ? 'core' : 'compatibility'})`);
     return {
       device,
       adapter,
@@ -141,23 +169,30 @@ async function acquire(options: DeviceOptions): Promise<Gpu> {
   }
   const hint =
     adapterSource === null && !(globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu
-      ? 'This environment has no navigator.gpu. In Node, import "@scratchgpt/core/node" (needs the npm package "webgpu").'
+      ? 'This environment has no navigator.gpu. In Node, `@scratchgpt/core` (its `node` export condition) uses Dawn from the npm package "webgpu": ' +
+        'install it (`npm install webgpu`); a bundle for Node must keep that condition (esbuild: --platform=node).'
       : 'On Linux without a GPU install a software adapter: `apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri libegl-dev` ' +
         '(Mesa llvmpipe through OpenGL ES) or `apt-get install chromium-common libvulkan1` (SwiftShader Vulkan). ' +
         'In a browser, use one with WebGPU enabled (Chrome/Edge 113+, or --enable-unsafe-webgpu).';
-  throw new Error(`scratchgpt: no WebGPU adapter found (backend '${backend}'). Tried: ${failures.join('; ') || 'nothing'}. ${hint}`);
+  throw new Error(
+    `scratchgpt: no WebGPU adapter found (backend '${backend}'). Tried: ${failures.join('; ') || 'nothing'}. ${hint} ` +
+      "init({ log: 'debug' }) (in Node also env SCRATCHGPT_LOG=debug) shows what each backend said.",
+  );
 }
 
 /**
  * Initialises the library's GPU (once; later calls return the same one unless it was lost or reset).
+ * Call it before creating tensors or models: acquiring a device is asynchronous, creating a tensor is not.
+ * The same import works in Node (Dawn, from the npm package `webgpu`) and in browsers (`navigator.gpu`).
  * @example
  * ```ts
- * import { init } from '@scratchgpt/core/node'; // or '@scratchgpt/core' in a browser
- * const gpu = await init();
+ * import { init } from '@scratchgpt/core';
+ * const gpu = await init(); // init({ log: 'debug' }) shows the adapter search
  * console.log(gpu.adapterName, gpu.featureLevel);
  * ```
  */
 export async function init(options: DeviceOptions = {}): Promise<Gpu> {
+  if (options.log !== undefined) setLog(options.log);
   if (current) return current;
   if (!pending) {
     pending = acquire(options).then(
@@ -182,7 +217,14 @@ export async function getDevice(options: DeviceOptions = {}): Promise<GPUDevice>
 
 /** The initialised GPU; throws a clear error if `init()` has not completed. */
 export function gpu(): Gpu {
-  if (!current) throw new Error('scratchgpt: GPU not initialised — call `await init()` first.');
+  if (!current) {
+    throw new Error(
+      'scratchgpt: no GPU yet — call `await init()` once before creating tensors or models ' +
+        "(`import { init } from '@scratchgpt/core'`, the same import in Node and browsers; @scratchgpt/gpt re-exports it)." +
+        (pending ? ' An init() is still in progress: await it.' : '') +
+        otherInitialisedCopies(thisCopy),
+    );
+  }
   return current;
 }
 

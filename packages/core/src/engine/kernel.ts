@@ -1,28 +1,58 @@
 /**
  * Kernels: a WGSL source with one or more entry points, compiled once per (entry, override constants)
- * and cached — never per shape: shapes travel in uniforms. Binding 0 is the uniform block, bindings
- * 1..n are storage buffers in the order given. This is the mechanism built-in ops use, and the public
- * API for user kernels.
+ * and cached — never per shape: shapes travel in uniforms. The WGSL is the single source of truth for
+ * the kernel's ABI: {@link defineKernel} reads binding names, the uniform `Params` struct, entry points
+ * with their `@workgroup_size`, and `const` op codes from it (engine/wgsl.ts), and {@link launch}
+ * binds by those names, checked. {@link dispatch} is the positional form for hand-written kernels:
+ * binding 0 is the uniform block, bindings 1..n are storage buffers in the order given.
+ *
+ * Entry points in `shaders/` are named `forward`, `backward` or `backward_<what>` (`backward_dx`), and
+ * helper stages for what they compute (`mean_loss`, `clip_factor`, `pad_rows`).
  */
-import { gpu } from './device';
+import { bindGroupFor, forgetBuffers } from './bindgroups';
+import { BufferUsage, gpu } from './device';
 import { recordDispatch, stageUniforms } from './queue';
 import type { Tensor } from './tensor';
+import { packParams, Uniforms, type ParamValue } from './uniforms';
+import { parseWgsl, type KernelBinding, type KernelEntry, type ParamField, type ParamsLayout } from './wgsl';
 
-/** Largest tensor rank supported by the generic (shape-in-uniforms) kernels. */
-export const MAX_RANK = 8;
+export { MAX_RANK, Uniforms, type ParamValue } from './uniforms';
+export { parseBindings, parseWgsl, type KernelBinding, type KernelEntry, type ParamField, type ParamsLayout, type ScalarType, type WgslModule } from './wgsl';
+export { bindGroupStats } from './bindgroups';
 
-/** A WGSL module registered with the library. */
+/** `GPUShaderStage` values from the spec (Node has no such global). */
+export const ShaderStage = { VERTEX: 0x1, FRAGMENT: 0x2, COMPUTE: 0x4 } as const;
+
+/** Values for WGSL `override` constants (dtype/rank/op codes): part of the pipeline key. */
+export type Constants = Readonly<Record<string, number | boolean>>;
+
+/** A WGSL module registered with the library, with the ABI read from its source. */
 export interface Kernel {
   readonly name: string;
+  /** The WGSL that is compiled: the kernel's own source followed by its `with` snippets. */
   readonly source: string;
   /** Bindings declared in group 0 (every entry point of the module shares one layout). */
   readonly bindings: readonly KernelBinding[];
+  /** Layout of the struct bound as `var<uniform>` at `@binding(0)` (null when there is none). */
+  readonly params: ParamsLayout | null;
+  /** `@compute` entry points by name, with what each one reads. */
+  readonly entries: ReadonlyMap<string, KernelEntry>;
+  /** Module-scope `const NAME = <literal>` values, e.g. op codes: `kernel.consts.GELU`. */
+  readonly consts: Readonly<Record<string, number>>;
+  /** `override` constants and their defaults (undefined when the WGSL gives none). */
+  readonly overrides: Readonly<Record<string, number | boolean | undefined>>;
+  /** Invocations per workgroup of `entry` (its `@workgroup_size`, with `override`s resolved from `constants`). */
+  workgroupSize(entry: string, constants?: Constants): number;
 }
 
-/** A `@group(0) @binding(n) var<...>` declaration. */
-export interface KernelBinding {
-  binding: number;
-  type: 'uniform' | 'storage' | 'read-only-storage';
+/** Options of {@link defineKernel}. */
+export interface KernelOptions {
+  /**
+   * WGSL snippets appended to the source (shared helpers such as `shaders/common.wgsl`). WGSL
+   * module-scope declarations are order-independent, so appending keeps compile errors on the
+   * kernel's own line numbers.
+   */
+  with?: readonly string[];
 }
 
 interface DeviceCache {
@@ -33,75 +63,128 @@ interface DeviceCache {
   placeholders: Map<string, GPUBuffer>;
 }
 
-/** Reads the group-0 binding declarations of a WGSL module. */
-export function parseBindings(name: string, source: string): KernelBinding[] {
-  const code = source.replace(/\/\/[^\n]*/g, '');
-  const found = new Map<number, KernelBinding>();
-  for (const match of code.matchAll(/((?:@\w+\s*\(\s*\w+\s*\)\s*)+)var\s*<([^>]*)>/g)) {
-    const attrs = match[1];
-    const binding = /@binding\s*\(\s*(\d+)\s*\)/.exec(attrs);
-    const group = /@group\s*\(\s*(\d+)\s*\)/.exec(attrs);
-    if (!binding || (group && group[1] !== '0')) continue;
-    const [space, access] = match[2].split(',').map((p) => p.trim());
-    const type = space === 'uniform' ? 'uniform' : access === 'read_write' ? 'storage' : 'read-only-storage';
-    const index = Number(binding[1]);
-    if (found.has(index)) throw new Error(`scratchgpt: kernel '${name}' declares @binding(${index}) twice`);
-    found.set(index, { binding: index, type });
-  }
-  return [...found.values()].sort((a, b) => a.binding - b.binding);
+/** What {@link launch} checks per kernel, indexed once. */
+interface Index {
+  fields: Map<string, ParamField>;
+  bindings: Map<string, KernelBinding>;
+  paramsError: string | null;
 }
 
 const caches = new WeakMap<GPUDevice, DeviceCache>();
 const kernelsByName = new Map<string, Kernel>();
+const indexes = new WeakMap<Kernel, Index>();
+
+function resolveSize(kernel: Kernel, entry: string, expr: string, constants: Constants | undefined): number {
+  const literal = /^\d+[iu]?$/.test(expr) ? parseInt(expr, 10) : undefined;
+  const value = literal ?? kernel.consts[expr] ?? (expr in kernel.overrides ? (constants?.[expr] ?? kernel.overrides[expr]) : undefined);
+  const n = Number(value);
+  if (value === undefined || !Number.isInteger(n) || n < 1) {
+    throw new Error(
+      `scratchgpt: kernel '${kernel.name}' entry '${entry}': cannot work out @workgroup_size(${kernel.entries.get(entry)?.workgroupSize.join(', ')}) ` +
+        `(only literals, consts and overrides are read); pass \`workgroups\` instead of \`items\``,
+    );
+  }
+  return n;
+}
 
 /**
- * Registers a WGSL kernel. Names must be unique (they key the pipeline cache).
+ * Registers a WGSL kernel and reads its ABI. Names must be unique (they key the pipeline cache).
  * @example
  * ```ts
  * const scale = defineKernel('user_scale', `
- *   struct P { n: u32, s: f32 }
- *   @group(0) @binding(0) var<uniform> p: P;
+ *   struct Params { n: u32, s: f32 }
+ *   @group(0) @binding(0) var<uniform> p: Params;
  *   @group(0) @binding(1) var<storage, read> x: array<f32>;
  *   @group(0) @binding(2) var<storage, read_write> y: array<f32>;
- *   @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
+ *   @compute @workgroup_size(64) fn forward(@builtin(global_invocation_id) g: vec3u) {
  *     if (g.x < p.n) { y[g.x] = x[g.x] * p.s; }
  *   }`);
+ * launch(scale, 'forward', { params: { n: x.size, s: 2 }, bind: { x, y }, items: x.size });
  * ```
  */
-export function defineKernel(name: string, source: string): Kernel {
+export function defineKernel(name: string, source: string, options: KernelOptions = {}): Kernel {
+  const full = [source, ...(options.with ?? [])].join('\n');
   const existing = kernelsByName.get(name);
   if (existing) {
-    if (existing.source !== source) throw new Error(`scratchgpt: a different kernel named '${name}' is already defined`);
+    if (existing.source !== full) throw new Error(`scratchgpt: a different kernel named '${name}' is already defined`);
     return existing;
   }
-  const kernel = { name, source, bindings: parseBindings(name, source) };
+  const parsed = parseWgsl(name, full);
+  const kernel: Kernel = {
+    name,
+    source: full,
+    bindings: parsed.bindings,
+    params: parsed.params,
+    entries: parsed.entries,
+    consts: Object.freeze(parsed.consts),
+    overrides: Object.freeze(parsed.overrides),
+    workgroupSize(entry, constants) {
+      const info = parsed.entries.get(entry);
+      if (!info) throw new Error(`scratchgpt: kernel '${name}' has no entry point '${entry}' (entries: ${[...parsed.entries.keys()].join(', ')})`);
+      if (info.workgroupSize.length === 0) throw new Error(`scratchgpt: kernel '${name}' entry '${entry}' declares no @workgroup_size`);
+      return info.workgroupSize.reduce((total, expr) => total * resolveSize(kernel, entry, expr, constants), 1);
+    },
+  };
+  indexes.set(kernel, {
+    fields: new Map((parsed.params?.fields ?? []).map((f) => [f.name, f])),
+    bindings: new Map(parsed.bindings.map((b) => [b.name, b])),
+    paramsError: parsed.paramsError,
+  });
   kernelsByName.set(name, kernel);
   return kernel;
+}
+
+/** Every kernel defined so far (built-in ones are defined when their op module is imported). */
+export function definedKernels(): Kernel[] {
+  return [...kernelsByName.values()];
 }
 
 /** A storage binding: a whole tensor, or a byte range of one (offset aligned to the device's minStorageBufferOffsetAlignment). */
 export type StorageBinding = Tensor | { tensor: Tensor; offset: number; size: number };
 
+/** Workgroup counts of a dispatch: `[x, y, z]` or a number (x). */
+export type Workgroups = readonly [number, number?, number?] | number;
+
 export interface DispatchOptions {
   /** Entry point (default `main`). */
   entry?: string;
   /** Values for WGSL `override` constants (dtype/rank/op codes): part of the pipeline key. */
-  constants?: Record<string, number | boolean>;
+  constants?: Constants;
   /** Uniform block for `@binding(0)`. */
   uniforms?: Uniforms | ArrayBuffer;
   /** Storage buffers for `@binding(1)`, `@binding(2)`, ...; `null` leaves a binding number unused. */
   storage: (StorageBinding | null)[];
   /** Workgroup counts; use {@link grid} for a 1-D problem of any size. */
-  workgroups: readonly [number, number?, number?] | number;
+  workgroups: Workgroups;
+}
+
+/** How {@link launch} is told the grid: exactly one of `items`, `groups` or `workgroups`. */
+export interface LaunchOptions {
+  /** Values for WGSL `override` constants: part of the pipeline key (checked against the `override`s). */
+  constants?: Constants;
+  /** Fields of the uniform `Params` struct by name; those the entry point does not read, and `_pad…`, may be left out (zero). */
+  params?: Readonly<Record<string, ParamValue>>;
+  /** Storage buffers by their WGSL names; `null` (or leaving out one the entry point never refers to) binds a placeholder. */
+  bind?: Readonly<Record<string, StorageBinding | null>>;
+  /** One invocation per item: the grid is sized from the entry's `@workgroup_size` (folded into 2-D, see {@link grid}). */
+  items?: number;
+  /** This many workgroups (folded into 2-D): for entries that give a workgroup to each row. */
+  groups?: number;
+  /** Explicit workgroup counts. */
+  workgroups?: Workgroups;
 }
 
 function cacheFor(device: GPUDevice): DeviceCache {
   let cache = caches.get(device);
-  if (!cache) caches.set(device, (cache = { modules: new Map(), layouts: new Map(), pipelines: new Map(), placeholders: new Map() }));
+  if (!cache) {
+    // Bind groups of a previous device hold its buffers: drop them.
+    forgetBuffers();
+    caches.set(device, (cache = { modules: new Map(), layouts: new Map(), pipelines: new Map(), placeholders: new Map() }));
+  }
   return cache;
 }
 
-function pipelineFor(kernel: Kernel, entry: string, constants: Record<string, number | boolean> | undefined): GPUComputePipeline {
+function pipelineFor(kernel: Kernel, entry: string, constants: Constants | undefined): GPUComputePipeline {
   const { device } = gpu();
   const cache = cacheFor(device);
   const constantKey = constants
@@ -118,9 +201,7 @@ function pipelineFor(kernel: Kernel, entry: string, constants: Record<string, nu
       module = device.createShaderModule({ code: kernel.source, label: kernel.name });
       cache.modules.set(kernel.name, module);
     }
-    const numeric = constants
-      ? Object.fromEntries(Object.entries(constants).map(([k, v]) => [k, Number(v)]))
-      : undefined;
+    const numeric = constants ? Object.fromEntries(Object.entries(constants).map(([k, v]) => [k, Number(v)])) : undefined;
     pipeline = device.createComputePipeline({
       label: key,
       layout: device.createPipelineLayout({ bindGroupLayouts: [layoutFor(kernel)] }),
@@ -131,6 +212,11 @@ function pipelineFor(kernel: Kernel, entry: string, constants: Record<string, nu
   return pipeline;
 }
 
+/** The uniform block at binding 0 takes a dynamic offset into the staging arena (so bind groups can be reused). */
+function isUniformBlock(binding: KernelBinding): boolean {
+  return binding.binding === 0 && binding.type === 'uniform';
+}
+
 /** One explicit layout per kernel: entry points that skip a binding still share it (unlike `layout: 'auto'`). */
 function layoutFor(kernel: Kernel): GPUBindGroupLayout {
   const { device } = gpu();
@@ -139,7 +225,11 @@ function layoutFor(kernel: Kernel): GPUBindGroupLayout {
   if (!layout) {
     layout = device.createBindGroupLayout({
       label: kernel.name,
-      entries: kernel.bindings.map(({ binding, type }) => ({ binding, visibility: 0x4 /* COMPUTE */, buffer: { type } })),
+      entries: kernel.bindings.map((b) => ({
+        binding: b.binding,
+        visibility: ShaderStage.COMPUTE,
+        buffer: { type: b.type, hasDynamicOffset: isUniformBlock(b) },
+      })),
     });
     cache.layouts.set(kernel.name, layout);
   }
@@ -153,7 +243,7 @@ function placeholder(binding: KernelBinding): GPUBufferBinding {
   const key = `${binding.type}:${binding.binding}`;
   let buffer = cache.placeholders.get(key);
   if (!buffer) {
-    const usage = binding.type === 'uniform' ? 0x40 /* UNIFORM */ : 0x80 /* STORAGE */;
+    const usage = binding.type === 'uniform' ? BufferUsage.UNIFORM : BufferUsage.STORAGE;
     buffer = device.createBuffer({ size: 256, usage, label: `placeholder ${key}` });
     cache.placeholders.set(key, buffer);
   }
@@ -180,41 +270,151 @@ function storageResource(kernel: Kernel, binding: StorageBinding): GPUBufferBind
   return { buffer: tensor.buffer, offset, size };
 }
 
-/** Records one dispatch of `kernel` (submitted at the next flush/readback). */
-export function dispatch(kernel: Kernel, options: DispatchOptions): void {
-  const { device } = gpu();
-  const pipeline = pipelineFor(kernel, options.entry ?? 'main', options.constants);
+/**
+ * Records one dispatch: `resourceFor` gives each declared binding's buffer range, `uniforms` the
+ * block for binding 0 (staged in the arena and bound at a dynamic offset).
+ */
+function encode(
+  kernel: Kernel,
+  entry: string,
+  constants: Constants | undefined,
+  uniforms: ArrayBuffer | null,
+  resourceFor: (binding: KernelBinding) => GPUBufferBinding | null,
+  workgroups: Workgroups,
+): void {
+  const { device, limits } = gpu();
+  const pipeline = pipelineFor(kernel, entry, constants);
   const entries: GPUBindGroupEntry[] = [];
+  const dynamicOffsets: number[] = [];
   for (const declared of kernel.bindings) {
-    const n = declared.binding;
-    let resource: GPUBufferBinding;
-    if (n === 0 && options.uniforms) {
-      const data = options.uniforms instanceof Uniforms ? options.uniforms.toArrayBuffer() : options.uniforms;
-      resource = stageUniforms(data);
+    if (isUniformBlock(declared)) {
+      const staged = uniforms ? stageUniforms(uniforms) : placeholder(declared);
+      entries.push({ binding: 0, resource: { buffer: staged.buffer, offset: 0, size: staged.size } });
+      dynamicOffsets.push(staged.offset ?? 0);
     } else {
-      const given = n > 0 ? options.storage[n - 1] : null;
-      resource = given ? storageResource(kernel, given) : placeholder(declared);
+      entries.push({ binding: declared.binding, resource: resourceFor(declared) ?? placeholder(declared) });
     }
-    entries.push({ binding: n, resource });
   }
-  if (options.storage.length > 0 && !kernel.bindings.some((b) => b.binding === options.storage.length)) {
-    throw new Error(`scratchgpt: kernel '${kernel.name}' declares no @binding(${options.storage.length}) but ${options.storage.length} storage buffers were given`);
-  }
-  const bindGroup = device.createBindGroup({ layout: layoutFor(kernel), entries });
-  const wg = typeof options.workgroups === 'number' ? [options.workgroups, 1, 1] : options.workgroups;
+  const wg = typeof workgroups === 'number' ? [workgroups, 1, 1] : workgroups;
   const groups = [wg[0], wg[1] ?? 1, wg[2] ?? 1] as const;
   if (groups[0] === 0 || groups[1] === 0 || groups[2] === 0) return;
-  const maxGroups = gpu().limits.maxComputeWorkgroupsPerDimension;
+  const maxGroups = limits.maxComputeWorkgroupsPerDimension;
   if (groups.some((g) => g > maxGroups)) {
     throw new Error(`scratchgpt: kernel '${kernel.name}' dispatch [${groups.join(', ')}] exceeds ${maxGroups} workgroups per dimension`);
   }
-  recordDispatch(pipeline, bindGroup, groups);
+  recordDispatch(pipeline, bindGroupFor(device, layoutFor(kernel), kernel.name, entries), groups, dynamicOffsets);
+}
+
+/**
+ * Records one dispatch of `kernel` with positional bindings (submitted at the next flush/readback).
+ * Built-in ops use the named, checked {@link launch}; this is the form for hand-written kernels.
+ */
+export function dispatch(kernel: Kernel, options: DispatchOptions): void {
+  if (options.storage.length > 0 && !kernel.bindings.some((b) => b.binding === options.storage.length)) {
+    throw new Error(`scratchgpt: kernel '${kernel.name}' declares no @binding(${options.storage.length}) but ${options.storage.length} storage buffers were given`);
+  }
+  const uniforms = options.uniforms instanceof Uniforms ? options.uniforms.toArrayBuffer() : (options.uniforms ?? null);
+  encode(
+    kernel,
+    options.entry ?? 'main',
+    options.constants,
+    uniforms,
+    (b) => {
+      const given = b.binding > 0 ? options.storage[b.binding - 1] : null;
+      return given ? storageResource(kernel, given) : null;
+    },
+    options.workgroups,
+  );
+}
+
+const list = (names: Iterable<string>) => [...names].join(', ') || 'none';
+
+/**
+ * Records one dispatch of entry point `entry` with its uniform fields and storage buffers given by
+ * their WGSL names. Everything is checked against the shader: an unknown name, or a field or binding
+ * the entry point reads but was not given, is an error naming the kernel, the entry and the name.
+ * @example
+ * ```ts
+ * launch(kernel, 'backward_params', {
+ *   constants: { HAS_WEIGHT: true, HAS_BIAS: true },
+ *   params: { rows, c, rows_per_chunk: 32 },               // struct Params (the rest are 0)
+ *   bind: { x, stats, dy, dw_part: dw, db_part: db },      // @binding names
+ *   items: chunks * c,                                     // grid from @workgroup_size
+ * });
+ * ```
+ */
+export function launch(kernel: Kernel, entry: string, options: LaunchOptions): void {
+  const info = kernel.entries.get(entry);
+  if (!info) throw new Error(`scratchgpt: kernel '${kernel.name}' has no entry point '${entry}' (entries: ${list(kernel.entries.keys())})`);
+  const where = () => `kernel '${kernel.name}' entry '${entry}'`;
+  const index = indexes.get(kernel)!;
+  const { constants } = options;
+  if (constants) {
+    for (const [name, value] of Object.entries(constants)) {
+      if (!(name in kernel.overrides)) throw new Error(`scratchgpt: ${where()}: no override constant '${name}' (overrides: ${list(Object.keys(kernel.overrides))})`);
+      if (typeof value !== 'boolean' && !Number.isFinite(value)) throw new Error(`scratchgpt: ${where()}: constant '${name}' is ${value}, not a number`);
+    }
+  }
+
+  const params = options.params ?? {};
+  for (const name of Object.keys(params)) {
+    const field = index.fields.get(name);
+    if (!field) {
+      if (index.paramsError) throw new Error(index.paramsError);
+      throw new Error(`scratchgpt: ${where()}: no Params field '${name}' (fields: ${list(index.fields.keys())})`);
+    }
+    if (field.pad) throw new Error(`scratchgpt: ${where()}: '${name}' is padding (always zero), do not pass it`);
+  }
+  for (const name of info.params) {
+    const field = index.fields.get(name);
+    if (!field && index.paramsError) throw new Error(index.paramsError);
+    if (field && !field.pad && params[name] === undefined) {
+      throw new Error(`scratchgpt: ${where()} reads Params field '${name}', which was not given`);
+    }
+  }
+
+  const bind = options.bind ?? {};
+  for (const name of Object.keys(bind)) {
+    const binding = index.bindings.get(name);
+    if (!binding) {
+      const storage = kernel.bindings.filter((b) => !isUniformBlock(b)).map((b) => b.name);
+      throw new Error(`scratchgpt: ${where()}: no binding '${name}' (bindings: ${list(storage)})`);
+    }
+    if (isUniformBlock(binding)) throw new Error(`scratchgpt: ${where()}: '${name}' is the uniform block: pass its fields in \`params\``);
+  }
+  for (const name of info.bindings) {
+    if (bind[name] === undefined) {
+      throw new Error(`scratchgpt: ${where()} uses binding '${name}', which was not given (pass null to leave it unbound)`);
+    }
+  }
+
+  const grids = [options.items, options.groups, options.workgroups].filter((g) => g !== undefined).length;
+  if (grids !== 1) throw new Error(`scratchgpt: ${where()}: give exactly one of items, groups or workgroups`);
+  const workgroups =
+    options.items !== undefined
+      ? grid(options.items, kernel.workgroupSize(entry, constants))
+      : options.groups !== undefined
+        ? grid(options.groups, 1)
+        : options.workgroups!;
+
+  const uniforms = kernel.params ? packParams(kernel.params, params, where) : null;
+  encode(
+    kernel,
+    entry,
+    constants,
+    uniforms,
+    (b) => {
+      const given = bind[b.name];
+      return given ? storageResource(kernel, given) : null;
+    },
+    workgroups,
+  );
 }
 
 /**
  * Workgroup grid for `n` independent items with `workgroupSize` threads each, folded into 2-D when
  * it exceeds the per-dimension limit. In WGSL recover the linear index as
- * `gid.x + gid.y * nwg.x * WG` (`@builtin(num_workgroups) nwg`).
+ * `gid.x + gid.y * nwg.x * WG` (`@builtin(num_workgroups) nwg`; `linear_index` in shaders/common.wgsl).
  */
 export function grid(n: number, workgroupSize: number): [number, number, number] {
   const groups = Math.ceil(n / workgroupSize);
@@ -222,61 +422,6 @@ export function grid(n: number, workgroupSize: number): [number, number, number]
   if (groups <= maxX) return [groups, 1, 1];
   const y = Math.ceil(groups / maxX);
   return [Math.ceil(groups / y), y, 1];
-}
-
-type Field = { kind: 'u32' | 'i32' | 'f32'; value: number };
-
-/**
- * Builds a uniform block with WGSL layout rules: scalars are 4-byte aligned, `vec4`s and arrays of
- * `vec4` 16-byte aligned, the struct padded to 16 bytes.
- * @example
- * ```ts
- * new Uniforms().u32(n).f32(scale).shape(t.shape) // struct { n: u32, scale: f32, shape: array<vec4u, 2> }
- * ```
- */
-export class Uniforms {
-  private fields: Field[] = [];
-
-  u32(...values: number[]): this {
-    for (const value of values) this.fields.push({ kind: 'u32', value });
-    return this;
-  }
-
-  i32(...values: number[]): this {
-    for (const value of values) this.fields.push({ kind: 'i32', value });
-    return this;
-  }
-
-  f32(...values: number[]): this {
-    for (const value of values) this.fields.push({ kind: 'f32', value });
-    return this;
-  }
-
-  /** Pads to a 16-byte boundary (start of a vec4 or array of vec4). */
-  align16(): this {
-    while (this.fields.length % 4 !== 0) this.fields.push({ kind: 'u32', value: 0 });
-    return this;
-  }
-
-  /** An `array<vec4<u32>, MAX_RANK / 4>` holding `values` (zero-padded), 16-byte aligned. */
-  dims(values: readonly number[], fill = 0): this {
-    if (values.length > MAX_RANK) throw new Error(`scratchgpt: rank ${values.length} exceeds the maximum of ${MAX_RANK}`);
-    this.align16();
-    for (let i = 0; i < MAX_RANK; i++) this.fields.push({ kind: 'u32', value: i < values.length ? values[i] : fill });
-    return this;
-  }
-
-  toArrayBuffer(): ArrayBuffer {
-    const words = Math.max(4, Math.ceil(this.fields.length / 4) * 4);
-    const buffer = new ArrayBuffer(words * 4);
-    const view = new DataView(buffer);
-    this.fields.forEach((field, i) => {
-      if (field.kind === 'f32') view.setFloat32(i * 4, field.value, true);
-      else if (field.kind === 'i32') view.setInt32(i * 4, field.value, true);
-      else view.setUint32(i * 4, field.value >>> 0, true);
-    });
-    return buffer;
-  }
 }
 
 /** Elements per chunk when an op must split a tensor larger than one storage binding (256-byte aligned). */

@@ -2,6 +2,7 @@
  * GPU memory ownership: reference-counted storages over pooled `GPUBuffer`s, live counters, and the
  * `memory()` report. Tensors own a reference to a {@link Storage}; reshape views share it.
  */
+import { forgetBuffers } from './bindgroups';
 import { BufferUsage, gpu } from './device';
 import { flush } from './queue';
 
@@ -87,6 +88,7 @@ export function trimPool(keepBytes = 0): void {
   if (pooledBytes <= keepBytes) return;
   // A pooled buffer may still be read by recorded-but-unsubmitted work: submit it first.
   flush();
+  forgetBuffers(); // no cached bind group may refer to a destroyed buffer
   for (const [size, list] of pool) {
     while (list.length > 0 && pooledBytes > keepBytes) {
       list.pop()!.destroy();

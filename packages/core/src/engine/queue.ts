@@ -76,12 +76,17 @@ export function stageUniforms(data: ArrayBuffer): GPUBufferBinding {
   return { buffer, offset, size: bytes };
 }
 
-/** Records a dispatch into the open compute pass. */
-export function recordDispatch(pipeline: GPUComputePipeline, bindGroup: GPUBindGroup, workgroups: readonly [number, number, number]): void {
+/** Records a dispatch into the open compute pass (`dynamicOffsets`: for the bind group's dynamic-offset bindings). */
+export function recordDispatch(
+  pipeline: GPUComputePipeline,
+  bindGroup: GPUBindGroup,
+  workgroups: readonly [number, number, number],
+  dynamicOffsets: readonly number[] = [],
+): void {
   const rec = current();
   if (!rec.pass) rec.pass = rec.encoder.beginComputePass();
   rec.pass.setPipeline(pipeline);
-  rec.pass.setBindGroup(0, bindGroup);
+  rec.pass.setBindGroup(0, bindGroup, dynamicOffsets);
   rec.pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
   rec.dispatches += 1;
 }

@@ -4,6 +4,7 @@
  * `keep()`-ed. Works with async functions (the scope stays open until the promise settles); scopes
  * opened by concurrent async tasks must not interleave.
  */
+import { isTensor } from './brand';
 import type { Tensor } from './tensor';
 
 const stack: Set<Tensor>[] = [];
@@ -19,53 +20,58 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
-function collect(value: unknown, out: Set<Tensor>, seen: Set<unknown>, isTensor: (v: unknown) => v is Tensor): void {
+function collect(value: unknown, out: Set<Tensor>, seen: Set<unknown>): void {
   if (value === null || typeof value !== 'object' || seen.has(value)) return;
   seen.add(value);
   if (isTensor(value)) {
     out.add(value);
     return;
   }
-  if (Array.isArray(value)) for (const v of value) collect(v, out, seen, isTensor);
-  else if (value instanceof Map) for (const v of value.values()) collect(v, out, seen, isTensor);
-  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, out, seen, isTensor);
+  if (Array.isArray(value)) for (const v of value) collect(v, out, seen);
+  else if (value instanceof Map) for (const v of value.values()) collect(v, out, seen);
+  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, out, seen);
 }
 
-/** Tensors whose graph nodes are still needed by `roots` (their saved tensors must survive). */
-function graphOf(roots: Set<Tensor>): Set<Tensor> {
+/**
+ * Tensors whose graph nodes are still needed by `roots` (their saved tensors must survive). The walk
+ * descends only into the roots and this scope's `created` set, which also holds what nested scopes
+ * handed up (see `close`): a tensor from before the scope cannot have inputs created inside it, so
+ * the cost is that of the scope, not of the whole graph.
+ */
+function graphOf(roots: Set<Tensor>, created: Set<Tensor>): Set<Tensor> {
   const reach = new Set<Tensor>();
   const todo = [...roots];
   while (todo.length > 0) {
     const t = todo.pop()!;
     if (reach.has(t)) continue;
     reach.add(t);
-    for (const input of t.gradNode?.inputs ?? []) todo.push(input);
+    for (const input of t.gradNode?.inputs ?? []) if (created.has(input)) todo.push(input);
   }
   return reach;
-}
-
-let isTensorFn: ((v: unknown) => v is Tensor) | null = null;
-
-/** @internal */
-export function setTensorCheck(fn: (v: unknown) => v is Tensor): void {
-  isTensorFn = fn;
 }
 
 function close(created: Set<Tensor>, result: unknown): void {
   const index = stack.lastIndexOf(created);
   if (index >= 0) stack.splice(index, 1);
   const returned = new Set<Tensor>();
-  collect(result, returned, new Set(), isTensorFn!);
-  const needed = graphOf(returned);
+  collect(result, returned, new Set());
+  const needed = graphOf(returned, created);
   const parent = stack[stack.length - 1];
   for (const t of created) {
     if (returned.has(t)) {
       parent?.add(t);
       continue;
     }
+    // A returned gradient outlives its tensor (dispose() would free it with it).
+    if (t.grad && returned.has(t.grad)) t.grad = null;
     t.dispose();
-    // Graph nodes no returned tensor depends on would never see backward: free what they saved.
-    if (t.gradNode && !needed.has(t)) {
+    if (!t.gradNode) continue;
+    if (needed.has(t)) {
+      // A returned tensor's backward passes through this node: the enclosing scope owns it now and
+      // frees it when what it returns no longer depends on it.
+      parent?.add(t);
+    } else {
+      // Graph nodes no returned tensor depends on would never see backward: free what they saved.
       for (const s of t.gradNode.saved) s.dispose();
       t.gradNode.saved = [];
       t.gradNode = null;

@@ -2,10 +2,11 @@
  * Tensors: a shape, a dtype and a reference to GPU storage. Every tensor is contiguous (row-major);
  * `reshape` returns a view sharing the storage. Ownership is explicit: call `dispose()` (or use a scope).
  */
-import { backward, record, type GradNode } from '../autograd';
+import { tensorBrand } from './brand';
+import { record, type GradNode } from './graph';
 import { allocStorage, countTensor, type Storage } from './memory';
 import { readBuffer } from './queue';
-import { setTensorCheck, track } from './scope';
+import { track } from './scope';
 
 /** Element types. All are 4 bytes wide. */
 export type DType = 'f32' | 'i32' | 'u32';
@@ -52,6 +53,12 @@ export function fmt(shape: Shape): string {
 }
 
 export class Tensor<D extends DType = DType> {
+  static {
+    Object.defineProperty(this.prototype, tensorBrand, { value: true });
+  }
+
+  /** @internal Lets scopes recognise tensors without importing this class (see `brand.ts`). */
+  declare readonly [tensorBrand]: true;
   /** Dimensions, outermost first. */
   readonly shape: readonly number[];
   /** Element type. */
@@ -121,7 +128,7 @@ export class Tensor<D extends DType = DType> {
     const resolved = resolveReshape(this.shape, dims);
     const from = this.shape;
     const out = new Tensor(this.live().retain(), resolved, this.dtype);
-    return record(out, 'reshape', [this], [], (g) => [g.reshape(from)]);
+    return record(out, 'reshape', [this], [], (g) => [() => g.reshape(from)]);
   }
 
   /** A new handle on the same data and shape (own reference; dispose it separately). No graph. */
@@ -141,10 +148,20 @@ export class Tensor<D extends DType = DType> {
     return this;
   }
 
-  /** Backpropagates from this tensor (see {@link backward}). */
-  backward(grad?: Tensor): void {
-    backward(this, grad);
-  }
+  /**
+   * Backpropagates from this tensor (a one-element tensor unless `grad`, of its shape, is given):
+   * afterwards every leaf it depends on that has `requiresGrad` holds its gradient in `.grad`, and the
+   * graph is freed (a second call throws). Installed on the prototype by the gradient engine
+   * (`autograd/backward.ts`, loaded by the package index): this module does not import the engine,
+   * which imports the ops.
+   * @example
+   * ```ts
+   * const loss = crossEntropy(model.forward(ids), targets);
+   * loss.backward();
+   * optimizer.step();
+   * ```
+   */
+  declare backward: (grad?: Tensor) => void;
 
   /** Disposes and clears `.grad`. */
   zeroGrad(): void {
@@ -152,8 +169,9 @@ export class Tensor<D extends DType = DType> {
     this.grad = null;
   }
 
-  /** Releases this tensor's reference to its GPU storage (idempotent). */
+  /** Releases this tensor's reference to its GPU storage, and its `.grad` (idempotent). */
   dispose(): void {
+    this.zeroGrad();
     if (this.storage) {
       this.storage.release();
       this.storage = null;
@@ -214,5 +232,3 @@ export function normAxis(op: string, axis: number, rank: number): number {
 export function dtypeCode(dtype: DType): number {
   return dtype === 'f32' ? 0 : dtype === 'i32' ? 1 : 2;
 }
-
-setTensorCheck((v: unknown): v is Tensor => v instanceof Tensor);

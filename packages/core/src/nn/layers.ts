@@ -47,10 +47,7 @@ export class Linear extends Module {
       );
     }
     const y = matmul(x, this.weight, { transB: true }); // [..., out]
-    if (!this.bias) return y;
-    const out = add(y, this.bias);
-    y.dispose();
-    return out;
+    return this.bias ? add(y, this.bias) : y;
   }
 }
 
@@ -120,7 +117,7 @@ export class ReLU extends Module {
 
 /**
  * Modules applied in order; parameters are named by position (`0.weight`, `2.bias`, ...).
- * Intermediate outputs are disposed as soon as the next module has consumed them.
+ * Always returns a new tensor (an empty Sequential a fresh handle on its input, never the input).
  */
 export class Sequential extends Module {
   readonly layers: readonly Module[];
@@ -132,12 +129,8 @@ export class Sequential extends Module {
 
   override forward(x: Tensor): Tensor {
     let h = x;
-    for (const layer of this.layers) {
-      const next = layer.forward(h);
-      if (h !== x) h.dispose();
-      h = next;
-    }
-    return h === x ? x.reshape(x.shape) : h;
+    for (const layer of this.layers) h = layer.forward(h);
+    return h === x ? x.reshape(x.shape) : h; // the caller owns the result: never hand back its input
   }
 }
 

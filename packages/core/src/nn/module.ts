@@ -3,8 +3,14 @@
  * with `this.param(name, tensor)` and `this.module(name, m)` (registration order is the order of
  * `namedParameters()` and of the state dict). Parameters are `keep()`-ed leaves with
  * `requiresGrad = true`: scopes never collect them, `dispose()` frees them.
+ *
+ * The memory rule: `forward` frees everything it creates and does not return. Every module's
+ * `forward` runs inside a {@link scope} (installed by the base class), so model code needs no
+ * `dispose()` calls; what it returns survives into the caller's scope, and autograd still sees the
+ * freed intermediates. Long-lived state goes through `param()` (learned) or `buffer()` (not learned:
+ * caches, masks, running statistics).
  */
-import { keep } from '../engine/scope';
+import { keep, scope } from '../engine/scope';
 import { recordCopy } from '../engine/queue';
 import { fmt, type Tensor } from '../engine/tensor';
 
@@ -35,7 +41,7 @@ export interface LoadStateDictResult {
  *     this.proj = this.module('proj', new Linear(4 * c, c));
  *   }
  *   override forward(x: Tensor): Tensor {
- *     return scope(() => this.proj.forward(gelu(this.fc.forward(x)))); // [B, T, C]
+ *     return this.proj.forward(gelu(this.fc.forward(x))); // [B, T, C]; the [B, T, 4C] hiddens are freed on return
  *   }
  * }
  * ```
@@ -44,8 +50,20 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   /** Training mode (dropout active). Set with {@link train}/{@link eval}, which recurse. */
   training = true;
   private readonly ownParams = new Map<string, Tensor>();
+  private readonly ownBuffers = new Map<string, Tensor>();
   private readonly ownModules = new Map<string, AnyModule>();
 
+  constructor() {
+    // `this.forward` is the most derived class's prototype method: wrap it once per instance so that
+    // every call, sync or async, frees what it creates and does not return.
+    const body = this.forward;
+    this.forward = (...args: In): Out => scope(() => body.apply(this, args));
+  }
+
+  /**
+   * The computation. It runs inside a scope: every tensor it creates and does not return (anywhere in
+   * the returned value: arrays, plain objects, Maps) is freed when it returns.
+   */
   abstract forward(...args: In): Out;
 
   /**
@@ -62,6 +80,20 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     return tensor;
   }
 
+  /**
+   * Registers `tensor` as buffer `name`: state that outlives `forward` but is not learned (a cache, a
+   * mask, running statistics). It is kept out of scopes, freed by {@link dispose}, and not among the
+   * parameters. Registering a name again replaces (and frees) the previous buffer. Returns `tensor`.
+   */
+  protected buffer<T extends Tensor>(name: string, tensor: T): T {
+    const previous = this.ownBuffers.get(name);
+    if (previous === undefined) this.checkName(name);
+    keep(tensor);
+    this.ownBuffers.set(name, tensor);
+    if (previous !== undefined && previous !== tensor) previous.dispose();
+    return tensor;
+  }
+
   /** Registers `module` as submodule `name` (its parameters appear as `name.…`) and returns it. */
   protected module<M extends AnyModule>(name: string, module: M): M {
     this.checkName(name);
@@ -70,11 +102,32 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     return module;
   }
 
+  /**
+   * Swaps registered submodule `name` for `module` in place (same position, so names and parameter
+   * order stay), and points every field of this module that held the old one, directly or as an array
+   * element (`Sequential.layers`), at the new one. Returns the old module, not disposed. Used by LoRA.
+   */
+  replaceModule(name: string, module: AnyModule): AnyModule {
+    const old = this.ownModules.get(name);
+    if (!old) throw new Error(`scratchgpt: ${this.constructor.name} has no submodule '${name}' to replace`);
+    if (Object.is(module, this)) throw new Error(`scratchgpt: ${this.constructor.name}: a module cannot contain itself`);
+    this.ownModules.set(name, module);
+    const fields = this as unknown as Record<string, unknown>;
+    for (const key of Object.keys(fields)) {
+      const value = fields[key];
+      if (value === old) fields[key] = module;
+      else if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (value[i] === old) value[i] = module;
+      }
+    }
+    return old;
+  }
+
   private checkName(name: string): void {
     if (name === '' || name.includes('.')) {
       throw new Error(`scratchgpt: ${this.constructor.name}: invalid name '${name}' (must be non-empty, without '.')`);
     }
-    if (this.ownParams.has(name) || this.ownModules.has(name)) {
+    if (this.ownParams.has(name) || this.ownModules.has(name) || this.ownBuffers.has(name)) {
       throw new Error(`scratchgpt: ${this.constructor.name}: '${name}' is already registered`);
     }
   }
@@ -105,6 +158,13 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
         out.push([join(name, own), t]);
       }
     }
+    return out;
+  }
+
+  /** Every buffer (see {@link buffer}) here and below, with its dotted name, in registration order. */
+  namedBuffers(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [name, m] of this.namedModules(prefix)) for (const [own, t] of m.ownBuffers) out.push([join(name, own), t]);
     return out;
   }
 
@@ -184,12 +244,10 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     for (const t of this.parameters()) t.zeroGrad();
   }
 
-  /** Frees every parameter and its gradient. The module is unusable afterwards. */
+  /** Frees every parameter (with its gradient) and every buffer. The module is unusable afterwards. */
   dispose(): void {
-    for (const t of this.parameters()) {
-      t.zeroGrad();
-      t.dispose();
-    }
+    for (const t of this.parameters()) t.dispose();
+    for (const [, t] of this.namedBuffers()) t.dispose();
   }
 }
 

@@ -1,9 +1,10 @@
 /** argmax along an axis (shaders/argmax.wgsl) → i32; first index on ties. */
 import source from '../../../../shaders/argmax.wgsl';
-import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { defineKernel, launch } from '../engine/kernel';
 import { dtypeCode, expectDType, fmt, normAxis, Tensor } from '../engine/tensor';
+import { commonWgsl } from './shared';
 
-const kernel = defineKernel('argmax', source);
+const kernel = defineKernel('argmax', source, { with: [commonWgsl] });
 
 /** Index of the largest value along `axis` (default last). */
 export function argmax(x: Tensor, axis = -1, keepdim = false): Tensor<'i32'> {
@@ -15,12 +16,7 @@ export function argmax(x: Tensor, axis = -1, keepdim = false): Tensor<'i32'> {
   const inner = x.shape.slice(a + 1).reduce((p, d) => p * d, 1);
   const shape = keepdim ? x.shape.map((d, i) => (i === a ? 1 : d)) : x.shape.filter((_, i) => i !== a);
   const out = Tensor.empty(shape, 'i32');
-  dispatch(kernel, {
-    constants: { DTYPE: dtypeCode(x.dtype) },
-    uniforms: new Uniforms().u32(outer, r, inner, 0),
-    storage: [x, out],
-    workgroups: grid(outer * inner, 256),
-  });
+  launch(kernel, 'forward', { constants: { DTYPE: dtypeCode(x.dtype) }, params: { outer, r, inner }, bind: { x, out }, items: outer * inner });
   return out;
 }
 

@@ -4,14 +4,14 @@
  * regenerates from the seed. Forward and backward, plus float64 references.
  */
 import source from '../../../../shaders/attention.wgsl';
-import { record } from '../autograd';
+import { record, shared } from '../engine/graph';
 import { nextSeed } from './creation';
-import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { defineKernel, launch } from '../engine/kernel';
 import { recordCopy } from '../engine/queue';
-import { expectDType, fmt, Tensor } from '../engine/tensor';
+import { expectDType, fmt, sameShape, Tensor } from '../engine/tensor';
+import { commonWgsl, pcg, uniform01 } from './shared';
 
-const kernel = defineKernel('attention', source);
-const WG = 64;
+const kernel = defineKernel('attention', source, { with: [commonWgsl] });
 /** Largest head dimension the fused kernel keeps in registers. */
 export const MAX_HEAD_DIM = 128;
 
@@ -59,23 +59,12 @@ function checkInputs(q: Tensor, k: Tensor, v: Tensor, causal: boolean, heads: nu
   const kvRows = k.shape[k.rank - 2];
   const s = kvLength ?? kvRows;
   if (!Number.isInteger(s) || s < 1 || s > kvRows) throw new Error(`scratchgpt: attention: kvLength ${s} must be in [1, ${kvRows}]`);
-  const lead = q.shape.slice(0, -2).join();
-  if (k.shape.join() !== v.shape.join() || k.shape[k.rank - 1] !== width || k.shape.slice(0, -2).join() !== lead) {
+  if (!sameShape(k.shape, v.shape) || k.shape[k.rank - 1] !== width || !sameShape(k.shape.slice(0, -2), q.shape.slice(0, -2))) {
     throw new Error(`scratchgpt: attention: shapes do not match: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)}`);
   }
   if (d > MAX_HEAD_DIM) throw new Error(`scratchgpt: attention: head dimension ${d} exceeds the fused kernel's maximum of ${MAX_HEAD_DIM}`);
   if (causal && t > s) throw new Error(`scratchgpt: attention: causal attention needs at least as many keys as queries, got ${t} queries and ${s} keys`);
   return { bh: q.size / (t * d || 1), t, s, d, heads, kvRows };
-}
-
-function params(dims: Dims, scale: number, causal: boolean, p: number, seed: number): Uniforms {
-  const heads = dims.heads ?? 0;
-  return new Uniforms()
-    .u32(dims.bh, dims.t, dims.s, dims.d)
-    .f32(scale)
-    .u32(causal ? 1 : 0)
-    .f32(p)
-    .u32(seed, Math.max(heads, 1), heads > 0 ? 1 : 0, dims.kvRows ?? dims.s, 0);
 }
 
 /**
@@ -91,38 +80,35 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const p = options.dropout ?? 0;
   if (!(p >= 0 && p < 1)) throw new Error(`scratchgpt: attention: dropout must be in [0, 1), got ${p}`);
   const seed = p > 0 ? (options.seed ?? nextSeed()) >>> 0 : 0;
-  const uniforms = params(dims, scale, causal, p, seed);
+  const { bh, t, s, d } = dims;
+  const params = { bh, t, s, d, scale, causal, drop_p: p, seed, heads: Math.max(heads, 1), packed: heads > 0, kv_rows: dims.kvRows ?? s };
   const out = Tensor.empty(q.shape, 'f32');
-  const stats = Tensor.empty([2, dims.bh, dims.t], 'f32'); // log-sum-exp, then D_i in backward
-  dispatch(kernel, { entry: 'forward', uniforms, storage: [q, k, v, out, stats], workgroups: grid(dims.bh * dims.t, WG) });
+  const stats = Tensor.empty([2, bh, t], 'f32'); // log-sum-exp, then D_i in backward
+  launch(kernel, 'forward', { params, bind: { q, k, v, o: out, stats }, items: bh * t });
   const recorded = record(out, 'attention', [q, k, v], [q, k, v, out, stats], (g, [qs, ks, vs, os, st]) => {
-    const dq = Tensor.empty(q.shape, 'f32');
-    const dkv = Tensor.empty([2, ...k.shape], 'f32');
-    const storage = [qs, ks, vs, os, st, g, dq, dkv];
-    dispatch(kernel, { entry: 'backward_q', uniforms, storage, workgroups: grid(dims.bh * dims.t, WG) });
-    dispatch(kernel, { entry: 'backward_kv', uniforms, storage, workgroups: grid(dims.bh * dims.s, WG) });
-    const dk = Tensor.empty(k.shape, 'f32');
-    const dv = Tensor.empty(v.shape, 'f32');
-    recordCopy(dkv.buffer, 0, dk.buffer, 0, dk.byteLength);
-    recordCopy(dkv.buffer, dk.byteLength, dv.buffer, 0, dv.byteLength);
-    dkv.dispose();
-    return [dq, dk, dv];
+    // Two kernels write all three gradients at once; the thunks share them.
+    const grads = shared(() => {
+      const dq = Tensor.empty(q.shape, 'f32');
+      const dkv = Tensor.empty([2, ...k.shape], 'f32');
+      const bind = { q: qs, k: ks, v: vs, o: os, stats: st, dout: g, dq, dkv };
+      launch(kernel, 'backward_q', { params, bind, items: bh * t });
+      launch(kernel, 'backward_kv', { params, bind, items: bh * s });
+      const dk = Tensor.empty(k.shape, 'f32');
+      const dv = Tensor.empty(v.shape, 'f32');
+      recordCopy(dkv.buffer, 0, dk.buffer, 0, dk.byteLength);
+      recordCopy(dkv.buffer, dk.byteLength, dv.buffer, 0, dv.byteLength);
+      return [dq, dk, dv];
+    });
+    return [() => grads()[0], () => grads()[1], () => grads()[2]];
   });
   stats.dispose();
   return recorded;
 }
 
-function pcg(x: number): number {
-  const state = (Math.imul(x >>> 0, 747796405) + 2891336453) >>> 0;
-  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
-  return ((word >>> 22) ^ word) >>> 0;
-}
-
 /** float64 reference of the kernel's dropout keep-scale for weight (row i, key j) of head bh. */
 export function attentionKeepRef(seed: number, p: number, bh: number, i: number, j: number): number {
   if (p <= 0) return 1;
-  const h = pcg((pcg((pcg((seed ^ 0x68e31da4) >>> 0) + bh) >>> 0) + Math.imul(i, 0x9e3779b9) + Math.imul(j, 0x85ebca6b)) >>> 0);
-  const u = (h >>> 8) / 16777216;
+  const u = uniform01(pcg((pcg((pcg((seed ^ 0x68e31da4) >>> 0) + bh) >>> 0) + Math.imul(i, 0x9e3779b9) + Math.imul(j, 0x85ebca6b)) >>> 0));
   return u >= p ? 1 / (1 - p) : 0;
 }
 

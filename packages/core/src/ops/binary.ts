@@ -3,32 +3,29 @@
  * Same-shape operands larger than one storage binding are processed in chunks.
  */
 import source from '../../../../shaders/binary.wgsl';
-import { record } from '../autograd';
-import { chunks, defineKernel, dispatch, grid, range, Uniforms } from '../engine/kernel';
+import { record, shared, type GradThunk } from '../engine/graph';
+import { chunks, defineKernel, launch, range } from '../engine/kernel';
 import { dtypeCode, fmt, Tensor, type DType } from '../engine/tensor';
 import { broadcastShapes, broadcastStrides, collapseDims } from './broadcast';
-import { sumTo } from './reduce';
+import { commonWgsl } from './shared';
 import { affine, neg } from './unary';
 
-const kernel = defineKernel('binary', source);
+const kernel = defineKernel('binary', source, { with: [commonWgsl] });
 
-/** Op codes of shaders/binary.wgsl with float64 references. */
+/** The binary ops: each one's op-code `const` in shaders/binary.wgsl (its value is read from the shader) and float64 reference. */
 export const binaryOps = {
-  add: { code: 0, ref: (x: number, y: number) => x + y },
-  sub: { code: 1, ref: (x: number, y: number) => x - y },
-  mul: { code: 2, ref: (x: number, y: number) => x * y },
-  div: { code: 3, ref: (x: number, y: number) => x / y },
-  maximum: { code: 4, ref: Math.max },
-  minimum: { code: 5, ref: Math.min },
-  equal: { code: 6, ref: (x: number, y: number) => Number(x === y) },
-  less: { code: 7, ref: (x: number, y: number) => Number(x < y) },
-  lessEqual: { code: 8, ref: (x: number, y: number) => Number(x <= y) },
-  greater: { code: 9, ref: (x: number, y: number) => Number(x > y) },
-  greaterEqual: { code: 10, ref: (x: number, y: number) => Number(x >= y) },
+  add: { op: 'ADD', ref: (x: number, y: number) => x + y },
+  sub: { op: 'SUB', ref: (x: number, y: number) => x - y },
+  mul: { op: 'MUL', ref: (x: number, y: number) => x * y },
+  div: { op: 'DIV', ref: (x: number, y: number) => x / y },
+  maximum: { op: 'MAXIMUM', ref: Math.max },
+  minimum: { op: 'MINIMUM', ref: Math.min },
+  equal: { op: 'EQ', ref: (x: number, y: number) => Number(x === y) },
+  less: { op: 'LT', ref: (x: number, y: number) => Number(x < y) },
+  lessEqual: { op: 'LE', ref: (x: number, y: number) => Number(x <= y) },
+  greater: { op: 'GT', ref: (x: number, y: number) => Number(x > y) },
+  greaterEqual: { op: 'GE', ref: (x: number, y: number) => Number(x >= y) },
 } as const;
-
-/** Ops whose output is a 0/1 mask (no gradient). */
-const comparisons = new Set<BinaryOpName>(['equal', 'less', 'lessEqual', 'greater', 'greaterEqual']);
 
 export type BinaryOpName = keyof typeof binaryOps;
 
@@ -40,80 +37,54 @@ function forward(op: BinaryOpName, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
   const out = Tensor.empty(shape, a.dtype as DType);
   const collapsed = collapseDims(shape, [broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)]);
-  const constants = { OP: binaryOps[op].code, DTYPE: dtypeCode(a.dtype), RANK: collapsed.shape.length };
+  const constants = { OP: kernel.consts[binaryOps[op].op], DTYPE: dtypeCode(a.dtype), RANK: collapsed.shape.length };
   const sameShape = collapsed.shape.length === 1 && collapsed.strides[0][0] === 1 && collapsed.strides[1][0] === 1;
   // Same-shape operands can be split into binding-sized chunks; broadcast ones are bound whole.
   const parts = sameShape ? chunks(out.size) : [{ start: 0, count: out.size }];
   for (const { start, count } of parts) {
     if (count === 0) continue;
     const dims = sameShape ? [count] : collapsed.shape;
-    dispatch(kernel, {
+    launch(kernel, 'forward', {
       constants,
-      uniforms: new Uniforms().u32(count).dims(dims).dims(collapsed.strides[0]).dims(collapsed.strides[1]),
-      storage: sameShape ? [range(a, start, count), range(b, start, count), range(out, start, count)] : [a, b, out],
-      workgroups: grid(count, 256),
+      params: { n: count, shape: dims, a_strides: collapsed.strides[0], b_strides: collapsed.strides[1] },
+      bind: sameShape ? { a: range(a, start, count), b: range(b, start, count), out: range(out, start, count) } : { a, b, out },
+      items: count,
     });
   }
   return out;
 }
 
-/** Gradient rules: d(out)/d(a), d(out)/d(b) given the output gradient `g`, reduced to each input's shape. */
-function gradients(op: BinaryOpName, g: Tensor, a: Tensor, b: Tensor, [needA, needB]: readonly boolean[]): [Tensor | null, Tensor | null] {
-  const toA = (t: Tensor) => reduceTo(t, a);
-  const toB = (t: Tensor) => reduceTo(t, b);
-  switch (op) {
-    case 'add':
-      return [needA ? toA(g.retainView()) : null, needB ? toB(g.retainView()) : null];
-    case 'sub':
-      return [needA ? toA(g.retainView()) : null, needB ? toB(neg(g)) : null];
-    case 'mul':
-      return [needA ? toA(forward('mul', g, b)) : null, needB ? toB(forward('mul', g, a)) : null];
-    case 'div': {
-      const ga = needA ? toA(forward('div', g, b)) : null;
-      let gb: Tensor | null = null;
-      if (needB) {
-        // d(a/b)/db = −a/b² = −(a/b)/b
-        const q = forward('div', a, b);
-        const qb = forward('div', q, b);
-        q.dispose();
-        const t = forward('mul', g, qb);
-        qb.dispose();
-        gb = toB(neg(t));
-        t.dispose();
-      }
-      return [ga, gb];
-    }
-    case 'maximum':
-    case 'minimum': {
-      // The gradient goes to the selected operand (to `a` on ties).
-      const maskA = forward(op === 'maximum' ? 'greaterEqual' : 'lessEqual', a, b);
-      const ga = needA ? toA(forward('mul', g, maskA)) : null;
-      let gb: Tensor | null = null;
-      if (needB) {
-        const maskB = affine(maskA, -1, 1);
-        gb = toB(forward('mul', g, maskB));
-        maskB.dispose();
-      }
-      maskA.dispose();
-      return [ga, gb];
-    }
-    default:
-      return [null, null];
-  }
-}
+/** The comparisons output 0/1 masks and have no gradient. */
+type DifferentiableOp = Exclude<BinaryOpName, 'equal' | 'less' | 'lessEqual' | 'greater' | 'greaterEqual'>;
 
-function reduceTo(grad: Tensor, input: Tensor): Tensor {
-  if (grad.shape.join() === input.shape.join()) return grad;
-  const reduced = sumTo(grad, input.shape);
-  grad.dispose();
-  return reduced;
-}
+type BinaryGrad = (g: Tensor, a: Tensor, b: Tensor) => [GradThunk, GradThunk];
+
+/**
+ * d(out)/d(a) and d(out)/d(b) times the output gradient `g`, in the broadcast shape (the engine sums
+ * them down to each operand's shape). The max/min gradient goes to the selected operand: to `a` on
+ * ties, to `b` where either operand is NaN (the comparison is false there).
+ */
+const gradients: Record<DifferentiableOp, BinaryGrad> = {
+  add: (g) => [() => g, () => g],
+  sub: (g) => [() => g, () => neg(g)],
+  mul: (g, a, b) => [() => mul(g, b), () => mul(g, a)],
+  div: (g, a, b) => [() => div(g, b), () => neg(mul(g, div(div(a, b), b)))], // d(a/b)/db = −(a/b)/b
+  maximum: (g, a, b) => {
+    const toA = shared(() => greaterEqual(a, b));
+    return [() => mul(g, toA()), () => mul(g, affine(toA(), -1, 1))];
+  },
+  minimum: (g, a, b) => {
+    const toA = shared(() => lessEqual(a, b));
+    return [() => mul(g, toA()), () => mul(g, affine(toA(), -1, 1))];
+  },
+};
 
 /** Applies a binary op by name with broadcasting. */
 export function binary(op: BinaryOpName, a: Tensor, b: Tensor): Tensor {
   const out = forward(op, a, b);
-  if (comparisons.has(op)) return out;
-  return record(out, op, [a, b], [a, b], (g, [as, bs], needs) => gradients(op, g, as, bs, needs));
+  const rule = (gradients as Partial<Record<BinaryOpName, BinaryGrad>>)[op];
+  if (!rule) return out;
+  return record(out, op, [a, b], [a, b], (g, [as, bs]) => rule(g, as, bs));
 }
 
 /** a + b (broadcasting). */

@@ -1,5 +1,6 @@
 /** NumPy broadcasting rules and index-space helpers shared by broadcasting kernels. */
 import { fmt, stridesOf, type Shape } from '../engine/tensor';
+import { stridedOffset } from './shared';
 
 /** The broadcast shape of two shapes, or a clear error naming both. */
 export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
@@ -14,6 +15,12 @@ export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
     out[i] = da === 1 ? db : da;
   }
   return out;
+}
+
+/** Whether `to` broadcasts up to `from`, so that a tensor of shape `from` can be summed down to `to`. */
+export function canSumTo(from: Shape, to: Shape): boolean {
+  const lead = from.length - to.length;
+  return lead >= 0 && to.every((d, i) => d === 1 || d === from[i + lead]);
 }
 
 /** Strides (elements) of `shape` read as if broadcast to `outShape`: 0 on broadcast dimensions. */
@@ -62,18 +69,6 @@ export function broadcastRef(
   const sa = broadcastStrides(aShape, shape);
   const sb = broadcastStrides(bShape, shape);
   const n = shape.reduce((p, d) => p * d, 1);
-  const data = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let rem = i;
-    let ia = 0;
-    let ib = 0;
-    for (let d = shape.length - 1; d >= 0; d--) {
-      const c = rem % shape[d];
-      rem = Math.floor(rem / shape[d]);
-      ia += c * sa[d];
-      ib += c * sb[d];
-    }
-    data[i] = f(a[ia], b[ib]);
-  }
+  const data = Float64Array.from({ length: n }, (_, i) => f(a[stridedOffset(i, shape, sa)], b[stridedOffset(i, shape, sb)]));
   return { data, shape };
 }

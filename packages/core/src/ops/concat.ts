@@ -3,9 +3,10 @@
  * strided copy into its offset region of the output; its backward narrows the gradient back into
  * pieces. `split` (like `torch.split`) is a list of narrows. Any dtype.
  */
-import { record } from '../autograd';
+import { record } from '../engine/graph';
 import { fmt, normAxis, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../engine/tensor';
 import { stridedCopy } from './permute';
+import { stridedOffset } from './shared';
 import { narrow } from './slice';
 
 /** Validates concat inputs and returns the normalised dim and output shape. */
@@ -47,7 +48,7 @@ export function concat<D extends DType>(tensors: readonly Tensor<D>[], dim: numb
     sizes.push(t.shape[d]);
     at += t.shape[d];
   }
-  return record(out, 'concat', [...tensors], [], (g, _saved, needs) => needs.map((need, k) => (need ? narrow(g, d, offsets[k], sizes[k]) : null)));
+  return record(out, 'concat', [...tensors], [], (g) => offsets.map((offset, k) => () => narrow(g, d, offset, sizes[k])));
 }
 
 /**
@@ -104,16 +105,8 @@ export function splitRef(data: ArrayLike<number>, shape: Shape, sizes: number | 
   const strides = stridesOf(shape);
   return splitSizes('splitRef', shape, sizes, dim).map(({ start, length, d }) => {
     const pieceShape = shape.map((n, i) => (i === d ? length : n));
-    const out = new Float64Array(sizeOf(pieceShape));
-    for (let i = 0; i < out.length; i++) {
-      let rem = i;
-      let at = 0;
-      for (let k = pieceShape.length - 1; k >= 0; k--) {
-        at += ((rem % pieceShape[k]) + (k === d ? start : 0)) * strides[k];
-        rem = Math.floor(rem / pieceShape[k]);
-      }
-      out[i] = data[at];
-    }
+    const starts = shape.map((_, i) => (i === d ? start : 0));
+    const out = Float64Array.from({ length: sizeOf(pieceShape) }, (_, i) => data[stridedOffset(i, pieceShape, strides, starts)]);
     return { data: out, shape: pieceShape };
   });
 }

@@ -4,23 +4,16 @@
  */
 import fillSource from '../../../../shaders/fill.wgsl';
 import randomSource from '../../../../shaders/random.wgsl';
-import { chunks, defineKernel, dispatch, grid, range, Uniforms } from '../engine/kernel';
+import { chunks, defineKernel, launch, range } from '../engine/kernel';
 import { writeBuffer } from '../engine/queue';
 import { checkShape, dtypeCode, fmt, sizeOf, Tensor, type DType, type Shape } from '../engine/tensor';
+import { bitsOf, commonWgsl } from './shared';
 
-const fillKernel = defineKernel('fill', fillSource);
-const randomKernel = defineKernel('random', randomSource);
+const fillKernel = defineKernel('fill', fillSource, { with: [commonWgsl] });
+const randomKernel = defineKernel('random', randomSource, { with: [commonWgsl] });
 
 export interface CreateOptions<D extends DType = DType> {
   dtype?: D;
-}
-
-function bitsOf(value: number, dtype: DType): number {
-  const view = new DataView(new ArrayBuffer(4));
-  if (dtype === 'f32') view.setFloat32(0, value, true);
-  else if (dtype === 'i32') view.setInt32(0, value, true);
-  else view.setUint32(0, value >>> 0, true);
-  return view.getUint32(0, true);
 }
 
 function checkValue(value: number, dtype: DType, what: string): void {
@@ -34,11 +27,7 @@ export function full<D extends DType = 'f32'>(shape: Shape, value: number, optio
   const out = Tensor.empty(checkShape(shape), dtype);
   for (const { start, count } of chunks(out.size)) {
     if (count === 0) continue;
-    dispatch(fillKernel, {
-      uniforms: new Uniforms().u32(count, start, bitsOf(value, dtype), 0),
-      storage: [range(out, start, count)],
-      workgroups: grid(count, 256),
-    });
+    launch(fillKernel, 'fill', { params: { n: count, value: bitsOf(value, dtype) }, bind: { out: range(out, start, count) }, items: count });
   }
   return out;
 }
@@ -66,12 +55,11 @@ export function arange(a: number, b?: number, step = 1, options: CreateOptions =
   const out = Tensor.empty([n], dtype);
   for (const { start: first, count } of chunks(n)) {
     if (count === 0) continue;
-    dispatch(fillKernel, {
-      entry: 'arange',
+    launch(fillKernel, 'arange', {
       constants: { DTYPE: dtypeCode(dtype) },
-      uniforms: new Uniforms().u32(count, first, bitsOf(start, dtype), bitsOf(step, dtype)),
-      storage: [range(out, first, count)],
-      workgroups: grid(count, 256),
+      params: { n: count, start: first, value: bitsOf(start, dtype), step: bitsOf(step, dtype) },
+      bind: { out: range(out, first, count) },
+      items: count,
     });
   }
   return out;
@@ -102,11 +90,7 @@ function random(shape: Shape, dist: 0 | 1, a: number, b: number, options: Random
   const seed = options.seed === undefined ? nextSeed() : options.seed >>> 0;
   for (const { start, count } of chunks(out.size)) {
     if (count === 0) continue;
-    dispatch(randomKernel, {
-      uniforms: new Uniforms().u32(count, start, seed, dist).f32(a, b),
-      storage: [range(out, start, count)],
-      workgroups: grid(count, 256),
-    });
+    launch(randomKernel, 'fill_random', { params: { n: count, start, seed, dist, a, b }, bind: { out: range(out, start, count) }, items: count });
   }
   return out;
 }

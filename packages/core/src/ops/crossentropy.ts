@@ -5,40 +5,17 @@
  * gradient stay on the GPU; rows are processed in binding-sized ranges (N·V may exceed 128 MiB).
  */
 import source from '../../../../shaders/crossentropy.wgsl';
-import { record } from '../autograd';
-import { chunkElements, defineKernel, dispatch, grid, Uniforms, type StorageBinding } from '../engine/kernel';
+import { record } from '../engine/graph';
+import { chunkElements, defineKernel, launch } from '../engine/kernel';
 import { recordCopy } from '../engine/queue';
 import { expectDType, fmt, Tensor } from '../engine/tensor';
+import { commonWgsl, rowRanges, rowsWgsl } from './shared';
 
-const kernel = defineKernel('crossentropy', source);
+const kernel = defineKernel('crossentropy', source, { with: [commonWgsl, rowsWgsl] });
 
 export interface CrossEntropyOptions {
   /** Target value that is skipped (default -100, PyTorch's). */
   ignoreIndex?: number;
-}
-
-interface RowRange {
-  row0: number;
-  rows: number;
-  shift: number;
-  binding: (t: Tensor) => StorageBinding;
-}
-
-function rowRanges(n: number, v: number): RowRange[] {
-  const perPass = Math.max(1, Math.floor((chunkElements() - 64) / v));
-  const out: RowRange[] = [];
-  for (let row0 = 0; row0 < n; row0 += perPass) {
-    const rows = Math.min(perPass, n - row0);
-    const first = row0 * v;
-    const aligned = Math.floor(first / 64) * 64;
-    const shift = first - aligned;
-    out.push({ row0, rows, shift, binding: (t) => ({ tensor: t, offset: aligned * 4, size: (shift + rows * v) * 4 }) });
-  }
-  return out;
-}
-
-function params(v: number, n: number, r: RowRange | null, ignore: number): Uniforms {
-  return new Uniforms().u32(v, r?.rows ?? 0, r?.row0 ?? 0, r?.shift ?? 0).i32(ignore).u32(n, 0, 0);
 }
 
 /** Mean cross-entropy of `logits` `[..., V]` against i32 `targets` `[...]` → a 1-element tensor. */
@@ -55,29 +32,28 @@ export function crossEntropy(logits: Tensor, targets: Tensor, { ignoreIndex = -1
   const rowStats = Tensor.empty([2, n], 'f32');
   const result = Tensor.empty([2], 'f32');
   const ranges = rowRanges(n, v);
+  // One workgroup per row.
   for (const r of ranges) {
-    dispatch(kernel, {
-      entry: 'forward',
-      uniforms: params(v, n, r, ignoreIndex),
-      storage: [r.binding(logits), targets, rowStats],
-      workgroups: grid(r.rows, 1),
+    launch(kernel, 'forward', {
+      params: { v, rows: r.rows, row0: r.row0, shift: r.shift, ignore: ignoreIndex, n },
+      bind: { logits: r.bind(logits), targets, row_stats: rowStats },
+      groups: r.rows,
     });
   }
-  dispatch(kernel, { entry: 'finalize', uniforms: params(v, n, null, ignoreIndex), storage: [null, targets, rowStats, result], workgroups: 1 });
+  launch(kernel, 'mean_loss', { params: { v, ignore: ignoreIndex, n }, bind: { targets, row_stats: rowStats, result }, groups: 1 });
   const loss = Tensor.empty([1], 'f32');
   recordCopy(result.buffer, 0, loss.buffer, 0, 4);
-  const out = record(loss, 'crossEntropy', [logits, targets], [logits, targets, rowStats, result], (g, [x, tg, stats, res]) => {
+  const out = record(loss, 'crossEntropy', [logits, targets], [logits, targets, rowStats, result], (g, [x, tg, stats, res]) => [() => {
     const dx = Tensor.empty(x.shape, 'f32');
     for (const r of ranges) {
-      dispatch(kernel, {
-        entry: 'backward',
-        uniforms: params(v, n, r, ignoreIndex),
-        storage: [r.binding(dx), tg, stats, res, g, r.binding(x)],
-        workgroups: grid(r.rows, 1),
+      launch(kernel, 'backward', {
+        params: { v, rows: r.rows, row0: r.row0, shift: r.shift, ignore: ignoreIndex, n },
+        bind: { logits: r.bind(dx), targets: tg, row_stats: stats, result: res, upstream: g, source: r.bind(x) },
+        groups: r.rows,
       });
     }
-    return [dx, null];
-  });
+    return dx;
+  }, null]);
   rowStats.dispose();
   result.dispose();
   return out;

@@ -17,7 +17,7 @@
  * `gid.x + gid.y * nwg.x * 64u`) and optionally `backward` (one invocation per output element).
  * The `out` binding is also bound (read-only use is fine) in `backward`.
  */
-import { record } from '../autograd';
+import { record } from '../engine/graph';
 import { defineKernel, dispatch, grid, MAX_RANK, Uniforms, type Kernel } from '../engine/kernel';
 import { expectDType, fmt, Tensor, type DType, type Shape } from '../engine/tensor';
 
@@ -30,11 +30,13 @@ export interface CustomOpSpec {
   outputShape?: (...shapes: Shape[]) => Shape;
   /** Output dtype (default f32). */
   outputDType?: DType;
-  /** Invocations per workgroup declared by your entry points (default 64). */
+  /** Invocations per workgroup of your entry points (default: read from each entry's `@workgroup_size`, else 64). */
   workgroupSize?: number;
   /**
    * Gradient rule: `'wgsl'` runs your `backward` entry point (inputs must have the output's shape), a
-   * function composes existing ops, and omitting it makes the op non-differentiable.
+   * function composes existing ops, and omitting it makes the op non-differentiable. A function
+   * returns one gradient per input (`null`: none flows to it), in the input's shape or broadcast
+   * to the output's (it is summed down); it need not free its temporaries.
    */
   backward?: 'wgsl' | ((grad: Tensor, inputs: readonly Tensor[], output: Tensor) => (Tensor | null)[]);
 }
@@ -46,7 +48,7 @@ function uniformsFor(out: Tensor, scalars: readonly number[]): Uniforms {
   if (out.rank > MAX_RANK) throw new Error(`scratchgpt: custom op output rank ${out.rank} exceeds ${MAX_RANK}`);
   if (scalars.length > 4) throw new Error(`scratchgpt: custom ops take at most 4 scalars, got ${scalars.length}`);
   const s = [...scalars, 0, 0, 0, 0].slice(0, 4);
-  return new Uniforms().u32(out.size, out.rank, 0, 0).dims(out.shape).f32(...s);
+  return new Uniforms().u32(out.size, out.rank).align16().dims(out.shape).f32(...s);
 }
 
 /**
@@ -78,7 +80,14 @@ function uniformsFor(out: Tensor, scalars: readonly number[]): Uniforms {
  */
 export function defineOp(spec: CustomOpSpec): CustomOp {
   const kernel: Kernel = defineKernel(`custom:${spec.name}`, spec.wgsl);
-  const wg = spec.workgroupSize ?? 64;
+  const wg = (entry: string): number => {
+    if (spec.workgroupSize !== undefined) return spec.workgroupSize;
+    try {
+      return kernel.workgroupSize(entry);
+    } catch {
+      return 64; // a size the WGSL computes with an expression
+    }
+  };
   const dtype = spec.outputDType ?? 'f32';
 
   const wgslBackward = (grad: Tensor, inputs: readonly Tensor[], output: Tensor, scalars: readonly number[]): Tensor[] => {
@@ -92,7 +101,7 @@ export function defineOp(spec: CustomOpSpec): CustomOp {
       entry: 'backward',
       uniforms: uniformsFor(output, scalars),
       storage: [...inputs, output, grad, ...grads],
-      workgroups: grid(output.size, wg),
+      workgroups: grid(output.size, wg('backward')),
     });
     return grads;
   };
@@ -105,7 +114,7 @@ export function defineOp(spec: CustomOpSpec): CustomOp {
       entry: 'forward',
       uniforms: uniformsFor(out, scalars),
       storage: [...inputs, out],
-      workgroups: grid(out.size, wg),
+      workgroups: grid(out.size, wg('forward')),
     });
     const rule = spec.backward;
     if (!rule) return out;
@@ -115,7 +124,13 @@ export function defineOp(spec: CustomOpSpec): CustomOp {
     const recorded = record(out, spec.name, inputs, [...inputs, outView], (g, saved) => {
       const ins = saved.slice(0, inputs.length);
       const o = saved[inputs.length];
-      return rule === 'wgsl' ? wgslBackward(g, ins, o, scalars) : rule(g, ins, o);
+      // Both forms compute every input's gradient at once (the engine runs this in a scope and keeps
+      // the ones it needs); null means none flows to that input.
+      const grads = rule === 'wgsl' ? wgslBackward(g, ins, o, scalars) : rule(g, ins, o);
+      return inputs.map((_, k) => {
+        const grad = grads[k];
+        return grad ? () => grad : null;
+      });
     });
     outView.dispose();
     return recorded;

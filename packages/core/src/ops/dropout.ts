@@ -3,12 +3,13 @@
  * Nothing is stored for backward: the rule regenerates the same mask from the seed.
  */
 import source from '../../../../shaders/dropout.wgsl';
-import { record } from '../autograd';
+import { record } from '../engine/graph';
 import { nextSeed, zeros } from './creation';
-import { chunks, defineKernel, dispatch, grid, range, Uniforms } from '../engine/kernel';
+import { chunks, defineKernel, launch, range } from '../engine/kernel';
 import { expectDType, Tensor } from '../engine/tensor';
+import { commonWgsl, pcg, uniform01 } from './shared';
 
-const kernel = defineKernel('dropout', source);
+const kernel = defineKernel('dropout', source, { with: [commonWgsl] });
 
 export interface DropoutOptions {
   /** When false, dropout is the identity (evaluation). Default true. */
@@ -23,11 +24,7 @@ function applyMask(x: Tensor, p: number, seed: number): Tensor<'f32'> {
   const scale = 1 / (1 - p);
   for (const { start, count } of chunks(x.size)) {
     if (count === 0) continue;
-    dispatch(kernel, {
-      uniforms: new Uniforms().u32(count, start, seed).f32(p, scale),
-      storage: [range(x, start, count), range(out, start, count)],
-      workgroups: grid(count, 256),
-    });
+    launch(kernel, 'forward', { params: { n: count, start, seed, p, scale }, bind: { x: range(x, start, count), y: range(out, start, count) }, items: count });
   }
   return out;
 }
@@ -47,17 +44,11 @@ export function dropout(x: Tensor, p: number, { training = true, seed }: Dropout
   if (!training || p === 0) return x.reshape(x.shape) as Tensor<'f32'>;
   if (p === 1) {
     const out = zeros(x.shape);
-    return record(out, 'dropout', [x], [], (g) => [zeros(g.shape)]);
+    return record(out, 'dropout', [x], [], (g) => [() => zeros(g.shape)]);
   }
   const key = seed === undefined ? nextSeed() : seed >>> 0;
   const out = applyMask(x, p, key);
-  return record(out, 'dropout', [x], [], (g) => [applyMask(g, p, key)]);
-}
-
-function pcg(v: number): number {
-  const state = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
-  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
-  return ((word >>> 22) ^ word) >>> 0;
+  return record(out, 'dropout', [x], [], (g) => [() => applyMask(g, p, key)]);
 }
 
 /**
@@ -68,8 +59,7 @@ export function dropoutMaskRef(seed: number, p: number, k: number): number {
   if (p === 0) return 1;
   if (p === 1) return 0;
   const s = seed >>> 0;
-  const h = pcg((pcg((k ^ pcg((s ^ 0xd1b54a32) >>> 0)) >>> 0) + s) >>> 0);
-  const u = (h >>> 8) / 16777216;
+  const u = uniform01(pcg((pcg((k ^ pcg((s ^ 0xd1b54a32) >>> 0)) >>> 0) + s) >>> 0));
   return u >= Math.fround(p) ? Math.fround(1 / (1 - p)) : 0;
 }
 

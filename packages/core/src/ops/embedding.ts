@@ -5,12 +5,13 @@
  * Ids outside [0, V) gather zeros (the GPU cannot throw): check ids from the CPU with {@link checkTokenIds}.
  */
 import source from '../../../../shaders/embedding.wgsl';
-import { record } from '../autograd';
+import { record } from '../engine/graph';
 import { zeros } from './creation';
-import { chunkElements, defineKernel, dispatch, grid, Uniforms, type StorageBinding } from '../engine/kernel';
+import { chunkElements, defineKernel, launch } from '../engine/kernel';
 import { expectDType, fmt, Tensor } from '../engine/tensor';
+import { commonWgsl, rowRanges, type RowRange } from './shared';
 
-const kernel = defineKernel('embedding', source);
+const kernel = defineKernel('embedding', source, { with: [commonWgsl] });
 
 /** Throws "token id X at position i is out of range for vocabulary size V" for the first bad id. */
 export function checkTokenIds(ids: ArrayLike<number>, vocabSize: number): void {
@@ -22,31 +23,10 @@ export function checkTokenIds(ids: ArrayLike<number>, vocabSize: number): void {
   }
 }
 
-interface RowRange {
-  row0: number;
-  rows: number;
-  shift: number;
-  binding: StorageBinding;
-}
-
 /** Row ranges of a [V, C] table that each fit one binding, bound from 256-byte-aligned offsets. */
-function rowRanges(table: Tensor, v: number, c: number): RowRange[] {
-  const maxElems = chunkElements();
-  if (c > maxElems - 64) throw new Error(`scratchgpt: embedding rows of ${c} floats exceed one storage binding`);
-  const perPass = Math.max(1, Math.floor((maxElems - 64) / Math.max(c, 1)));
-  const out: RowRange[] = [];
-  for (let row0 = 0; row0 < v; row0 += perPass) {
-    const rows = Math.min(perPass, v - row0);
-    const first = row0 * c;
-    const alignedStart = Math.floor(first / 64) * 64;
-    const shift = first - alignedStart;
-    out.push({ row0, rows, shift, binding: { tensor: table, offset: alignedStart * 4, size: Math.max(4, (shift + rows * c) * 4) } });
-  }
-  return out;
-}
-
-function params(n: number, c: number, v: number, r: RowRange, first: boolean): Uniforms {
-  return new Uniforms().u32(n, c, v, r.row0, r.rows, r.shift, first ? 1 : 0, 0);
+function tableRanges(v: number, c: number): RowRange[] {
+  if (c > chunkElements() - 64) throw new Error(`scratchgpt: embedding rows of ${c} floats exceed one storage binding`);
+  return rowRanges(v, c);
 }
 
 /** Rows of `weight` `[V, C]` picked by `ids` (i32, any shape) → `[...ids.shape, C]`. */
@@ -58,11 +38,15 @@ export function embedding(ids: Tensor, weight: Tensor): Tensor {
   const n = ids.size;
   const out = Tensor.empty([...ids.shape, c], 'f32');
   if (n > 0 && c > 0) {
-    rowRanges(weight, v, c).forEach((r, k) => {
-      dispatch(kernel, { entry: 'forward', uniforms: params(n, c, v, r, k === 0), storage: [ids, r.binding, out], workgroups: grid(n * c, 256) });
+    tableRanges(v, c).forEach((r, k) => {
+      launch(kernel, 'forward', {
+        params: { n, c, v, row0: r.row0, rows: r.rows, shift: r.shift, first: k === 0 },
+        bind: { ids, table: r.bind(weight), rows_out: out },
+        items: n * c,
+      });
     });
   }
-  return record(out, 'embedding', [ids, weight], [ids], (g, [savedIds]) => [null, embeddingBackward(savedIds, g, v, c)]);
+  return record(out, 'embedding', [ids, weight], [ids], (g, [savedIds]) => [null, () => embeddingBackward(savedIds, g, v, c)]);
 }
 
 /** dWeight `[V, C]`: the output-gradient rows summed by id. */
@@ -70,8 +54,9 @@ function embeddingBackward(ids: Tensor, grad: Tensor, v: number, c: number): Ten
   const dw = zeros([v, c]);
   const n = ids.size;
   if (n === 0 || c === 0) return dw;
-  for (const r of rowRanges(dw, v, c)) {
-    dispatch(kernel, { entry: 'backward', uniforms: params(n, c, v, r, false), storage: [ids, r.binding, grad], workgroups: grid(c, 64) });
+  for (const r of tableRanges(v, c)) {
+    // One invocation per column.
+    launch(kernel, 'backward', { params: { n, c, row0: r.row0, rows: r.rows, shift: r.shift }, bind: { ids, table: r.bind(dw), rows_out: grad }, items: c });
   }
   return dw;
 }

@@ -4,13 +4,13 @@
  * fused backward giving dx plus dweight/dbias reduced over rows. Plus float64 references.
  */
 import source from '../../../../shaders/layernorm.wgsl';
-import { record } from '../autograd';
-import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { record, shared } from '../engine/graph';
+import { defineKernel, launch } from '../engine/kernel';
 import { expectDType, fmt, Tensor } from '../engine/tensor';
 import { sum, threadsPerRow } from './reduce';
+import { commonWgsl, rowsWgsl } from './shared';
 
-const kernel = defineKernel('layernorm', source);
-const WG = 256;
+const kernel = defineKernel('layernorm', source, { with: [commonWgsl, rowsWgsl] });
 /** Rows one thread of `backward_params` sums serially; the chunks are then tree-summed by `sum`. */
 const ROWS_PER_CHUNK = 32;
 
@@ -22,11 +22,9 @@ function checkParam(name: string, p: Tensor | undefined, x: Tensor, c: number): 
   }
 }
 
-/** Sums per-chunk column partials [chunks, C] → [C] (and frees them). */
+/** Sums per-chunk column partials [chunks, C] → [C]. */
 function finishPartial(part: Tensor, c: number): Tensor {
-  const out = part.shape[0] === 1 ? part.reshape([c]) : sum(part, 0);
-  part.dispose();
-  return out;
+  return part.shape[0] === 1 ? part.reshape([c]) : sum(part, 0);
 }
 
 /**
@@ -44,52 +42,30 @@ export function layerNorm(x: Tensor, weight?: Tensor, bias?: Tensor, eps = 1e-5)
   const hasBias = bias !== undefined;
   const shape = x.shape;
   const constants = { HAS_WEIGHT: hasWeight, HAS_BIAS: hasBias };
-  const tpr = threadsPerRow(c);
-  const uniforms = new Uniforms().u32(rows, c).f32(eps).u32(ROWS_PER_CHUNK, tpr);
+  const tpr = threadsPerRow(c, kernel.workgroupSize('forward'));
+  const uniforms = { rows, c, eps, rows_per_chunk: ROWS_PER_CHUNK, tpr };
   const out = Tensor.empty(x.shape, 'f32');
   const stats = Tensor.empty([2, rows], 'f32');
-  dispatch(kernel, {
-    entry: 'forward',
-    constants,
-    uniforms,
-    storage: [x, weight ?? null, bias ?? null, out, stats],
-    workgroups: grid(rows, WG / tpr),
-  });
+  // A segment of `tpr` threads per row.
+  launch(kernel, 'forward', { constants, params: uniforms, bind: { x, weight: weight ?? null, bias: bias ?? null, out, stats }, items: rows * tpr });
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const saved = [x, stats, ...(weight ? [weight] : [])];
   // The rule sees only saved views and plain values (no input tensors captured).
-  const recorded = record(out, 'layerNorm', inputs, saved, (dy, [xs, st, ws], needs) => {
-    const needX = needs[0];
-    const needW = hasWeight && needs[1];
-    const needB = hasBias && needs[hasWeight ? 2 : 1];
-    let dx: Tensor | null = null;
-    if (needX) {
-      dx = Tensor.empty(shape, 'f32');
-      dispatch(kernel, {
-        entry: 'backward_dx',
-        constants,
-        uniforms,
-        storage: [xs, ws ?? null, null, dx, st, dy],
-        workgroups: grid(rows, WG / tpr),
-      });
-    }
-    let dw: Tensor | null = null;
-    let db: Tensor | null = null;
-    if (needW || needB) {
+  const recorded = record(out, 'layerNorm', inputs, saved, (dy, [xs, st, ws]) => {
+    const gradX = () => {
+      const dx = Tensor.empty(shape, 'f32');
+      launch(kernel, 'backward_dx', { constants, params: uniforms, bind: { x: xs, weight: ws ?? null, out: dx, stats: st, dy }, items: rows * tpr });
+      return dx;
+    };
+    // One kernel writes per-chunk partials of both parameter gradients; their thunks share it.
+    const params = shared(() => {
       const chunks = Math.max(1, Math.ceil(rows / ROWS_PER_CHUNK));
-      const dwPart = needW ? Tensor.empty([chunks, c], 'f32') : null;
-      const dbPart = needB ? Tensor.empty([chunks, c], 'f32') : null;
-      dispatch(kernel, {
-        entry: 'backward_params',
-        constants: { HAS_WEIGHT: needW, HAS_BIAS: needB },
-        uniforms,
-        storage: [xs, null, null, null, st, dy, dwPart, dbPart],
-        workgroups: grid(chunks * c, WG),
-      });
-      dw = dwPart && finishPartial(dwPart, c);
-      db = dbPart && finishPartial(dbPart, c);
-    }
-    return [dx, ...(hasWeight ? [dw] : []), ...(hasBias ? [db] : [])];
+      const dwPart = hasWeight ? Tensor.empty([chunks, c], 'f32') : null;
+      const dbPart = hasBias ? Tensor.empty([chunks, c], 'f32') : null;
+      launch(kernel, 'backward_params', { constants, params: uniforms, bind: { x: xs, stats: st, dy, dw_part: dwPart, db_part: dbPart }, items: chunks * c });
+      return { dw: dwPart && finishPartial(dwPart, c), db: dbPart && finishPartial(dbPart, c) };
+    });
+    return [gradX, ...(hasWeight ? [() => params().dw!] : []), ...(hasBias ? [() => params().db!] : [])];
   });
   stats.dispose();
   return recorded;

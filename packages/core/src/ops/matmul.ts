@@ -14,14 +14,14 @@
  * offsets with the remainder passed as element offsets.
  */
 import source from '../../../../shaders/matmul.wgsl';
-import { record } from '../autograd';
+import { record } from '../engine/graph';
 import { gpu } from '../engine/device';
-import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { defineKernel, launch } from '../engine/kernel';
 import { expectDType, fmt, sizeOf, Tensor, type Shape } from '../engine/tensor';
 import { broadcastStrides, collapseDims } from './broadcast';
-import { sumTo } from './reduce';
+import { commonWgsl, stridedOffset } from './shared';
 
-const kernel = defineKernel('matmul', source);
+const kernel = defineKernel('matmul', source, { with: [commonWgsl] });
 
 export interface MatmulOptions {
   /** Read `a` as its transpose: `a` is stored `[..., K, M]`. Default false. */
@@ -138,17 +138,6 @@ function span(t: Tensor, start: number, end: number): { binding: { tensor: Tenso
   return { binding: { tensor: t, offset, size }, first: start - offset / 4 };
 }
 
-/** The kernel's uniform block (`Params` in shaders/matmul.wgsl); fields left out are 0. */
-function params(f: Partial<Omit<Gemm, 'a' | 'b' | 'c' | 'transA' | 'transB' | 'transC'>> & { batch0?: number }): Uniforms {
-  const batch = f.batch ?? [];
-  return new Uniforms()
-    .u32(f.m ?? 0, f.n ?? 0, f.k ?? 0, f.accumulate ? 1 : 0, f.lda ?? 0, f.ldb ?? 0, f.ldc ?? 0, batch.length)
-    .u32(f.offA ?? 0, f.offB ?? 0, f.offC ?? 0, f.batch0 ?? 0, f.strideC ?? 0)
-    .dims(batch, 1)
-    .dims(f.strideA ?? [])
-    .dims(f.strideB ?? []);
-}
-
 /** Elements one binding may span (slack for the aligned start and the rounded end). */
 function maxBindingElements(): number {
   const { limits } = gpu();
@@ -169,12 +158,12 @@ function padRows(t: Tensor, ld: number): Tensor {
     const count = Math.min(chunk, rows - r0);
     const src = span(t, r0 * ld, (r0 + count) * ld);
     const dst = span(out, r0 * ld4, (r0 + count) * ld4);
-    dispatch(kernel, {
-      entry: 'pad_rows',
+    // One output vec4 per thread.
+    launch(kernel, 'pad_rows', {
       constants: { WG: workgroup },
-      uniforms: params({ m: count, n: ld, lda: ld, ldc: ld4, offA: src.first, offC: dst.first }),
-      storage: [src.binding, null, dst.binding],
-      workgroups: grid((count * ld4) / 4, workgroup),
+      params: { m: count, n: ld, lda: ld, ldc: ld4, off_a: src.first, off_c: dst.first },
+      bind: { a: src.binding, c: dst.binding },
+      items: (count * ld4) / 4,
     });
   }
   return out;
@@ -203,7 +192,7 @@ function dispatchGemm(g: Gemm): void {
     tile4x16: { ...base, VEC_A: vecA, VEC_B: vecB, C_TRANS: g.transC },
     simple: { ...base, C_TRANS: g.transC },
   };
-  const storage = [a.binding, b.binding, c.binding];
+  const bind = { a: a.binding, b: b.binding, c: c.binding };
   /** One dispatch over rows [r0, r1) and columns [c0, c1) of C, for K terms [k0, k0 + k). */
   const run = (entry: 'tile32x16' | 'tile4x16' | 'simple', r0: number, r1: number, c0: number, c1: number, k0: number, k: number, accumulate: boolean) => {
     if (r1 <= r0 || c1 <= c0) return;
@@ -213,26 +202,31 @@ function dispatchGemm(g: Gemm): void {
     const [rowsPerGroup, colsPerThread] = entry === 'tile32x16' ? [32, 16] : entry === 'tile4x16' ? [4, 16] : [1, 1];
     const groupsX = Math.ceil(Math.ceil((c1 - c0) / colsPerThread) / workgroup);
     const groupsY = Math.ceil((r1 - r0) / rowsPerGroup);
-    const constants = constantsFor[entry];
     for (let batch0 = 0; batch0 < count; batch0 += maxGroups) {
-      const uniforms = params({
-        m: r1 - r0,
-        n: c1 - c0,
-        k,
-        accumulate,
-        lda: g.lda,
-        ldb: g.ldb,
-        ldc: g.ldc,
-        offA,
-        offB,
-        offC: offC + batch0 * g.strideC,
-        batch0,
-        strideC: g.strideC,
-        batch: g.batch,
-        strideA: g.strideA,
-        strideB: g.strideB,
+      launch(kernel, entry, {
+        constants: constantsFor[entry],
+        params: {
+          m: r1 - r0,
+          n: c1 - c0,
+          k,
+          accumulate,
+          lda: g.lda,
+          ldb: g.ldb,
+          ldc: g.ldc,
+          rank: g.batch.length,
+          off_a: offA,
+          off_b: offB,
+          off_c: offC + batch0 * g.strideC,
+          batch0,
+          stride_c: g.strideC,
+          shape: g.batch,
+          stride_a: g.strideA,
+          stride_b: g.strideB,
+        },
+        bind,
+        // x: column tiles, y: row tiles, z: batch entries.
+        workgroups: [groupsX, groupsY, Math.min(maxGroups, count - batch0)],
       });
-      dispatch(kernel, { entry, constants, uniforms, storage, workgroups: [groupsX, groupsY, Math.min(maxGroups, count - batch0)] });
     }
   };
   // Tiny problems: launch cost dominates, and the scalar entry has the fewest variants to compile.
@@ -373,15 +367,8 @@ function splitGemm(g: Gemm): void {
   const entries = sizeOf(g.batch);
   for (let e = 0; e < entries; e++) {
     // Element offsets of batch entry e.
-    let rem = e;
-    let baseA = 0;
-    let baseB = 0;
-    for (let d = g.batch.length - 1; d >= 0; d--) {
-      const coord = rem % g.batch[d];
-      rem = Math.floor(rem / g.batch[d]);
-      baseA += coord * g.strideA[d];
-      baseB += coord * g.strideB[d];
-    }
+    const baseA = stridedOffset(e, g.batch, g.strideA);
+    const baseB = stridedOffset(e, g.batch, g.strideB);
     for (let m0 = 0; m0 < g.m; m0 += mc) {
       for (let n0 = 0; n0 < g.n; n0 += nc) {
         let k0 = 0;
@@ -416,14 +403,6 @@ function forward(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor
   return out;
 }
 
-/** Sums a gradient over broadcast batch dims down to `shape` (disposes `grad` when it reduces). */
-function reduceTo(grad: Tensor, shape: Shape): Tensor {
-  if (grad.shape.join() === shape.join()) return grad;
-  const reduced = sumTo(grad, shape);
-  grad.dispose();
-  return reduced;
-}
-
 /**
  * Gradient of a weight `b` without batch dims of its own (`[B, T, C] @ [C, N]`): fold the batch into
  * the rows of `a` and of the output gradient, so that one product also sums over it. Null when the
@@ -436,32 +415,21 @@ function foldedGradB(g: Tensor, a: Tensor, transA: boolean, transB: boolean): Te
   const a2 = a.reshape([rows, a.shape[a.rank - 1]]);
   const g2 = g.reshape([rows, g.shape[g.rank - 1]]);
   // dB = Aᵀ·dC, or stored transposed dB = dCᵀ·A.
-  const out = transB ? forward(g2, a2, true, false) : forward(a2, g2, true, false);
-  a2.dispose();
-  g2.dispose();
-  return out;
+  return transB ? forward(g2, a2, true, false) : forward(a2, g2, true, false);
 }
 
+/** dA, in A's batch dims broadcast to C's (the engine sums them down). */
 function gradA(g: Tensor, a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
   // C = op(A)·op(B) → d op(A) = dC·op(B)ᵀ; stored transposed: dA = op(B)·dCᵀ.
-  const full = transA ? forward(b, g, transB, true) : forward(g, b, false, !transB);
-  return reduceTo(full, a.shape);
+  return transA ? forward(b, g, transB, true) : forward(g, b, false, !transB);
 }
 
+/** dB, in B's batch dims broadcast to C's, or folded to B's matrix shape (the engine sums or reshapes). */
 function gradB(g: Tensor, a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
-  if (sizeOf(b.shape.slice(0, -2)) === 1 && a.rank > 2) {
-    const folded = foldedGradB(g, a, transA, transB);
-    if (folded) return folded.shape.join() === b.shape.join() ? folded : reshapeOwned(folded, b.shape);
-  }
+  const folded = sizeOf(b.shape.slice(0, -2)) === 1 && a.rank > 2 ? foldedGradB(g, a, transA, transB) : null;
+  if (folded) return folded;
   // d op(B) = op(A)ᵀ·dC; stored transposed: dB = dCᵀ·op(A).
-  const full = transB ? forward(g, a, true, transA) : forward(a, g, !transA, false);
-  return reduceTo(full, b.shape);
-}
-
-function reshapeOwned(t: Tensor, shape: Shape): Tensor {
-  const view = t.reshape(shape);
-  t.dispose();
-  return view;
+  return transB ? forward(g, a, true, transA) : forward(a, g, !transA, false);
 }
 
 /**
@@ -479,9 +447,9 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const transA = options.transA ?? false;
   const transB = options.transB ?? false;
   const out = forward(a, b, transA, transB);
-  return record(out, 'matmul', [a, b], [a, b], (g, [as, bs], [needA, needB]) => [
-    needA ? gradA(g, as, bs, transA, transB) : null,
-    needB ? gradB(g, as, bs, transA, transB) : null,
+  return record(out, 'matmul', [a, b], [a, b], (g, [as, bs]) => [
+    () => gradA(g, as, bs, transA, transB),
+    () => gradB(g, as, bs, transA, transB),
   ]);
 }
 
@@ -504,15 +472,8 @@ export function matmulRef(
   const count = sizeOf(batch);
   const data = new Float64Array(count * m * n);
   for (let e = 0; e < count; e++) {
-    let rem = e;
-    let oa = 0;
-    let ob = 0;
-    for (let d = batch.length - 1; d >= 0; d--) {
-      const coord = rem % batch[d];
-      rem = Math.floor(rem / batch[d]);
-      oa += coord * sa[d] * m * k;
-      ob += coord * sb[d] * k * n;
-    }
+    const oa = stridedOffset(e, batch, sa) * m * k;
+    const ob = stridedOffset(e, batch, sb) * k * n;
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
         let sum = 0;

@@ -3,12 +3,13 @@
  * that permute, slice and concat share. Dtype-agnostic: data moves as raw 32-bit words.
  */
 import source from '../../../../shaders/strided.wgsl';
-import { record } from '../autograd';
-import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { record } from '../engine/graph';
+import { defineKernel, launch } from '../engine/kernel';
 import { fmt, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../engine/tensor';
 import { collapseDims } from './broadcast';
+import { commonWgsl, stridedOffset } from './shared';
 
-const kernel = defineKernel('strided', source);
+const kernel = defineKernel('strided', source, { with: [commonWgsl] });
 
 /** One side of a strided copy: a tensor read or written at `offset + Σ index_k·strides_k` (elements). */
 export interface StridedView {
@@ -28,11 +29,11 @@ export function stridedCopy(shape: Shape, src: StridedView, dst: StridedView): v
     throw new Error(`scratchgpt: stridedCopy: shape ${fmt(shape)} and strides ${fmt(src.strides)} / ${fmt(dst.strides)} differ in rank`);
   }
   const collapsed = collapseDims(shape, [[...src.strides], [...dst.strides]]);
-  dispatch(kernel, {
+  launch(kernel, 'copy', {
     constants: { RANK: collapsed.shape.length },
-    uniforms: new Uniforms().u32(n, src.offset, dst.offset, 0).dims(collapsed.shape).dims(collapsed.strides[0]).dims(collapsed.strides[1]),
-    storage: [src.tensor, dst.tensor],
-    workgroups: grid(n, 256),
+    params: { n, src_offset: src.offset, dst_offset: dst.offset, shape: collapsed.shape, src_strides: collapsed.strides[0], dst_strides: collapsed.strides[1] },
+    bind: { src: src.tensor, dst: dst.tensor },
+    items: n,
   });
 }
 
@@ -62,7 +63,7 @@ export function permute<D extends DType>(x: Tensor<D>, dims: readonly number[]):
   const out = permuteForward(x, perm);
   const inverse = new Array<number>(perm.length);
   perm.forEach((d, i) => (inverse[d] = i));
-  return record(out, 'permute', [x], [], (g) => [permuteForward(g, inverse)]);
+  return record(out, 'permute', [x], [], (g) => [() => permuteForward(g, inverse)]);
 }
 
 /** Swaps two dimensions (negative counts from the end), like `torch.transpose(...).contiguous()`. */
@@ -83,17 +84,8 @@ export function permuteRef(data: ArrayLike<number>, shape: Shape, dims: readonly
   const perm = checkPermutation('permuteRef', dims, shape);
   const outShape = perm.map((d) => shape[d]);
   const inStrides = stridesOf(shape);
-  const n = sizeOf(outShape);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let rem = i;
-    let at = 0;
-    for (let k = outShape.length - 1; k >= 0; k--) {
-      at += (rem % outShape[k]) * inStrides[perm[k]];
-      rem = Math.floor(rem / outShape[k]);
-    }
-    out[i] = data[at];
-  }
+  const permuted = perm.map((d) => inStrides[d]);
+  const out = Float64Array.from({ length: sizeOf(outShape) }, (_, i) => data[stridedOffset(i, outShape, permuted)]);
   return { data: out, shape: outShape };
 }
 

@@ -8,18 +8,21 @@
  * many outputs in one workgroup.
  */
 import source from '../../../../shaders/reduce.wgsl';
-import { record } from '../autograd';
-import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { record } from '../engine/graph';
+import { defineKernel, launch } from '../engine/kernel';
 import { dtypeCode, expectDType, fmt, normAxis, sizeOf, Tensor, type Shape } from '../engine/tensor';
-import { broadcastStrides, collapseDims } from './broadcast';
+import { broadcastStrides, canSumTo, collapseDims } from './broadcast';
+import { commonWgsl, stridedOffset } from './shared';
 
-const kernel = defineKernel('reduce', source);
-const WG = 256;
+const kernel = defineKernel('reduce', source, { with: [commonWgsl] });
+/** Threads per workgroup of the reduction passes. */
+const WG = kernel.workgroupSize('forward');
 /** Elements one lane folds serially per pass (bounds the serial part of every sum). */
 const MAX_PER_LANE = 64;
 
 type ReduceOp = 'sum' | 'mean' | 'max';
-const OP_CODE = { sum: 0, mean: 0, max: 1 } as const;
+/** The op-code `const` of each reduction in shaders/reduce.wgsl. */
+const OP_CODE = { sum: 'SUM', mean: 'SUM', max: 'MAX' } as const;
 
 /** Sorted, de-duplicated, normalised axes; `undefined` means every axis. */
 function normAxes(op: string, axis: number | readonly number[] | undefined, rank: number): number[] {
@@ -58,22 +61,13 @@ function nextPow2(n: number): number {
 }
 
 /**
- * Threads to give one row of length `c` in a row-per-segment kernel with 256-thread workgroups
- * (softmax, layerNorm, reductions): a power of two, about one thread per 32 elements, at most 256.
- * Short rows share a workgroup instead of idling most of one (and software adapters, where every
- * barrier round is costly, get short trees).
+ * Threads to give one row of length `c` in a row-per-segment kernel with `workgroupSize`-thread
+ * workgroups (softmax, layerNorm, reductions; 256): a power of two, about one thread per 32
+ * elements, at most the workgroup. Short rows share a workgroup instead of idling most of one (and
+ * software adapters, where every barrier round is costly, get short trees).
  */
-export function threadsPerRow(c: number): number {
-  return Math.min(WG, nextPow2(Math.ceil(c / 32)));
-}
-
-function reduceParams(outer: number, r: number, inner: number, cols: number, perLane: number, chunks: number, first: boolean, scale: number): Uniforms {
-  return new Uniforms()
-    .u32(outer, r, inner, cols, perLane, chunks, outer * inner, first ? 1 : 0)
-    .f32(scale)
-    .u32(0, 0, 0)
-    .dims([])
-    .dims([]);
+export function threadsPerRow(c: number, workgroupSize = WG): number {
+  return Math.min(workgroupSize, nextPow2(Math.ceil(c / 32)));
 }
 
 /**
@@ -82,7 +76,7 @@ function reduceParams(outer: number, r: number, inner: number, cols: number, per
  * are disposed.
  */
 function reduceMiddle(op: ReduceOp, x: Tensor, outer: number, r: number, inner: number): { values: Tensor; indices: Tensor<'u32'> | null } {
-  const constants = { OP: OP_CODE[op], DTYPE: dtypeCode(x.dtype) };
+  const constants = { OP: kernel.consts[OP_CODE[op]], DTYPE: dtypeCode(x.dtype) };
   const finalScale = op === 'mean' ? 1 / r : 1;
   const isMax = op === 'max';
   const outputs = outer * inner;
@@ -98,12 +92,12 @@ function reduceMiddle(op: ReduceOp, x: Tensor, outer: number, r: number, inner: 
     const chunks = Math.max(1, Math.ceil(length / (lanes * perLane)));
     const values = Tensor.empty([outer * chunks * inner], x.dtype);
     const indices = isMax ? Tensor.empty([outer * chunks * inner], 'u32') : null;
-    dispatch(kernel, {
-      entry: 'reduce',
+    // One workgroup per (tile of `cols` outputs, chunk of R).
+    launch(kernel, 'forward', {
       constants,
-      uniforms: reduceParams(outer, length, inner, cols, perLane, chunks, currentIdx === null, chunks === 1 ? finalScale : 1),
-      storage: [current, currentIdx, values, indices],
-      workgroups: grid(Math.ceil(outputs / cols) * chunks, 1),
+      params: { outer, r: length, inner, cols, per_lane: perLane, chunks, outputs, first: currentIdx === null, scale: chunks === 1 ? finalScale : 1 },
+      bind: { x: current, idx_in: currentIdx, out: values, idx_out: indices },
+      groups: Math.ceil(outputs / cols) * chunks,
     });
     if (current !== x) current.dispose();
     currentIdx?.dispose();
@@ -123,12 +117,11 @@ function split(shape: Shape, start: number, end: number): [number, number, numbe
 function expand(g: Tensor, from: Shape, to: Shape, scale: number): Tensor {
   const out = Tensor.empty(to, 'f32');
   const collapsed = collapseDims(to, [broadcastStrides(from, to)]);
-  dispatch(kernel, {
-    entry: 'expand',
+  launch(kernel, 'backward_sum', {
     constants: { RANK: collapsed.shape.length },
-    uniforms: new Uniforms().u32(0, 0, 0, 0, 0, 0, 0, 0).f32(scale).u32(out.size, 0, 0).dims(collapsed.shape).dims(collapsed.strides[0]),
-    storage: [g, null, out],
-    workgroups: grid(out.size, WG),
+    params: { scale, n: out.size, shape: collapsed.shape, strides: collapsed.strides[0] },
+    bind: { x: g, out },
+    items: out.size,
   });
   return out;
 }
@@ -143,18 +136,13 @@ function reduceRun(op: ReduceOp, x: Tensor, start: number, end: number): Tensor 
   const inShape = x.shape;
   if (op !== 'max') {
     const scale = op === 'mean' ? 1 / r : 1;
-    return record(out, op, [x], [], (g) => [expand(g, keptShape, inShape, scale)]);
+    return record(out, op, [x], [], (g) => [() => expand(g, keptShape, inShape, scale)]);
   }
-  const recorded = record(out, op, [x], [indices!], (g, [idx]) => {
+  const recorded = record(out, op, [x], [indices!], (g, [idx]) => [() => {
     const dx = Tensor.empty(inShape, 'f32');
-    dispatch(kernel, {
-      entry: 'max_backward',
-      uniforms: new Uniforms().u32(outer, r, inner, 1, 0, 0, 0, 0).f32(1).u32(dx.size, 0, 0).dims([]).dims([]),
-      storage: [g, idx, dx],
-      workgroups: grid(dx.size, WG),
-    });
-    return [dx];
-  });
+    launch(kernel, 'backward_max', { params: { r, inner, n: dx.size }, bind: { x: g, idx_in: idx, out: dx }, items: dx.size });
+    return dx;
+  }]);
   indices!.dispose();
   return recorded;
 }
@@ -204,8 +192,7 @@ export function max(t: Tensor, axis?: number | readonly number[], keepdim = fals
 export function sumTo(t: Tensor, shape: Shape): Tensor {
   const target = [...shape];
   const lead = t.rank - target.length;
-  const broadcastable = lead >= 0 && target.every((d, i) => d === 1 || d === t.shape[i + lead]);
-  if (!broadcastable) throw new Error(`scratchgpt: sumTo: cannot sum shape ${fmt(t.shape)} down to ${fmt(target)}`);
+  if (!canSumTo(t.shape, target)) throw new Error(`scratchgpt: sumTo: cannot sum shape ${fmt(t.shape)} down to ${fmt(target)}`);
   const axes: number[] = [];
   for (let i = 0; i < t.rank; i++) {
     if (i < lead || (target[i - lead] === 1 && t.shape[i] !== 1)) axes.push(i);
@@ -230,12 +217,7 @@ function reduceRef(
   const out = new Float64Array(sizeOf(outShape)).fill(op === 'max' ? -Infinity : 0);
   const n = sizeOf(shape);
   for (let i = 0; i < n; i++) {
-    let rem = i;
-    let at = 0;
-    for (let d = shape.length - 1; d >= 0; d--) {
-      at += (rem % shape[d]) * outStrides[d];
-      rem = Math.floor(rem / shape[d]);
-    }
+    const at = stridedOffset(i, shape, outStrides);
     out[at] = op === 'max' ? Math.max(out[at], data[i]) : out[at] + data[i];
   }
   if (op === 'mean') {

@@ -4,10 +4,11 @@
  */
 import source from '../../../../shaders/sample.wgsl';
 import { nextSeed } from './creation';
-import { defineKernel, dispatch, Uniforms } from '../engine/kernel';
+import { defineKernel, launch } from '../engine/kernel';
 import { expectDType, fmt, Tensor } from '../engine/tensor';
+import { commonWgsl, rowsWgsl } from './shared';
 
-const kernel = defineKernel('sample', source);
+const kernel = defineKernel('sample', source, { with: [commonWgsl, rowsWgsl] });
 
 export interface SampleOptions {
   /** Softmax temperature; 0 (default) picks the first maximum (greedy). */
@@ -35,11 +36,8 @@ export function sampleLogits(logits: Tensor, options: SampleOptions = {}): Tenso
   const rows = logits.size / v;
   const out = Tensor.empty(logits.shape.slice(0, -1), 'i32');
   const seed = temperature > 0 ? (options.seed ?? nextSeed()) >>> 0 : 0;
-  dispatch(kernel, {
-    uniforms: new Uniforms().u32(v, topK, seed, 0).f32(temperature, topP),
-    storage: [logits, out],
-    workgroups: [rows, 1, 1],
-  });
+  // One workgroup per row, indexed by workgroup_id.x alone (the row also keys the draw's hash).
+  launch(kernel, 'forward', { params: { v, top_k: topK, seed, temperature, top_p: topP }, bind: { logits, out }, workgroups: [rows, 1, 1] });
   return out;
 }
 

@@ -3,10 +3,11 @@
  * and `narrow` (like `torch.narrow`). Forward is a strided copy out of the input; backward copies the
  * gradient into the same region of a zero tensor of the input's shape. Any dtype.
  */
-import { record } from '../autograd';
+import { record } from '../engine/graph';
 import { zeros } from './creation';
 import { fmt, normAxis, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../engine/tensor';
 import { stridedCopy } from './permute';
+import { stridedOffset } from './shared';
 
 /** A resolved slice: first index and length per dimension. */
 interface Ranges {
@@ -39,11 +40,13 @@ function sliceResolved<D extends DType>(x: Tensor<D>, { starts, lengths }: Range
   const out = Tensor.empty(lengths, x.dtype);
   const inShape = x.shape;
   stridedCopy(lengths, { tensor: x, offset, strides }, { tensor: out, offset: 0, strides: stridesOf(lengths) });
-  return record(out, 'slice', [x], [], (g) => {
-    const gx = zeros(inShape);
-    stridedCopy(lengths, { tensor: g, offset: 0, strides: stridesOf(lengths) }, { tensor: gx, offset, strides });
-    return [gx];
-  });
+  return record(out, 'slice', [x], [], (g) => [
+    () => {
+      const gx = zeros(inShape);
+      stridedCopy(lengths, { tensor: g, offset: 0, strides: stridesOf(lengths) }, { tensor: gx, offset, strides });
+      return gx;
+    },
+  ]);
 }
 
 /**
@@ -76,17 +79,7 @@ export function narrow<D extends DType>(x: Tensor<D>, dim: number, start: number
 
 function sliceRefResolved(data: ArrayLike<number>, shape: Shape, { starts, lengths }: Ranges): { data: Float64Array; shape: number[] } {
   const inStrides = stridesOf(shape);
-  const n = sizeOf(lengths);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let rem = i;
-    let at = 0;
-    for (let d = lengths.length - 1; d >= 0; d--) {
-      at += ((rem % lengths[d]) + starts[d]) * inStrides[d];
-      rem = Math.floor(rem / lengths[d]);
-    }
-    out[i] = data[at];
-  }
+  const out = Float64Array.from({ length: sizeOf(lengths) }, (_, i) => data[stridedOffset(i, lengths, inStrides, starts)]);
   return { data: out, shape: lengths };
 }
 

@@ -4,14 +4,15 @@
  * backward entry points are exported for fused losses. Plus float64 references.
  */
 import source from '../../../../shaders/softmax.wgsl';
-import { record } from '../autograd';
-import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
-import { expectDType, fmt, Tensor } from '../engine/tensor';
+import { record } from '../engine/graph';
+import { defineKernel, launch } from '../engine/kernel';
+import { expectDType, fmt, sameShape, Tensor } from '../engine/tensor';
 import { threadsPerRow } from './reduce';
+import { commonWgsl, rowsWgsl } from './shared';
 
-const kernel = defineKernel('softmax', source);
-const WG = 256;
-const OP = { softmax: 0, logSoftmax: 1 } as const;
+const kernel = defineKernel('softmax', source, { with: [commonWgsl, rowsWgsl] });
+/** The op-code `const` of each op in shaders/softmax.wgsl. */
+const OP = { softmax: 'SOFTMAX', logSoftmax: 'LOG_SOFTMAX' } as const;
 type SoftmaxOp = keyof typeof OP;
 
 function rowsOf(op: string, x: Tensor): { rows: number; c: number } {
@@ -24,20 +25,15 @@ function rowsOf(op: string, x: Tensor): { rows: number; c: number } {
 function run(op: SoftmaxOp, entry: 'forward' | 'backward', x: Tensor, dy: Tensor | null): Tensor<'f32'> {
   const { rows, c } = rowsOf(op, x);
   const out = Tensor.empty(x.shape, 'f32');
-  const tpr = threadsPerRow(c);
-  dispatch(kernel, {
-    entry,
-    constants: { OP: OP[op] },
-    uniforms: new Uniforms().u32(rows, c, tpr),
-    storage: [x, out, dy],
-    workgroups: grid(rows, WG / tpr),
-  });
+  const tpr = threadsPerRow(c, kernel.workgroupSize(entry));
+  // A segment of `tpr` threads per row.
+  launch(kernel, entry, { constants: { OP: kernel.consts[OP[op]] }, params: { rows, c, tpr }, bind: { x, y: out, dy }, items: rows * tpr });
   return out;
 }
 
 function checkBackward(op: string, y: Tensor, dy: Tensor): void {
   expectDType(op, dy, 'f32');
-  if (y.shape.join() !== dy.shape.join()) {
+  if (!sameShape(y.shape, dy.shape)) {
     throw new Error(`scratchgpt: ${op}: output ${fmt(y.shape)} and gradient ${fmt(dy.shape)} shapes differ`);
   }
 }
@@ -57,13 +53,13 @@ export function logSoftmaxBackward(y: Tensor, dy: Tensor): Tensor<'f32'> {
 /** softmax over the last axis: exp(x − max)/Σexp(x − max). */
 export function softmax(x: Tensor): Tensor<'f32'> {
   const y = run('softmax', 'forward', x, null);
-  return record(y, 'softmax', [x], [y], (g, [ys]) => [softmaxBackward(ys, g)]);
+  return record(y, 'softmax', [x], [y], (g, [ys]) => [() => softmaxBackward(ys, g)]);
 }
 
 /** log-softmax over the last axis: x − max − log Σexp(x − max). */
 export function logSoftmax(x: Tensor): Tensor<'f32'> {
   const y = run('logSoftmax', 'forward', x, null);
-  return record(y, 'logSoftmax', [x], [y], (g, [ys]) => [logSoftmaxBackward(ys, g)]);
+  return record(y, 'logSoftmax', [x], [y], (g, [ys]) => [() => logSoftmaxBackward(ys, g)]);
 }
 
 function rowwise(data: ArrayLike<number>, c: number, f: (row: Float64Array, out: Float64Array) => void): Float64Array {

@@ -1,11 +1,12 @@
 /** The k largest values along the last axis, sorted descending, with their indices (shaders/topk.wgsl). */
 import source from '../../../../shaders/topk.wgsl';
-import { record } from '../autograd';
+import { record } from '../engine/graph';
 import { zeros } from './creation';
-import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
+import { defineKernel, launch } from '../engine/kernel';
 import { expectDType, fmt, Tensor } from '../engine/tensor';
+import { commonWgsl } from './shared';
 
-const kernel = defineKernel('topk', source);
+const kernel = defineKernel('topk', source, { with: [commonWgsl] });
 /** Largest k the kernel accepts (k passes over each row). */
 export const MAX_TOPK = 64;
 
@@ -21,13 +22,13 @@ export function topk(x: Tensor, k: number): { values: Tensor; indices: Tensor<'i
   const shape = [...x.shape.slice(0, -1), k];
   const values = Tensor.empty(shape, 'f32');
   const indices = Tensor.empty(shape, 'i32');
-  const uniforms = new Uniforms().u32(rows, r, k, 0);
-  dispatch(kernel, { uniforms, storage: [x, values, indices], workgroups: grid(rows, 1) }); // a workgroup per row
-  const recorded = record(values, 'topk', [x], [indices], (g, [idx]) => {
+  const uniforms = { rows, r, k };
+  launch(kernel, 'forward', { params: uniforms, bind: { x, values, indices }, groups: rows }); // a workgroup per row
+  const recorded = record(values, 'topk', [x], [indices], (g, [idx]) => [() => {
     const dx = zeros(x.shape);
-    dispatch(kernel, { entry: 'backward', uniforms, storage: [null, g, idx, dx], workgroups: grid(rows, 64) });
-    return [dx];
-  });
+    launch(kernel, 'backward', { params: uniforms, bind: { values: g, indices: idx, dx }, items: rows });
+    return dx;
+  }]);
   return { values: recorded, indices };
 }
 

@@ -3,15 +3,16 @@
  * Tensors larger than one storage binding are processed in chunks.
  */
 import source from '../../../../shaders/unary.wgsl';
-import { record } from '../autograd';
-import { chunks, defineKernel, dispatch, grid, range, Uniforms } from '../engine/kernel';
+import { record } from '../engine/graph';
+import { chunks, defineKernel, launch, range } from '../engine/kernel';
 import { expectDType, Tensor } from '../engine/tensor';
+import { commonWgsl } from './shared';
 
-const kernel = defineKernel('unary', source);
+const kernel = defineKernel('unary', source, { with: [commonWgsl] });
 
 interface UnarySpec {
-  /** Op code in shaders/unary.wgsl. */
-  code: number;
+  /** Name of the op-code `const` in shaders/unary.wgsl (its value is read from the shader). */
+  op: string;
   /** float64 reference f(x; a, b). */
   ref: (x: number, a?: number, b?: number) => number;
   /** float64 reference derivative f'(x; a, b). */
@@ -19,23 +20,23 @@ interface UnarySpec {
 }
 
 const defs = {
-  neg: { code: 0, ref: (x: number) => -x, dref: () => -1 },
-  exp: { code: 1, ref: Math.exp, dref: Math.exp },
-  log: { code: 2, ref: Math.log, dref: (x: number) => 1 / x },
-  sqrt: { code: 3, ref: Math.sqrt, dref: (x: number) => 0.5 / Math.sqrt(x) },
-  tanh: { code: 4, ref: Math.tanh, dref: (x: number) => 1 - Math.tanh(x) ** 2 },
-  relu: { code: 5, ref: (x: number) => Math.max(x, 0), dref: (x: number) => (x > 0 ? 1 : 0) },
-  gelu: { code: 6, ref: geluRef, dref: geluGradRef },
-  pow: { code: 7, ref: (x: number, a = 1) => x ** a, dref: (x: number, a = 1) => a * x ** (a - 1) },
-  affine: { code: 8, ref: (x: number, a = 1, b = 0) => a * x + b, dref: (_x: number, a = 1) => a },
-  sigmoid: { code: 9, ref: (x: number) => 1 / (1 + Math.exp(-x)), dref: (x: number) => Math.exp(-x) / (1 + Math.exp(-x)) ** 2 },
-  abs: { code: 10, ref: Math.abs, dref: (x: number) => Math.sign(x) },
-  rsqrt: { code: 11, ref: (x: number) => 1 / Math.sqrt(x), dref: (x: number) => -0.5 * x ** -1.5 },
+  neg: { op: 'NEG', ref: (x: number) => -x, dref: () => -1 },
+  exp: { op: 'EXP', ref: Math.exp, dref: Math.exp },
+  log: { op: 'LOG', ref: Math.log, dref: (x: number) => 1 / x },
+  sqrt: { op: 'SQRT', ref: Math.sqrt, dref: (x: number) => 0.5 / Math.sqrt(x) },
+  tanh: { op: 'TANH', ref: Math.tanh, dref: (x: number) => 1 - Math.tanh(x) ** 2 },
+  relu: { op: 'RELU', ref: (x: number) => Math.max(x, 0), dref: (x: number) => (x > 0 ? 1 : 0) },
+  gelu: { op: 'GELU', ref: geluRef, dref: geluGradRef },
+  pow: { op: 'POW', ref: (x: number, a = 1) => x ** a, dref: (x: number, a = 1) => a * x ** (a - 1) },
+  affine: { op: 'AFFINE', ref: (x: number, a = 1, b = 0) => a * x + b, dref: (_x: number, a = 1) => a },
+  sigmoid: { op: 'SIGMOID', ref: (x: number) => 1 / (1 + Math.exp(-x)), dref: (x: number) => Math.exp(-x) / (1 + Math.exp(-x)) ** 2 },
+  abs: { op: 'ABS', ref: Math.abs, dref: (x: number) => Math.sign(x) },
+  rsqrt: { op: 'RSQRT', ref: (x: number) => 1 / Math.sqrt(x), dref: (x: number) => -0.5 * x ** -1.5 },
 } satisfies Record<string, UnarySpec>;
 
 export type UnaryOpName = keyof typeof defs;
 
-/** Op codes of shaders/unary.wgsl, with float64 reference value and derivative. */
+/** The unary ops: each one's op-code `const` in shaders/unary.wgsl, float64 reference value and derivative. */
 export const unaryOps: Record<UnaryOpName, UnarySpec> = defs;
 
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -50,16 +51,15 @@ export function geluGradRef(x: number): number {
   return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * x * x);
 }
 
-function run(entry: 'main' | 'backward', op: UnaryOpName, x: Tensor, dy: Tensor | null, a: number, b: number): Tensor<'f32'> {
+function run(entry: 'forward' | 'backward', op: UnaryOpName, x: Tensor, dy: Tensor | null, a: number, b: number): Tensor<'f32'> {
   const out = Tensor.empty(x.shape, 'f32');
   for (const { start, count } of chunks(x.size)) {
     if (count === 0) continue;
-    dispatch(kernel, {
-      entry,
-      constants: { OP: unaryOps[op].code },
-      uniforms: new Uniforms().u32(count).f32(a, b),
-      storage: [range(x, start, count), range(out, start, count), dy ? range(dy, start, count) : null],
-      workgroups: grid(count, 256),
+    launch(kernel, entry, {
+      constants: { OP: kernel.consts[unaryOps[op].op] },
+      params: { n: count, a, b },
+      bind: { x: range(x, start, count), y: range(out, start, count), dy: dy ? range(dy, start, count) : null },
+      items: count,
     });
   }
   return out;
@@ -68,8 +68,8 @@ function run(entry: 'main' | 'backward', op: UnaryOpName, x: Tensor, dy: Tensor 
 /** Applies a unary op by name (`a`, `b` are its scalar parameters: pow's exponent, affine's scale/shift). */
 export function unary(op: UnaryOpName, x: Tensor, a = 0, b = 0): Tensor<'f32'> {
   expectDType(op, x, 'f32');
-  const out = run('main', op, x, null, a, b);
-  return record(out, op, [x], [x], (g, [xs]) => [run('backward', op, xs, g, a, b)]);
+  const out = run('forward', op, x, null, a, b);
+  return record(out, op, [x], [x], (g, [xs]) => [() => run('backward', op, xs, g, a, b)]);
 }
 
 /** −x */

@@ -4,26 +4,21 @@
  * Conditions and masks may be f32, i32 or u32: nonzero means true. Plus float64 references.
  */
 import source from '../../../../shaders/where.wgsl';
-import { record } from '../autograd';
+import { record } from '../engine/graph';
 import { full } from './creation';
-import { defineKernel, dispatch, grid, Uniforms } from '../engine/kernel';
-import { fmt, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../engine/tensor';
+import { defineKernel, launch } from '../engine/kernel';
+import { fmt, sameShape, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../engine/tensor';
 import { broadcastShapes, broadcastStrides, collapseDims } from './broadcast';
-import { sumTo } from './reduce';
+import { bitsOf, commonWgsl, stridedOffset } from './shared';
 
-const kernel = defineKernel('where', source);
-const WG = 256;
+const kernel = defineKernel('where', source, { with: [commonWgsl] });
 
-/** Raw 32-bit pattern of `value` in `dtype` (so −Infinity and NaN travel exactly). */
-function bitsOf(op: string, value: number, dtype: DType): number {
+/** Raw 32-bit pattern of a fill value, which must be representable in `dtype`. */
+function fillBits(op: string, value: number, dtype: DType): number {
   if (dtype !== 'f32' && (!Number.isInteger(value) || (dtype === 'u32' ? value < 0 || value > 0xffffffff : value < -0x80000000 || value > 0x7fffffff))) {
     throw new Error(`scratchgpt: ${op}: value ${value} is not representable as ${dtype}`);
   }
-  const view = new DataView(new ArrayBuffer(4));
-  if (dtype === 'f32') view.setFloat32(0, value, true);
-  else if (dtype === 'i32') view.setInt32(0, value, true);
-  else view.setUint32(0, value, true);
-  return view.getUint32(0, true);
+  return bitsOf(value, dtype);
 }
 
 function whereForward(cond: Tensor, a: Tensor, b: Tensor): Tensor {
@@ -32,11 +27,11 @@ function whereForward(cond: Tensor, a: Tensor, b: Tensor): Tensor {
   const out = Tensor.empty(shape, a.dtype);
   if (out.size === 0) return out;
   const c = collapseDims(shape, [cond, a, b].map((t) => broadcastStrides(t.shape, shape)));
-  dispatch(kernel, {
+  launch(kernel, 'forward', {
     constants: { RANK: c.shape.length, COND_F32: cond.dtype === 'f32' },
-    uniforms: new Uniforms().u32(out.size, 0).i32(0).u32(0).dims(c.shape).dims(c.strides[0]).dims(c.strides[1]).dims(c.strides[2]),
-    storage: [cond, a, b, out],
-    workgroups: grid(out.size, WG),
+    params: { n: out.size, shape: c.shape, c_strides: c.strides[0], a_strides: c.strides[1], b_strides: c.strides[2] },
+    bind: { cond, a, b, out },
+    items: out.size,
   });
   return out;
 }
@@ -44,29 +39,20 @@ function whereForward(cond: Tensor, a: Tensor, b: Tensor): Tensor {
 /** out = x with `value` where `mask` is nonzero (or zero, when `invert`); mask broadcasts to x. */
 function maskedFillForward<D extends DType>(op: string, x: Tensor<D>, mask: Tensor, value: number, invert: boolean): Tensor<D> {
   const shape = broadcastShapes(op, mask.shape, x.shape);
-  if (shape.join() !== x.shape.join()) {
+  if (!sameShape(shape, x.shape)) {
     throw new Error(`scratchgpt: ${op}: mask of shape ${fmt(mask.shape)} does not broadcast to the input shape ${fmt(x.shape)}`);
   }
-  const bits = bitsOf(op, value, x.dtype);
+  const bits = fillBits(op, value, x.dtype);
   const out = Tensor.empty(x.shape, x.dtype);
   if (out.size === 0) return out;
   const c = collapseDims(shape, [broadcastStrides(mask.shape, shape), stridesOf(shape)]);
-  dispatch(kernel, {
-    entry: 'masked_fill',
+  launch(kernel, 'masked_fill', {
     constants: { RANK: c.shape.length, COND_F32: mask.dtype === 'f32', INVERT: invert },
-    uniforms: new Uniforms().u32(out.size, bits).i32(0).u32(0).dims(c.shape).dims(c.strides[0]).dims(c.strides[1]).dims([]),
-    storage: [mask, x, null, out],
-    workgroups: grid(out.size, WG),
+    params: { n: out.size, value: bits, shape: c.shape, c_strides: c.strides[0], a_strides: c.strides[1] },
+    bind: { cond: mask, a: x, out },
+    items: out.size,
   });
   return out;
-}
-
-/** Sums a gradient of the broadcast shape down to an input's shape (disposing the original). */
-function reduceTo(grad: Tensor, shape: Shape): Tensor {
-  if (grad.shape.join() === shape.join()) return grad;
-  const reduced = sumTo(grad, shape);
-  grad.dispose();
-  return reduced;
 }
 
 /**
@@ -76,11 +62,10 @@ function reduceTo(grad: Tensor, shape: Shape): Tensor {
  */
 export function where<D extends DType>(cond: Tensor, a: Tensor<D>, b: Tensor<D>): Tensor<D> {
   const out = whereForward(cond, a, b) as Tensor<D>;
-  const [aShape, bShape] = [a.shape, b.shape];
-  return record(out, 'where', [cond, a, b], [cond], (g, [c], needs) => [
+  return record(out, 'where', [cond, a, b], [cond], (g, [c]) => [
     null,
-    needs[1] ? reduceTo(maskedFillForward('where', g, c, 0, true), aShape) : null,
-    needs[2] ? reduceTo(maskedFillForward('where', g, c, 0, false), bShape) : null,
+    () => maskedFillForward('where', g, c, 0, true),
+    () => maskedFillForward('where', g, c, 0, false),
   ]);
 }
 
@@ -91,7 +76,7 @@ export function where<D extends DType>(cond: Tensor, a: Tensor<D>, b: Tensor<D>)
  */
 export function maskedFill<D extends DType>(x: Tensor<D>, mask: Tensor, value: number): Tensor<D> {
   const out = maskedFillForward('maskedFill', x, mask, value, false);
-  return record(out, 'maskedFill', [x, mask], [mask], (g, [m]) => [maskedFillForward('maskedFill', g, m, 0, false), null]);
+  return record(out, 'maskedFill', [x, mask], [mask], (g, [m]) => [() => maskedFillForward('maskedFill', g, m, 0, false), null]);
 }
 
 function triForward<D extends DType>(op: string, x: Tensor<D>, diagonal: number, lower: boolean): Tensor<D> {
@@ -102,26 +87,20 @@ function triForward<D extends DType>(op: string, x: Tensor<D>, diagonal: number,
   const [rows, cols] = x.shape.slice(-2);
   // Diagonals past the matrix keep or clear everything: clamp so the i32 uniform cannot overflow.
   const diag = Math.max(-rows - 1, Math.min(cols + 1, diagonal));
-  dispatch(kernel, {
-    entry: 'tri',
-    constants: { LOWER: lower },
-    uniforms: new Uniforms().u32(out.size, 0).i32(diag).u32(0).dims([rows, cols]).dims([]).dims([]).dims([]),
-    storage: [null, x, null, out],
-    workgroups: grid(out.size, WG),
-  });
+  launch(kernel, 'tri', { constants: { LOWER: lower }, params: { n: out.size, diagonal: diag, shape: [rows, cols] }, bind: { a: x, out }, items: out.size });
   return out;
 }
 
 /** Upper triangle of the last two dims (entries with col − row ≥ `diagonal`), zeros elsewhere, like `torch.triu`. */
 export function triu<D extends DType>(x: Tensor<D>, diagonal = 0): Tensor<D> {
   const out = triForward('triu', x, diagonal, false);
-  return record(out, 'triu', [x], [], (g) => [triForward('triu', g, diagonal, false)]);
+  return record(out, 'triu', [x], [], (g) => [() => triForward('triu', g, diagonal, false)]);
 }
 
 /** Lower triangle of the last two dims (entries with col − row ≤ `diagonal`), zeros elsewhere, like `torch.tril`. */
 export function tril<D extends DType>(x: Tensor<D>, diagonal = 0): Tensor<D> {
   const out = triForward('tril', x, diagonal, true);
-  return record(out, 'tril', [x], [], (g) => [triForward('tril', g, diagonal, true)]);
+  return record(out, 'tril', [x], [], (g) => [() => triForward('tril', g, diagonal, true)]);
 }
 
 /**
@@ -139,16 +118,7 @@ export function causalMask<D extends DType = 'f32'>(T: number, options: { dtype?
 /** Offsets of each operand for every element of the broadcast shape (float64 references). */
 function broadcastIndex(shape: Shape, operands: readonly Shape[]): (i: number) => number[] {
   const strides = operands.map((s) => broadcastStrides(s, shape));
-  return (i) => {
-    const at = operands.map(() => 0);
-    let rem = i;
-    for (let d = shape.length - 1; d >= 0; d--) {
-      const c = rem % shape[d];
-      rem = Math.floor(rem / shape[d]);
-      strides.forEach((s, k) => (at[k] += c * s[d]));
-    }
-    return at;
-  };
+  return (i) => strides.map((s) => stridedOffset(i, shape, s));
 }
 
 /** float64 reference of {@link where}. */

@@ -1,9 +1,9 @@
 /** AdamW with PyTorch 1.13 semantics, one fused kernel per parameter (chunked for huge ones). */
 import { zeros } from '../ops/creation';
-import { chunks, dispatch, grid, range } from '../engine/kernel';
+import { chunks, launch, range } from '../engine/kernel';
 import { keep } from '../engine/scope';
 import type { Tensor } from '../engine/tensor';
-import { optimKernel, optimUniforms } from './kernel';
+import { optimKernel } from './kernel';
 import { checkHyper, checkStateShape, copyState, gradOf, Optimizer, type OptimizerState, type ParamList } from './optimizer';
 
 export interface AdamWOptions {
@@ -61,25 +61,22 @@ export class AdamW extends Optimizer {
       if (!g) return;
       const t = ++this.steps[k];
       // Scalars in float64, like PyTorch's Python-float arithmetic; the kernel only multiplies.
-      const constants = {
-        lr: this.lr,
+      const hyper = {
         beta1,
         beta2,
         eps: this.eps,
-        weightDecay: this.weightDecay,
-        stepSize: this.lr / (1 - beta1 ** t),
-        bc2Sqrt: Math.sqrt(1 - beta2 ** t),
-        oneMinusBeta1: 1 - beta1,
-        oneMinusBeta2: 1 - beta2,
+        step_size: this.lr / (1 - beta1 ** t),
+        bc2_sqrt: Math.sqrt(1 - beta2 ** t),
+        one_minus_beta1: 1 - beta1,
+        one_minus_beta2: 1 - beta2,
         decay: 1 - this.lr * this.weightDecay,
       };
       for (const { start, count } of chunks(p.size)) {
         if (count === 0) continue;
-        dispatch(optimKernel, {
-          entry: 'adamw',
-          uniforms: optimUniforms({ n: count, ...constants }),
-          storage: [range(p, start, count), range(g, start, count), range(this.m[k], start, count), range(this.v[k], start, count)],
-          workgroups: grid(count, 256),
+        launch(optimKernel, 'adamw', {
+          params: { n: count, ...hyper },
+          bind: { param: range(p, start, count), grad: range(g, start, count), m: range(this.m[k], start, count), v: range(this.v[k], start, count) },
+          items: count,
         });
       }
     });

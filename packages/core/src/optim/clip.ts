@@ -1,11 +1,12 @@
 /** Global-norm gradient clipping, entirely on the GPU (like `torch.nn.utils.clip_grad_norm_`). */
-import { chunks, dispatch, grid, range } from '../engine/kernel';
+import { chunks, launch, range } from '../engine/kernel';
 import { recordCopy } from '../engine/queue';
 import { Tensor } from '../engine/tensor';
-import { optimKernel, optimUniforms } from './kernel';
+import { optimKernel } from './kernel';
 import { checkHyper, gradOf, normalizeParams, type ParamList } from './optimizer';
 
-const PER_GROUP = 256 * 16;
+/** Elements one workgroup of `sumsq` folds into a partial sum. */
+const PER_GROUP = optimKernel.workgroupSize('sumsq') * optimKernel.consts.PER_THREAD;
 const F32_MAX = 3.4028234663852886e38;
 
 /**
@@ -30,27 +31,12 @@ export function clipGradNorm(params: ParamList, maxNorm: number): Tensor<'f32'> 
   const norm = Tensor.empty([2], 'f32');
   let offset = 0;
   for (const { g, start, count, groups } of plan) {
-    dispatch(optimKernel, {
-      entry: 'sumsq',
-      uniforms: optimUniforms({ n: count, partial: offset }),
-      storage: [null, range(g, start, count), null, null, partials],
-      workgroups: grid(groups, 1),
-    });
+    launch(optimKernel, 'sumsq', { params: { n: count, partial: offset }, bind: { grad: range(g, start, count), partials }, groups });
     offset += groups;
   }
-  dispatch(optimKernel, {
-    entry: 'finalize',
-    uniforms: optimUniforms({ n: 0, partial: offset, maxNorm: Math.min(maxNorm, F32_MAX) }),
-    storage: [null, null, null, null, partials, norm],
-    workgroups: 1,
-  });
+  launch(optimKernel, 'clip_factor', { params: { partial: offset, max_norm: Math.min(maxNorm, F32_MAX) }, bind: { partials, norm }, groups: 1 });
   for (const { g, start, count } of plan) {
-    dispatch(optimKernel, {
-      entry: 'scale',
-      uniforms: optimUniforms({ n: count }),
-      storage: [null, range(g, start, count), null, null, null, norm],
-      workgroups: grid(count, 256),
-    });
+    launch(optimKernel, 'clip_grads', { params: { n: count }, bind: { grad: range(g, start, count), norm }, items: count });
   }
   partials.dispose();
   const out = Tensor.empty([1], 'f32');

@@ -1,6 +1,6 @@
 /** What every optimizer shares: the parameter list (optionally named) and gradient reset. */
 import { recordCopy } from '../engine/queue';
-import type { Tensor } from '../engine/tensor';
+import { sameShape, type Tensor } from '../engine/tensor';
 
 /** Parameters as tensors, or `[name, tensor]` pairs (e.g. `model.namedParameters()`); names key the state dict. */
 export type ParamList = Iterable<Tensor> | Iterable<readonly [string, Tensor]>;
@@ -91,7 +91,7 @@ export function gradOf(name: string, p: Tensor): Tensor | null {
 /** @internal Checks that saved state `src` exists and has `dst`'s shape (used when loading state). */
 export function checkStateShape(what: string, dst: Tensor, src: Tensor | undefined): Tensor {
   if (!src) throw new Error(`scratchgpt: optimizer state is missing '${what}'`);
-  if (src.shape.join() !== dst.shape.join()) {
+  if (!sameShape(src.shape, dst.shape)) {
     throw new Error(`scratchgpt: optimizer state '${what}' has shape [${src.shape.join(', ')}], expected [${dst.shape.join(', ')}]`);
   }
   if (src.dtype !== 'f32') throw new Error(`scratchgpt: optimizer state '${what}' is ${src.dtype}, expected f32`);

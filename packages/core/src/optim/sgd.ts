@@ -1,9 +1,9 @@
 /** SGD with momentum, dampening, Nesterov and L2 weight decay (PyTorch semantics), fused per parameter. */
 import { zeros } from '../ops/creation';
-import { chunks, dispatch, grid, range } from '../engine/kernel';
+import { chunks, launch, range } from '../engine/kernel';
 import { keep } from '../engine/scope';
 import type { Tensor } from '../engine/tensor';
-import { optimKernel, optimUniforms } from './kernel';
+import { optimKernel } from './kernel';
 import { checkHyper, checkStateShape, copyState, gradOf, Optimizer, type OptimizerState, type ParamList } from './optimizer';
 
 export interface SGDOptions {
@@ -56,19 +56,18 @@ export class SGD extends Optimizer {
       const buf = this.buffers[k];
       for (const { start, count } of chunks(p.size)) {
         if (count === 0) continue;
-        dispatch(optimKernel, {
-          entry: 'sgd',
-          uniforms: optimUniforms({
+        launch(optimKernel, 'sgd', {
+          params: {
             n: count,
             lr: this.lr,
             beta1: this.momentum,
-            oneMinusBeta1: 1 - this.dampening,
-            weightDecay: this.weightDecay,
+            one_minus_beta1: 1 - this.dampening,
+            weight_decay: this.weightDecay,
             nesterov: this.nesterov,
             first: !this.started[k],
-          }),
-          storage: [range(p, start, count), range(g, start, count), buf ? range(buf, start, count) : null],
-          workgroups: grid(count, 256),
+          },
+          bind: { param: range(p, start, count), grad: range(g, start, count), m: buf ? range(buf, start, count) : null },
+          items: count,
         });
       }
       this.started[k] = buf !== null;

@@ -1,0 +1,121 @@
+/**
+ * Data for next-token prediction (the book's chapter 2): a sliding-window dataset over token ids,
+ * a batching loader with seeded shuffling, and the train/validation split by characters.
+ */
+import { seededRandom } from '@scratchgpt/core';
+import { encode } from '@scratchgpt/gpt';
+import type { TokenBatch } from './old-train';
+
+/** Inputs `ids[i·stride .. +maxLength]`, targets shifted by one (like the book's GPTDatasetV1). */
+export class SlidingWindowDataset {
+  readonly length: number;
+
+  constructor(
+    readonly ids: ArrayLike<number>,
+    readonly maxLength: number,
+    readonly stride: number,
+  ) {
+    if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`scratchgpt: maxLength must be a positive integer, got ${maxLength}`);
+    if (!Number.isInteger(stride) || stride < 1) throw new Error(`scratchgpt: stride must be a positive integer, got ${stride}`);
+    // Windows start at 0, stride, ... while start < len − maxLength (one more token is needed for the target).
+    this.length = Math.max(0, Math.ceil((ids.length - maxLength) / stride));
+  }
+
+  /** Window `index` as `{ inputs, targets }` (each `maxLength` ids). */
+  get(index: number): { inputs: Int32Array; targets: Int32Array } {
+    if (!Number.isInteger(index) || index < 0 || index >= this.length) throw new Error(`scratchgpt: dataset index ${index} out of range [0, ${this.length})`);
+    const start = index * this.stride;
+    const inputs = new Int32Array(this.maxLength);
+    const targets = new Int32Array(this.maxLength);
+    for (let i = 0; i < this.maxLength; i++) {
+      inputs[i] = this.ids[start + i];
+      targets[i] = this.ids[start + i + 1];
+    }
+    return { inputs, targets };
+  }
+}
+
+export interface LoaderOptions {
+  batchSize: number;
+  /** Shuffle the windows each epoch (default false). */
+  shuffle?: boolean;
+  /** Drop a last batch smaller than `batchSize` (default true, like the book). */
+  dropLast?: boolean;
+  /** Shuffle seed; epoch e uses seed + e (default 123). */
+  seed?: number;
+}
+
+/** Batches of a dataset; each iteration is one epoch (reshuffled with the next seed). */
+export class DataLoader implements Iterable<TokenBatch> {
+  readonly batchSize: number;
+  readonly shuffle: boolean;
+  readonly dropLast: boolean;
+  private epoch = 0;
+  private readonly seed: number;
+
+  constructor(
+    readonly dataset: SlidingWindowDataset,
+    { batchSize, shuffle = false, dropLast = true, seed = 123 }: LoaderOptions,
+  ) {
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`scratchgpt: batchSize must be a positive integer, got ${batchSize}`);
+    this.batchSize = batchSize;
+    this.shuffle = shuffle;
+    this.dropLast = dropLast;
+    this.seed = seed;
+  }
+
+  get numBatches(): number {
+    const n = this.dataset.length / this.batchSize;
+    return this.dropLast ? Math.floor(n) : Math.ceil(n);
+  }
+
+  /** The window order of epoch `epoch` (a seeded Fisher–Yates permutation when shuffling). */
+  order(epoch: number): number[] {
+    const order = Array.from({ length: this.dataset.length }, (_, i) => i);
+    if (!this.shuffle) return order;
+    const random = seededRandom(this.seed + epoch);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    return order;
+  }
+
+  *[Symbol.iterator](): Iterator<TokenBatch> {
+    const order = this.order(this.epoch++);
+    const T = this.dataset.maxLength;
+    for (let b = 0; b < this.numBatches; b++) {
+      const picks = order.slice(b * this.batchSize, (b + 1) * this.batchSize);
+      const inputs = new Int32Array(picks.length * T);
+      const targets = new Int32Array(picks.length * T);
+      picks.forEach((index, row) => {
+        const item = this.dataset.get(index);
+        inputs.set(item.inputs, row * T);
+        targets.set(item.targets, row * T);
+      });
+      yield { inputs, targets, shape: [picks.length, T] };
+    }
+  }
+}
+
+export interface CreateLoaderOptions extends LoaderOptions {
+  maxLength: number;
+  stride: number;
+}
+
+/** Tokenizes `text` and batches sliding windows over it (the book's `create_dataloader_v1`). */
+export function createDataLoader(text: string, options: CreateLoaderOptions): DataLoader {
+  const ids = encode(text, { allowedSpecial: 'all' });
+  const dataset = new SlidingWindowDataset(ids, options.maxLength, options.stride);
+  if (dataset.length === 0) {
+    throw new Error(`scratchgpt: text of ${ids.length} tokens is too short for windows of ${options.maxLength} (+1) tokens`);
+  }
+  return new DataLoader(dataset, options);
+}
+
+/** Splits text at `trainRatio` of its characters (the book's 90/10 split). */
+export function trainValSplit(text: string, trainRatio = 0.9): { train: string; val: string } {
+  if (!(trainRatio > 0 && trainRatio < 1)) throw new Error(`scratchgpt: trainRatio must be in (0, 1), got ${trainRatio}`);
+  const at = Math.floor(trainRatio * text.length);
+  return { train: text.slice(0, at), val: text.slice(at) };
+}
