@@ -22,6 +22,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> result: array<f32>;    // [2]: mean loss, count of counted rows
 @group(0) @binding(5) var<storage, read> upstream: array<f32>;        // backward: dL/d(mean loss)
 @group(0) @binding(6) var<storage, read> source: array<f32>;          // backward: the forward logits
+@group(0) @binding(7) var<storage, read_write> errors: array<atomic<u32>>; // error reports (shaders/errors.wgsl)
 
 fn counted(tgt: i32) -> bool {
   return tgt != p.ignore && tgt >= 0 && u32(tgt) < p.v;
@@ -43,7 +44,10 @@ fn forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid:
     let row = p.row0 + r;
     let lse = m + log(s);
     let tgt = targets[row];
-    row_stats[row] = select(0.0, lse - logits[base + u32(max(tgt, 0))], counted(tgt));
+    let ok = counted(tgt);
+    // An out-of-range target (not the ignore index) is not counted, and reported: PyTorch raises.
+    if (!ok && tgt != p.ignore) { report_error(ERR_TARGET_ID, bitcast<u32>(tgt), row, p.v); }
+    row_stats[row] = select(0.0, lse - logits[base + u32(min(max(tgt, 0), i32(p.v) - 1))], ok);
     row_stats[p.n + row] = lse;
   }
 }

@@ -19,6 +19,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> ids: array<i32>;
 @group(0) @binding(2) var<storage, read_write> table: array<f32>;  // forward: weight; backward: dweight (zeroed)
 @group(0) @binding(3) var<storage, read_write> rows_out: array<f32>; // forward: out [n, c]; backward: upstream grad [n, c]
+@group(0) @binding(4) var<storage, read_write> errors: array<atomic<u32>>; // error reports (shaders/errors.wgsl)
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -30,7 +31,9 @@ fn forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   if (id >= 0 && u32(id) >= p.row0 && u32(id) < p.row0 + p.rows) {
     rows_out[i] = table[p.shift + (u32(id) - p.row0) * p.c + col];
   } else if (p.first != 0u && (id < 0 || u32(id) >= p.v)) {
+    // Out of range: a zero row, and a report (once per position) that the next readback throws.
     rows_out[i] = 0.0;
+    if (col == 0u) { report_error(ERR_TOKEN_ID, bitcast<u32>(id), pos, p.v); }
   }
 }
 

@@ -16,6 +16,8 @@
 // Entries (the host splits C into rectangles and passes their element offsets):
 //   tile32x16  8×4 micro-blocks per thread; interior only (whole tiles, no bounds checks, no
 //              accumulation, VEC_A and VEC_B). CPU adapters.
+//   tile16x16  4×4 micro-blocks per thread, otherwise as tile32x16 (half the accumulators: the
+//              autotune's other choice for CPU adapters, see ops/gemm/autotune.ts).
 //   tile4x16   1×4 micro-blocks per thread; any rectangle (edges, few rows, unaligned operands,
 //              accumulation). Tiles overhanging M or N read whatever lies beyond (robust access
 //              keeps reads inside the binding) and never store it.
@@ -216,6 +218,36 @@ fn tile32x16(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) w
   store_full(base.c, i + 20u, j, c50, c51, c52, c53);
   store_full(base.c, i + 24u, j, c60, c61, c62, c63);
   store_full(base.c, i + 28u, j, c70, c71, c72, c73);
+}
+
+@compute @workgroup_size(WG)
+fn tile16x16(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let j = gid.x * 16u;
+  let i = wid.y * 16u;
+  if (j >= p.n) { return; }
+  let base = bases(wid.z);
+  var c00 = mat4x4f(); var c01 = mat4x4f(); var c02 = mat4x4f(); var c03 = mat4x4f();
+  var c10 = mat4x4f(); var c11 = mat4x4f(); var c12 = mat4x4f(); var c13 = mat4x4f();
+  var c20 = mat4x4f(); var c21 = mat4x4f(); var c22 = mat4x4f(); var c23 = mat4x4f();
+  var c30 = mat4x4f(); var c31 = mat4x4f(); var c32 = mat4x4f(); var c33 = mat4x4f();
+  for (var k = 0u; k < p.k; k += 4u) {
+    let b0 = block_b(base.b, k, j);
+    let b1 = block_b(base.b, k, j + 4u);
+    let b2 = block_b(base.b, k, j + 8u);
+    let b3 = block_b(base.b, k, j + 12u);
+    let a0 = block_a(base.a, i, k);
+    c00 += b0 * a0; c01 += b1 * a0; c02 += b2 * a0; c03 += b3 * a0;
+    let a1 = block_a(base.a, i + 4u, k);
+    c10 += b0 * a1; c11 += b1 * a1; c12 += b2 * a1; c13 += b3 * a1;
+    let a2 = block_a(base.a, i + 8u, k);
+    c20 += b0 * a2; c21 += b1 * a2; c22 += b2 * a2; c23 += b3 * a2;
+    let a3 = block_a(base.a, i + 12u, k);
+    c30 += b0 * a3; c31 += b1 * a3; c32 += b2 * a3; c33 += b3 * a3;
+  }
+  store_full(base.c, i + 0u, j, c00, c01, c02, c03);
+  store_full(base.c, i + 4u, j, c10, c11, c12, c13);
+  store_full(base.c, i + 8u, j, c20, c21, c22, c23);
+  store_full(base.c, i + 12u, j, c30, c31, c32, c33);
 }
 
 @compute @workgroup_size(WG)

@@ -18,9 +18,11 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<i32>;
+@group(0) @binding(3) var<storage, read_write> errors: array<atomic<u32>>; // error reports (shaders/errors.wgsl)
 
 var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
+var<workgroup> row_ok: u32;
 
 // Like reduce_sum (rows.wgsl), on counts.
 fn reduce_count(t: u32, x: u32) -> u32 {
@@ -54,11 +56,34 @@ fn argmax_row(t: u32, base: u32) -> u32 {
   return red_u[0];
 }
 
+// Whether a row can be sampled: no NaN or +Inf, and at least one value above −Inf. A row that cannot
+// (a diverged model, corrupt weights) gets id −1 and a report, which the readback of the ids throws.
+fn row_is_valid(t: u32, base: u32) -> bool {
+  var bad = 0u;
+  var usable = 0u;
+  for (var i = t; i < p.v; i += WG) {
+    let x = logits[base + i];
+    if (is_nan_or_pos_inf(x)) { bad += 1u; } else if (bitcast<u32>(x) != 0xff800000u) { usable += 1u; }
+  }
+  let nbad = reduce_count(t, bad);
+  let nusable = reduce_count(t, usable);
+  // Through a uniform load: the barriers after an early return must stay in uniform control flow.
+  if (t == 0u) { row_ok = select(0u, 1u, nbad == 0u && nusable > 0u); }
+  return workgroupUniformLoad(&row_ok) != 0u;
+}
+
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let t = lid.x;
   let row = wid.x;
   let base = row * p.v;
+  if (!row_is_valid(t, base)) {
+    if (t == 0u) {
+      out[row] = -1;
+      report_error(ERR_NONFINITE_LOGITS, 0u, row, p.v);
+    }
+    return;
+  }
   if (p.temperature <= 0.0) {
     let i = argmax_row(t, base);
     if (t == 0u) { out[row] = i32(i); }

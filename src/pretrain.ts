@@ -17,8 +17,10 @@ import {
   trainModel,
   trainValSplit,
 } from '@scratchgpt/gpt';
+// the-verdict.txt (Edith Wharton, 1908; public domain), the book's pretraining text: the default corpus,
+// inlined by the build's text loader (tools/wgsl.ts).
+import THE_VERDICT from '../data/the-verdict.txt';
 import { lossPlotSvg, ProgressBar } from './progress';
-import { THE_VERDICT } from './verdict';
 
 export interface PretrainOptions {
   text?: string;

@@ -10,13 +10,15 @@ const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
   dependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
 };
-// A conditional export (`{ node, default }`) builds one entry per condition, named after its source file.
-const entry = Object.fromEntries(
-  Object.entries(pkg.exports).flatMap(([key, src]) =>
-    typeof src === 'string'
-      ? [[key === '.' ? 'index' : key.slice(2), src]]
-      : Object.values(src).map((file) => [file.replace(/^.*\//, '').replace(/\.ts$/, ''), file]),
-  ),
+// Every source file an export points at is an entry named after the file (`./src/node.ts` → `node`), so a
+// conditional export (`{ browser, node, default }`) builds one entry per distinct file. Other exports
+// (`./package.json`) are not built.
+const isSource = (file: string) => /^\.\/src\/.+\.ts$/.test(file);
+const entry: Record<string, string> = Object.fromEntries(
+  Object.values(pkg.exports)
+    .flatMap((target) => (typeof target === 'string' ? [target] : Object.values(target)))
+    .filter(isSource)
+    .map((file) => [file.replace(/^.*\//, '').replace(/\.ts$/, ''), file]),
 );
 
 // Source modules listed in `sideEffects` that are not entries yet (core's `autograd/backward.ts`, which
@@ -26,7 +28,7 @@ const entry = Object.fromEntries(
 // into a shared chunk that they may treat as side-effect free.
 const effectModules = new Map<string, string>();
 for (const path of Array.isArray(pkg.sideEffects) ? pkg.sideEffects : []) {
-  if (!/^\.\/src\/.+\.ts$/.test(path) || Object.values(entry).includes(path)) continue;
+  if (!isSource(path) || Object.values(entry).includes(path)) continue;
   const name = path.slice('./src/'.length, -'.ts'.length).replaceAll('/', '-');
   entry[name] = path;
   effectModules.set(resolve(path), name);

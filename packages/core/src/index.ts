@@ -1,9 +1,13 @@
 /**
  * @scratchgpt/core — tensors in WebGPU buffers, WGSL kernels, autograd, nn modules and optimizers.
- * In Node import `@scratchgpt/core/node` instead (same API, plus Dawn as the adapter source).
+ * This is the browser (default) entry; Node resolves `@scratchgpt/core` to `node.ts` through the
+ * package's `node` export condition (the same API, plus Dawn as the adapter source).
  */
+export { VERSION } from './version';
 export * from './engine/device';
-export { memory, trimPool, type MemoryInfo } from './engine/memory';
+export { ScratchGPTError, type ErrorCode } from './engine/errors';
+export { setLog, type LogLevel, type LogSetting, type LogSink } from './engine/log';
+export { memory, trimPool, type MemoryInfo, type Storage } from './engine/memory';
 export { flush, sync, pendingCommands, recordCopy } from './engine/queue';
 export * from './engine/tensor';
 export * from './engine/graph';
@@ -12,6 +16,7 @@ export { backward } from './autograd/backward';
 export { scope, keep } from './engine/scope';
 export * from './engine/kernel';
 export * from './ops/creation';
+// The float64 references (`*Ref`) and the op registry are in `@scratchgpt/core/testing` (src/testing.ts).
 export * from './ops/index';
 export * from './nn/index';
 export * from './optim/index';

@@ -16,7 +16,8 @@ import { create } from 'webgpu';
 import { captureNativeStderr, nativeMessages } from './dawn/stderr';
 import { hasVulkanDriver } from './dawn/vulkan';
 import { setAdapterSource, type AdapterCandidate, type Backend, type DeviceOptions } from './engine/device';
-import { isLogLevel, log, setDefaultLogSink, setLog, type LogLevel } from './engine/log';
+import { ScratchGPTError } from './engine/errors';
+import { isLogLevel, logMessage, setDefaultLogSink, setLog, type LogLevel } from './engine/log';
 
 const SWIFTSHADER_ICDS = [
   '/usr/lib/chromium/vk_swiftshader_icd.json',
@@ -41,7 +42,7 @@ function dawn(flags: string[]): GPU {
 function quietly(label: string): NonNullable<AdapterCandidate['around']> {
   return (request) => {
     const { result, output } = captureNativeStderr(request);
-    for (const message of nativeMessages(output)) log('debug', `scratchgpt: dawn (${label}): ${message}`);
+    for (const message of nativeMessages(output)) logMessage('debug', `scratchgpt: dawn (${label}): ${message}`);
     return result;
   };
 }
@@ -119,7 +120,7 @@ function nodeCandidates(options: DeviceOptions): AdapterCandidate[] {
       return tries;
     }
     default:
-      throw new Error(
+      throw new ScratchGPTError('value',
         `scratchgpt: unknown backend '${backend as string}' (expected auto, default, vulkan, opengles, swiftshader, d3d12 or metal)`,
       );
   }
@@ -134,7 +135,7 @@ setDefaultLogSink((level: LogLevel, message: string) => {
 const envLog = process.env.SCRATCHGPT_LOG;
 if (envLog) {
   if (isLogLevel(envLog)) setLog(envLog);
-  else log('warn', `scratchgpt: ignoring SCRATCHGPT_LOG='${envLog}' (expected debug, info, warn, error or silent)`);
+  else logMessage('warn', `scratchgpt: ignoring SCRATCHGPT_LOG='${envLog}' (expected debug, info, warn, error or silent)`);
 }
 
 export * from './index';

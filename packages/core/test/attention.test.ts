@@ -1,34 +1,18 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { attention, attentionKeepRef, attentionRef, init } from '../src/node';
-import { checkGradients, expectClose, randomTensor } from './helpers';
+import { attention, init } from '../src/node';
+import { attentionKeepRef, attentionRef } from '../src/testing';
+import { checkGradients, expectClose, expectError, randomTensor } from './helpers';
 
 beforeAll(async () => {
   await init();
 });
 
-const cases = [
-  { lead: [1], t: 1, s: 1, d: 1 },
-  { lead: [2, 3], t: 7, s: 7, d: 5 },
-  { lead: [1, 2], t: 13, s: 13, d: 64 },
-  { lead: [3], t: 4, s: 9, d: 8 },
-];
-
+// Forward (causal or not, T ≠ S, D up to 64, with dropout) against the float64 reference, backward
+// against finite differences, leaks, pipelines and dtypes: the registry (ops.test.ts). Here: the
+// dropout keep rate, errors, packed heads and KV caches.
 describe('fused attention', () => {
-  for (const { lead, t, s, d } of cases) {
-    for (const causal of t <= s ? [false, true] : [false]) {
-      it(`forward ${lead}×${t}×${s}×${d} causal=${causal}`, async () => {
-        const q = randomTensor([...lead, t, d], 1, -2, 2);
-        const k = randomTensor([...lead, s, d], 2, -2, 2);
-        const v = randomTensor([...lead, s, d], 3);
-        const out = attention(q.t, k.t, v.t, { causal });
-        expect(out.shape).toEqual([...lead, t, d]);
-        const bh = lead.reduce((a, b) => a * b, 1);
-        expectClose(await out.toArray(), attentionRef(q.data, k.data, v.data, { bh, t, s, d }, { causal }), { rtol: 1e-5, atol: 1e-6 });
-      });
-    }
-  }
-  it('dropout: mask matches the reference hash, keep rate ≈ 1 − p', async () => {
-    const [bh, t, d] = [4, 32, 8];
+  it('dropout: the reference hash keeps a fraction ≈ 1 − p', () => {
+    const [bh, t] = [4, 32];
     const p = 0.3;
     let kept = 0;
     let total = 0;
@@ -37,24 +21,8 @@ describe('fused attention', () => {
       if (attentionKeepRef(99, p, h, i, j) > 0) kept++;
     }
     expect(Math.abs(kept / total - (1 - p))).toBeLessThan(0.03);
-    const q = randomTensor([bh, t, d], 4);
-    const k = randomTensor([bh, t, d], 5);
-    const v = randomTensor([bh, t, d], 6);
-    const out = attention(q.t, k.t, v.t, { causal: true, dropout: p, seed: 99 });
-    const ref = attentionRef(q.data, k.data, v.data, { bh, t, s: t, d }, { causal: true, dropout: p, seed: 99 });
-    expectClose(await out.toArray(), ref, { rtol: 1e-5, atol: 1e-6 });
   });
-  for (const [causal, dropout] of [[false, 0], [true, 0], [true, 0.25]] as const) {
-    it(`backward vs finite differences (causal=${causal}, dropout=${dropout})`, async () => {
-      const [bh, t, d] = [2, 5, 3];
-      await checkGradients({
-        label: 'attention',
-        shapes: [[bh, t, d], [bh, t, d], [bh, t, d]],
-        gpu: ([q, k, v]) => attention(q, k, v, { causal, dropout, seed: 7 }),
-        ref: ([q, k, v]) => attentionRef(q, k, v, { bh, t, s: t, d }, { causal, dropout, seed: 7 }),
-      });
-    });
-  }
+
   it('rejects mismatched shapes and oversized heads', () => {
     const a = randomTensor([2, 4, 8], 1).t;
     const b = randomTensor([2, 5, 8], 1).t;
@@ -62,6 +30,8 @@ describe('fused attention', () => {
     expect(() => attention(a, a, b)).toThrow(/shapes do not match/);
     const big = randomTensor([1, 2, 129], 1).t;
     expect(() => attention(big, big, big)).toThrow(/head dimension 129/);
+    expectError(() => attention(big, big, big), 'limit', /maximum of 128/);
+    expectError(() => attention(a, a, b), 'shape', /shapes do not match/);
   });
 });
 

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { defineOp, init, mul, mulScalar, pipelineCount } from '../src/node';
+import { defineOp, init, memory, mul, mulScalar, pipelineCount, ScratchGPTError, type Tensor } from '../src/node';
+import { gradcheck } from '../src/testing';
 import { checkGradients, expectClose, randomTensor } from './helpers';
 
 beforeAll(async () => {
@@ -86,3 +88,49 @@ describe('custom WGSL ops', () => {
     expect(() => defineOp({ name: 'test_silu', wgsl: '// other' })).toThrow(/already defined/);
   });
 });
+
+describe('gradcheck (@scratchgpt/core/testing)', () => {
+  // The README's custom SiLU op, WGSL taken from the README itself.
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const wgsl = /const silu = defineOp\(\{[\s\S]*?wgsl: \/\* wgsl \*\/ `([\s\S]*?)`,\n\}\);/.exec(readme)?.[1];
+
+  it("passes the README's SiLU, frees what it allocates and leaves the inputs' gradients alone", async () => {
+    expect(wgsl, "the README's SiLU example").toBeDefined();
+    const readmeSilu = defineOp({ name: 'readme_silu', backward: 'wgsl', wgsl: wgsl! });
+    const { t: x } = randomTensor([37], 4, -3, 3);
+    x.requireGrad();
+    const before = memory();
+    const report = await gradcheck((inputs: Tensor[]) => readmeSilu(inputs), [x]);
+    expect(report.ok).toBe(true);
+    expect(report.inputs.map((r) => r.index)).toEqual([0]);
+    expect(report.inputs[0].maxAbsError).toBeLessThan(1e-3);
+    expect(x.grad).toBeNull();
+    expect(memory().liveTensors).toBe(before.liveTensors);
+    expect(memory().liveBuffers).toBe(before.liveBuffers);
+    x.dispose();
+  });
+
+  it('catches a wrong backward: throws code check, or reports it', async () => {
+    // The derivative of SiLU without the x·σ'(x) term.
+    const wrong = defineOp({ name: 'wrong_silu', backward: 'wgsl', wgsl: wgsl!.replace('gx[i] = gy[i] * s * (1.0 + x[i] * (1.0 - s));', 'gx[i] = gy[i] * s;') });
+    const { t: x } = randomTensor([11], 5, -3, 3);
+    x.requireGrad();
+    await expect(gradcheck((inputs: Tensor[]) => wrong(inputs), [x])).rejects.toThrow(ScratchGPTError);
+    await expect(gradcheck((inputs: Tensor[]) => wrong(inputs), [x])).rejects.toMatchObject({ code: 'check', message: expect.stringMatching(/gradcheck: input 0: element/) });
+    const report = await gradcheck((inputs: Tensor[]) => wrong(inputs), [x], { throwOnFailure: false });
+    expect(report.ok).toBe(false);
+    expect(report.inputs[0].message).toMatch(/element \d+: got/);
+    x.dispose();
+  });
+
+  it('composed backwards with several inputs, and a clear error when nothing requires grad', async () => {
+    const a = randomTensor([5, 3], 6).t.requireGrad();
+    const b = randomTensor([5, 3], 7).t.requireGrad();
+    const report = await gradcheck((inputs: Tensor[]) => scaledProduct(inputs, [3]), [a, b]);
+    expect(report.inputs.map((r) => r.index)).toEqual([0, 1]);
+    const c = randomTensor([3], 8).t;
+    await expect(gradcheck((inputs: Tensor[]) => silu(inputs), [c])).rejects.toMatchObject({ code: 'value', message: expect.stringMatching(/no input requires grad/) });
+    for (const t of [a, b, c]) t.dispose();
+  });
+});
+

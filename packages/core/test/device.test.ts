@@ -3,7 +3,8 @@
  * at the adapter's maximum, use-after-dispose errors, reshape views, memory accounting, pipeline caching.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { add, fromArray, gelu, geluRef, gpu, init, memory, pipelineCount, zeros, type Gpu, type Tensor } from '../src/node';
+import { add, fromArray, gelu, gpu, init, memory, pipelineCount, zeros, type Gpu, type Tensor } from '../src/node';
+import { geluRef } from '../src/testing';
 import { expectClose, randomTensor, size } from './helpers';
 
 let device: Gpu;

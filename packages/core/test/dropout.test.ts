@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { dropout, dropoutMaskRef, dropoutRef, fromArray, init, manualSeed, memory, sum } from '../src/node';
+import { dropout, fromArray, init, manualSeed, memory, sum } from '../src/node';
+import { dropoutMaskRef, dropoutRef } from '../src/testing';
 import { checkGradients, expectClose, randomTensor } from './helpers';
 
 beforeAll(async () => {

@@ -8,13 +8,14 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ERRORS_BINDING } from '../src/engine/gpuerrors';
 import { definedKernels, parseWgsl, type Kernel } from '../src/engine/kernel';
 import { layoutStruct, parseLiteral } from '../src/engine/wgsl';
 import { binaryOps, unaryOps } from '../src/index';
 
 const root = resolve(__dirname, '../../..');
 const shadersDir = join(root, 'shaders');
-const snippets = ['common.wgsl', 'rows.wgsl'];
+const snippets = ['common.wgsl', 'rows.wgsl', 'errors.wgsl'];
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -220,7 +221,8 @@ function checkCallSites(files: readonly Source[], kernels: ReadonlyMap<string, K
         if (literal && kernel.entries.has(literal[1])) {
           const info = kernel.entries.get(literal[1])!;
           for (const p of info.params) if (fields.has(p) && !fields.get(p)!.pad && !params.has(p)) problems.push(`${where}: entry '${literal[1]}' reads Params field '${p}', not given`);
-          for (const b of info.bindings) if (!bind.has(b)) problems.push(`${where}: entry '${literal[1]}' uses binding '${b}', not given`);
+          // The error-report buffer is bound by launch itself (engine/gpuerrors.ts).
+          for (const b of info.bindings) if (!bind.has(b) && b !== ERRORS_BINDING) problems.push(`${where}: entry '${literal[1]}' uses binding '${b}', not given`);
         }
       } catch (e) {
         problems.push((e as Error).message);

@@ -1,12 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fromArray, init, matmul, matmulRef, matmulShape, memory, pipelineCount, randn, sync, type MatmulOptions, type Tensor } from '../src/node';
-import { checkGradients, expectClose, randomTensor } from './helpers';
+import { fromArray, init, matmul, matmulShape, memory, randn, type MatmulOptions, type Tensor } from '../src/node';
+import { setBindingLimitForTests, tileConfig } from '../src/ops/gemm/dispatch';
+import { MATMUL_VARIANTS, type MatmulKernel } from '../src/ops/gemm/variants';
+import { matmulRef } from '../src/testing';
+import { expectClose, randomTensor } from './helpers';
 
 beforeAll(async () => {
   await init();
 });
 
-const DIMS = [1, 3, 4, 5, 17, 31, 64, 65, 129];
 const TRANS: MatmulOptions[] = [{}, { transA: true }, { transB: true }, { transA: true, transB: true }];
 
 /** Stored shape of an operand given its logical [..., rows, cols] and whether it is transposed. */
@@ -14,83 +16,138 @@ function stored(batch: number[], rows: number, cols: number, trans: boolean): nu
   return trans ? [...batch, cols, rows] : [...batch, rows, cols];
 }
 
+const label = (aShape: number[], bShape: number[], options: MatmulOptions) =>
+  `[${aShape}]${options.transA ? 'ᵀ' : ''} @ [${bShape}]${options.transB ? 'ᵀ' : ''}${options._matmulKernel ? ` (${options._matmulKernel})` : ''}`;
+
 async function check(aShape: number[], bShape: number[], options: MatmulOptions, seed: number): Promise<void> {
   const a = randomTensor(aShape, seed);
   const b = randomTensor(bShape, seed + 1);
   const c = matmul(a.t, b.t, options);
   const expected = matmulRef(a.data, aShape, b.data, bShape, options);
-  const label = `[${aShape}]${options.transA ? 'ᵀ' : ''} @ [${bShape}]${options.transB ? 'ᵀ' : ''}`;
-  expect(c.shape, label).toEqual(expected.shape);
-  expectClose(await c.toArray(), expected.data, { rtol: 1e-5, atol: 1e-5, label });
+  const name = label(aShape, bShape, options);
+  expect(c.shape, name).toEqual(expected.shape);
+  expectClose(await c.toArray(), expected.data, { rtol: 1e-5, atol: 1e-5, label: name });
   for (const t of [a.t, b.t, c]) t.dispose();
 }
 
-describe('matmul forward vs float64 reference', () => {
+/**
+ * (M, K, N) products every variant runs under all four transpose combinations: 1, primes, row counts
+ * around gemv's 4-row blocks, a K tail (K % 4), operands with unaligned rows (no vec4 loads), and
+ * aligned ones big enough for each tile's interior plus ragged edges (tile32x16: 64 + 4 rows; the
+ * 128×128 block: 129 rows).
+ */
+const ODD: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 7, 5],
+  [3, 13, 17],
+  [5, 4, 33],
+  [37, 29, 23],
+  [68, 36, 40],
+  [129, 20, 65],
+];
+
+/** Batched, broadcast and folded products (with the transposes attention and linear layers use). */
+const BATCHED: [number[], number[], MatmulOptions][] = [
+  [[2, 7, 5], [5, 6], {}], // [B, T, C] @ [C, N]: folded into one product
+  [[2, 3, 7, 5], [6, 5], { transB: true }], // linear with an [out, in] weight
+  [[2, 3, 9, 8], [2, 3, 9, 8], { transB: true }], // q @ kᵀ
+  [[2, 3, 9, 9], [2, 3, 9, 8], {}], // att @ v
+  [[2, 1, 5, 3], [4, 3, 6], {}],
+  [[3, 5], [2, 1, 6, 3], { transA: true, transB: true }],
+  [[2, 1, 3, 1, 5, 4], [1, 3, 1, 2, 4, 3], {}],
+];
+
+describe.each(MATMUL_VARIANTS.map((v) => v.name))('matmul variant %s vs float64 reference', (kernel) => {
   it('odd shapes, all four transpose combinations', async () => {
+    const start = memory().liveTensors;
     let seed = 1;
-    for (let i = 0; i < DIMS.length; i++) {
-      for (let r = 0; r < 3; r++) {
-        // Every M meets three (K, N) pairs; together they cover every value of each dim.
-        const m = DIMS[i];
-        const k = DIMS[(i + 3 * r + 1) % DIMS.length];
-        const n = DIMS[(2 * i + 5 * r + 2) % DIMS.length];
-        for (const options of TRANS) {
-          await check(stored([], m, k, options.transA ?? false), stored([], k, n, options.transB ?? false), options, seed++);
-        }
+    for (const [m, k, n] of ODD) {
+      for (const t of TRANS) {
+        const options = { ...t, _matmulKernel: kernel };
+        await check(stored([], m, k, t.transA ?? false), stored([], k, n, t.transB ?? false), options, seed++);
       }
     }
+    expect(memory().liveTensors).toBe(start);
   });
 
-  it('every combination of small and tile-sized dims', async () => {
-    let seed = 500;
-    for (const m of [1, 5, 17, 33]) {
-      for (const k of [1, 3, 4, 9]) {
-        for (const n of [1, 7, 16, 19]) await check([m, k], [k, n], {}, seed++);
-      }
-    }
-  });
-
-  it('large tiles with ragged edges and a K tail', async () => {
-    let seed = 900;
-    for (const options of TRANS) {
-      await check(stored([], 97, 131, options.transA ?? false), stored([], 131, 83, options.transB ?? false), options, seed++);
-      await check(stored([], 128, 256, options.transA ?? false), stored([], 256, 64, options.transB ?? false), options, seed++);
-    }
+  it('batched and broadcast; narrow outputs (computed transposed); an empty K', async () => {
+    let seed = 100;
+    for (const [sa, sb, options] of BATCHED) await check(sa, sb, { ...options, _matmulKernel: kernel }, seed++);
+    await check([45, 12], [12, 5], { _matmulKernel: kernel }, seed++);
+    await check([45, 12], [5, 12], { transB: true, _matmulKernel: kernel }, seed++);
+    const c = matmul(fromArray(new Float32Array(0), [3, 0]), fromArray(new Float32Array(0), [0, 5]), { _matmulKernel: kernel });
+    expectClose(await c.toArray(), new Float64Array(15), { label: `K = 0 (${kernel})` });
+    c.dispose();
   });
 
   it('big problems with unaligned rows (multiplied as padded copies)', async () => {
-    let seed = 950;
-    for (const options of TRANS) {
-      await check(stored([], 150, 131, options.transA ?? false), stored([], 131, 140, options.transB ?? false), options, seed++);
-    }
-    await check([3, 70, 131], [131, 132], {}, seed++);
-    await check([2, 3, 67, 99], [2, 3, 99, 64], {}, seed++);
-    await check([2, 1, 99, 67], [3, 64, 99], { transA: true, transB: true }, seed++);
+    await check([150, 131], [131, 140], { _matmulKernel: kernel }, 950);
+    await check([150, 131], [140, 131], { transB: true, _matmulKernel: kernel }, 951);
   });
 
+  it('split into binding-sized parts, accumulating over K chunks', async () => {
+    // 16 KiB bindings: operands are cut along the dim of their stored rows into chunks (M in 32s, N in 16s, K in 4s).
+    setBindingLimitForTests(16384);
+    try {
+      await check([8, 300], [300, 40], { _matmulKernel: kernel }, 960); // B in K chunks, accumulated
+      await check([700, 8], [700, 20], { transA: true, _matmulKernel: kernel }, 961); // A and B in K chunks
+      await check([250, 8], [40, 250], { transA: true, transB: true, _matmulKernel: kernel }, 962); // B in N chunks
+      await check([150, 12], [12, 40], { _matmulKernel: kernel }, 963); // C in M chunks
+      await check([2, 70, 9], [2, 9, 50], { _matmulKernel: kernel }, 964); // one batch entry at a time
+    } finally {
+      setBindingLimitForTests(null);
+    }
+  });
+});
+
+describe('matmul variants agree', () => {
+  it('the register tiles give bit-identical results (the autotune may pick any), and so does gemv where it does not split K', async () => {
+    const tiles: MatmulKernel[] = ['tile4x16', 'tile16x16', 'tile32x16'];
+    // gemv splits K across threads on GPUs (a different summation order there).
+    const withGemv = tileConfig().gemvSplit === 1;
+    let seed = 300;
+    for (const [m, k, n] of [[68, 36, 40], [37, 29, 23], [3, 13, 17], [1, 64, 20]] as const) {
+      for (const t of TRANS) {
+        const a = randomTensor(stored([], m, k, t.transA ?? false), seed++);
+        const b = randomTensor(stored([], k, n, t.transB ?? false), seed++);
+        const kernels = m <= 4 && withGemv ? [...tiles, 'gemv' as const] : tiles;
+        const results = [];
+        for (const kernel of kernels) {
+          const c = matmul(a.t, b.t, { ...t, _matmulKernel: kernel });
+          results.push(new Uint32Array((await c.toArray()).buffer));
+          c.dispose();
+        }
+        for (let i = 1; i < kernels.length; i++) expect(results[i], `${kernels[i]} vs ${kernels[0]} on ${label(a.t.shape, b.t.shape, t)}`).toEqual(results[0]);
+        a.t.dispose();
+        b.t.dispose();
+      }
+    }
+  });
+
+  it('SCRATCHGPT_MATMUL_KERNEL forces a variant; an unknown name is a clear error', async () => {
+    const saved = process.env.SCRATCHGPT_MATMUL_KERNEL;
+    try {
+      process.env.SCRATCHGPT_MATMUL_KERNEL = 'gemv';
+      await check([9, 8], [8, 12], {}, 400);
+      process.env.SCRATCHGPT_MATMUL_KERNEL = 'tile99';
+      const x = fromArray(new Float32Array(4), [2, 2]);
+      expect(() => matmul(x, x)).toThrow(/scratchgpt: SCRATCHGPT_MATMUL_KERNEL: matmul kernel 'tile99' does not exist \(variants: simple, tile4x16/);
+      expect(() => matmul(x, x, { _matmulKernel: 'nope' as MatmulKernel })).toThrow(/_matmulKernel 'nope' does not exist/);
+      x.dispose();
+    } finally {
+      if (saved === undefined) delete process.env.SCRATCHGPT_MATMUL_KERNEL;
+      else process.env.SCRATCHGPT_MATMUL_KERNEL = saved;
+    }
+  });
+});
+
+describe('matmul forward vs float64 reference (default policy)', () => {
   it('empty inner dimension gives zeros, empty outer gives an empty tensor', async () => {
     const c = matmul(fromArray(new Float32Array(0), [3, 0]), fromArray(new Float32Array(0), [0, 5]));
     expect(c.shape).toEqual([3, 5]);
     expectClose(await c.toArray(), new Float64Array(15));
     const e = matmul(fromArray(new Float32Array(0), [0, 4]), fromArray(new Float32Array(8), [4, 2]));
     expect(e.shape).toEqual([0, 2]);
-  });
-
-  it('broadcasts batch dims', async () => {
-    const cases: [number[], number[], MatmulOptions][] = [
-      [[2, 7, 5], [5, 6], {}], // [B, T, C] @ [C, N]: folded into one product
-      [[2, 3, 7, 5], [6, 5], { transB: true }], // linear with an [out, in] weight
-      [[2, 3, 4, 8], [2, 3, 8, 4], {}], // [B, H, T, D] @ [B, H, D, T]
-      [[2, 3, 9, 8], [2, 3, 9, 8], { transB: true }], // q @ kᵀ
-      [[2, 3, 9, 9], [2, 3, 9, 8], {}], // att @ v
-      [[2, 1, 5, 3], [4, 3, 6], {}],
-      [[5, 3], [4, 3, 6], {}],
-      [[3, 5], [2, 1, 6, 3], { transA: true, transB: true }],
-      [[1, 4, 6], [3, 1, 4, 5], { transA: true }],
-      [[2, 1, 3, 1, 5, 4], [1, 3, 1, 2, 4, 3], {}],
-    ];
-    let seed = 100;
-    for (const [sa, sb, options] of cases) await check(sa, sb, options, seed++);
   });
 
   it('rejects bad shapes and dtypes with clear errors', () => {
@@ -103,58 +160,6 @@ describe('matmul forward vs float64 reference', () => {
     const i = fromArray(new Int32Array(6), [2, 3]);
     expect(() => matmul(i, m)).toThrow(/matmul expects f32 but got a i32 tensor of shape \[2, 3\]/);
   });
-
-  it('new shapes reuse compiled pipelines', async () => {
-    await check([40, 24], [24, 36], {}, 7);
-    const before = pipelineCount();
-    await check([72, 52], [52, 20], {}, 8);
-    await check([3, 2, 37, 20], [20, 44], {}, 9);
-    expect(pipelineCount()).toBe(before);
-  });
-
-  it('frees everything it allocates', async () => {
-    const start = memory().liveTensors;
-    const a = randomTensor([2, 9, 6], 3).t.requireGrad();
-    const b = randomTensor([6, 7], 4).t.requireGrad();
-    const c = matmul(a, b, {});
-    const grad = fromArray(new Float32Array(c.size).fill(1), c.shape);
-    c.backward(grad);
-    await sync();
-    for (const t of [a, b, c, grad]) {
-      t.zeroGrad();
-      t.dispose();
-    }
-    expect(memory().liveTensors).toBe(start);
-  });
-});
-
-describe('matmul backward vs finite differences', () => {
-  const cases: [number[], number[], MatmulOptions][] = [
-    [[5, 7], [7, 3], {}],
-    [[7, 5], [7, 3], { transA: true }],
-    [[5, 7], [3, 7], { transB: true }],
-    [[7, 5], [3, 7], { transA: true, transB: true }],
-    [[2, 3, 5], [5, 4], {}], // weight gradient folded over the batch
-    [[2, 3, 5], [4, 5], { transB: true }],
-    [[2, 5, 3], [5, 4], { transA: true }], // transposed input: batched then summed
-    [[2, 2, 3, 4], [2, 2, 4, 3], {}],
-    [[2, 1, 3, 4], [3, 4, 2], {}], // both broadcast
-    [[3, 4], [2, 4, 5], {}],
-    // Big enough for the tiled entries (the cases above take the scalar one).
-    [[2, 40, 36], [36, 24], {}],
-    [[2, 40, 36], [24, 36], { transB: true }],
-    [[36, 40], [36, 44], { transA: true }],
-  ];
-  for (const [sa, sb, options] of cases) {
-    it(`[${sa}]${options.transA ? 'ᵀ' : ''} @ [${sb}]${options.transB ? 'ᵀ' : ''}`, async () => {
-      await checkGradients({
-        label: `matmul ${sa} ${sb}`,
-        shapes: [sa, sb],
-        gpu: ([a, b]) => matmul(a, b, options),
-        ref: ([a, b]) => matmulRef(a, sa, b, sb, options).data,
-      });
-    });
-  }
 });
 
 describe('operands larger than one storage binding', () => {

@@ -6,9 +6,7 @@ import {
   GELU,
   init,
   LayerNorm,
-  layerNormRef,
   Linear,
-  matmulRef,
   mean,
   memory,
   Module,
@@ -23,6 +21,7 @@ import {
   sum,
   type Tensor,
 } from '../src/node';
+import { layerNormRef, matmulRef } from '../src/testing';
 import { expectClose, randomData, randomTensor } from './helpers';
 
 beforeAll(async () => {

@@ -3,7 +3,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   AdamW,
   clipGradNorm,
-  clipGradNormRef,
   cosineDecay,
   fromArray,
   init,
@@ -16,6 +15,7 @@ import {
   type Optimizer,
   type Tensor,
 } from '../src/node';
+import { clipGradNormRef } from '../src/testing';
 import { expectClose, randomData } from './helpers';
 
 interface Fixture {

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fromArray, init, sampleLogits, samplingDistributionRef, type SampleOptions } from '../src/node';
+import { fromArray, init, sampleLogits, type SampleOptions } from '../src/node';
+import { samplingDistributionRef } from '../src/testing';
 import { randomData } from './helpers';
 
 beforeAll(async () => {

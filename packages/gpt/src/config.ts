@@ -31,8 +31,18 @@ export const GPT2_PRESETS = {
 
 export type GPT2Preset = keyof typeof GPT2_PRESETS;
 
-/** A preset with overrides, validated. */
+/**
+ * A preset (by name) or a configuration, with overrides, validated. An unknown preset name is an error
+ * that lists the valid ones.
+ * @example
+ * ```ts
+ * const config = gptConfig('gpt2-small', { contextLength: 256 });
+ * ```
+ */
 export function gptConfig(preset: GPT2Preset | GPTConfig, overrides: Partial<GPTConfig> = {}): GPTConfig {
+  if (typeof preset === 'string' && !Object.hasOwn(GPT2_PRESETS, preset)) {
+    throw new Error(`scratchgpt: unknown GPT-2 preset '${preset}' (expected one of: ${Object.keys(GPT2_PRESETS).join(', ')})`);
+  }
   const config = { ...(typeof preset === 'string' ? GPT2_PRESETS[preset] : preset), ...overrides };
   validateConfig(config);
   return config;

@@ -2,7 +2,7 @@
  * Data for next-token prediction (the book's chapter 2): a sliding-window dataset over token ids,
  * a batching loader with seeded shuffling, and the train/validation split by characters.
  */
-import { seededRandom } from '@scratchgpt/core';
+import { checkTokenIds, seededRandom } from '@scratchgpt/core';
 import { encode } from './tokenizer';
 
 /** One batch of token ids: inputs and next-token targets, both `[B, T]` row-major. */
@@ -12,7 +12,19 @@ export interface TokenBatch {
   shape: readonly [number, number];
 }
 
-/** Inputs `ids[i·stride .. +maxLength]`, targets shifted by one (like the book's GPTDatasetV1). */
+/** Options of {@link SlidingWindowDataset}. */
+export interface DatasetOptions {
+  /** The model's vocabulary size: every id must be below it (checked once, here). */
+  vocabSize?: number;
+}
+
+/** Largest id an i32 batch holds (ids are stored as Int32Array). */
+const MAX_ID = 0x7fffffff;
+
+/**
+ * Inputs `ids[i·stride .. +maxLength]`, targets shifted by one (like the book's GPTDatasetV1). The
+ * ids are checked once on construction: integers in [0, vocabSize) (or [0, 2^31) without it).
+ */
 export class SlidingWindowDataset {
   readonly length: number;
 
@@ -20,9 +32,11 @@ export class SlidingWindowDataset {
     readonly ids: ArrayLike<number>,
     readonly maxLength: number,
     readonly stride: number,
+    options: DatasetOptions = {},
   ) {
     if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`scratchgpt: maxLength must be a positive integer, got ${maxLength}`);
     if (!Number.isInteger(stride) || stride < 1) throw new Error(`scratchgpt: stride must be a positive integer, got ${stride}`);
+    checkTokenIds(ids, options.vocabSize ?? MAX_ID + 1);
     // Windows start at 0, stride, ... while start < len − maxLength (one more token is needed for the target).
     this.length = Math.max(0, Math.ceil((ids.length - maxLength) / stride));
   }
@@ -113,7 +127,7 @@ export class DataLoader implements Iterable<TokenBatch> {
   }
 }
 
-export interface CreateLoaderOptions extends LoaderOptions {
+export interface CreateLoaderOptions extends LoaderOptions, DatasetOptions {
   maxLength: number;
   stride: number;
 }
@@ -121,7 +135,7 @@ export interface CreateLoaderOptions extends LoaderOptions {
 /** Tokenizes `text` and batches sliding windows over it (the book's `create_dataloader_v1`). */
 export function createDataLoader(text: string, options: CreateLoaderOptions): DataLoader {
   const ids = encode(text, { allowedSpecial: 'all' });
-  const dataset = new SlidingWindowDataset(ids, options.maxLength, options.stride);
+  const dataset = new SlidingWindowDataset(ids, options.maxLength, options.stride, { vocabSize: options.vocabSize });
   if (dataset.length === 0) {
     throw new Error(`scratchgpt: text of ${ids.length} tokens is too short for windows of ${options.maxLength} (+1) tokens`);
   }

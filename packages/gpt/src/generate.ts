@@ -2,7 +2,7 @@
  * Text generation: greedy or sampled (temperature, top-k, top-p), seeded, with EOS stop, context
  * cropping and a KV cache. Sampling runs on the GPU; each step reads back only the chosen ids.
  */
-import { fromArray, noGrad, sampleLogits, scope, type Tensor } from '@scratchgpt/core';
+import { checkTokenIds, fromArray, noGrad, sampleLogits, scope, type Tensor } from '@scratchgpt/core';
 import type { GPTModel, KVCache } from './model';
 
 export interface GenerateOptions {
@@ -20,14 +20,6 @@ export interface GenerateOptions {
   useCache?: boolean;
 }
 
-function checkIds(ids: number[], vocabSize: number): void {
-  ids.forEach((id, i) => {
-    if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-      throw new Error(`scratchgpt: token id ${id} at position ${i} is out of range for vocabulary size ${vocabSize}`);
-    }
-  });
-}
-
 /**
  * Yields new token ids one at a time for a single prompt (an async iterator for streaming UIs).
  * Each step runs the model in eval mode without gradients, synchronously, and restores both before
@@ -43,7 +35,7 @@ export async function* generateTokens(model: GPTModel, prompt: number[], options
   const { maxNewTokens = 20, temperature = 0, topK = 0, topP = 1, seed, eosId, useCache = true } = options;
   const { contextLength, vocabSize } = model.config;
   if (prompt.length === 0) throw new Error('scratchgpt: generate needs a non-empty prompt');
-  checkIds(prompt, vocabSize);
+  checkTokenIds(prompt, vocabSize);
   const tokens = [...prompt];
   const cache: KVCache | null = useCache ? model.createCache(1) : null;
   /** Records one step's kernels and returns the chosen id `[1]`; everything else it creates is freed. */
@@ -66,10 +58,12 @@ export async function* generateTokens(model: GPTModel, prompt: number[], options
       const chosen = inEvalMode(model, () => noGrad(() => scope(() => step(i))));
       let id: number;
       try {
+        // A model with non-finite outputs makes the sampler report (and this readback throw).
         id = (await chosen.toArray())[0];
       } finally {
         chosen.dispose();
       }
+      if (!(id >= 0 && id < vocabSize)) throw new Error(`scratchgpt: generate: the sampler returned token id ${id} at step ${i}, outside the vocabulary (${vocabSize})`);
       tokens.push(id);
       yield id;
       if (eosId !== undefined && id === eosId) break;

@@ -24,6 +24,11 @@ import {
   type Optimizer,
   type Tensor,
 } from '@scratchgpt/core';
+import { TRAIN_POSITION_KEY, type TrainPosition } from './resume';
+import { countBatches, epochBatches, fixedOrder, type EpochSource } from './sources';
+
+export * from './resume';
+export * from './sources';
 
 /** What the loop needs of a batch: its shape `[B, T]` (for examples and tokens seen). */
 export interface ShapedBatch {
@@ -36,34 +41,6 @@ export interface TrainableModel {
   train(flag?: boolean): unknown;
   namedParameters(): [string, Tensor][];
 }
-
-/**
- * A re-iterable source of batches (an array, a `DataLoader`, ...). Sources that implement
- * `batches(epoch, from)` (as `DataLoader` does) get an explicit epoch number, so that a resumed run sees
- * the same order as an uninterrupted one; others are simply iterated once per epoch.
- */
-export interface EpochSource<B> extends Iterable<B> {
-  /** Batches per epoch (else `length`, else the source is counted by iterating it). */
-  readonly numBatches?: number;
-  readonly length?: number;
-  /** The batches of epoch `epoch` (0-based) from batch `from` on; the same arguments give the same batches. */
-  batches?(epoch: number, from?: number): Iterable<B>;
-}
-
-/** Where a run stands: enough to continue it with the same data order and schedule. */
-export interface TrainPosition {
-  /** Optimizer steps taken (the schedule's position). */
-  step: number;
-  /** Epoch in progress (0-based). */
-  epoch: number;
-  /** Batches of that epoch already used (a multiple of `gradAccumulation`). */
-  batch: number;
-  tokensSeen: number;
-  examplesSeen: number;
-}
-
-/** Key of the position in a checkpoint's `extra` metadata (see {@link LoopCheckpoint}). */
-export const TRAIN_POSITION_KEY = 'trainPosition';
 
 /** What an epoch-end hook reports (sample text, accuracies, ...). */
 export interface EpochReport {
@@ -195,33 +172,6 @@ export interface TrainResult {
   position: TrainPosition;
 }
 
-/** Batches per epoch of a source: `numBatches`, else `length`, else counted by iterating. */
-export function countBatches<B>(source: EpochSource<B>): number {
-  if (typeof source.numBatches === 'number') return source.numBatches;
-  if (typeof source.length === 'number') return source.length;
-  let n = 0;
-  for (const _ of source) n++;
-  return n;
-}
-
-/** The batches of epoch `epoch` from batch `from` on (skipping by iteration where the source cannot seek). */
-export function* epochBatches<B>(source: EpochSource<B>, epoch: number, from = 0): Generator<B> {
-  if (typeof source.batches === 'function') {
-    yield* source.batches(epoch, from);
-    return;
-  }
-  let i = 0;
-  for (const batch of source) if (i++ >= from) yield batch;
-}
-
-/**
- * A fixed view of a source (the batches of its epoch 0): evaluation reads the same batches every time,
- * without advancing a loader's own epoch counter (which would change its training order).
- */
-export function fixedOrder<B>(source: EpochSource<B>): Iterable<B> {
-  return { [Symbol.iterator]: () => epochBatches(source, 0) };
-}
-
 function checkInteger(name: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new Error(`scratchgpt: ${name} must be an integer ≥ ${min}, got ${v}`);
 }
@@ -274,32 +224,6 @@ export async function meanLoss<M extends TrainableModel, B>(model: M, source: It
     for (const l of losses) l.dispose();
     model.train(wasTraining);
   }
-}
-
-/**
- * Validates a checkpoint's saved position (`extra.trainPosition`, written by the loop's checkpoint
- * hook) for `resume`. Throws a clear error when it is missing or malformed.
- * @example
- * ```ts
- * const ckpt = await loadCheckpoint('run.safetensors');
- * await trainModel(ckpt.model, train, val, { epochs: 10, optimizer: ckpt.optimizer!, resume: resumeFrom(ckpt) });
- * ```
- */
-export function resumeFrom(checkpoint: { step?: number; extra?: Record<string, unknown> }): TrainPosition {
-  const saved = checkpoint.extra?.[TRAIN_POSITION_KEY] as Record<string, unknown> | undefined;
-  if (saved === undefined || saved === null || typeof saved !== 'object') {
-    throw new Error(`scratchgpt: the checkpoint has no '${TRAIN_POSITION_KEY}' in its extra metadata (it was not saved by a training loop's onCheckpoint); pass startStep to continue the schedule only`);
-  }
-  const out = {} as TrainPosition;
-  for (const key of ['step', 'epoch', 'batch', 'tokensSeen', 'examplesSeen'] as const) {
-    const v = saved[key];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error(`scratchgpt: the checkpoint's ${TRAIN_POSITION_KEY}.${key} is ${JSON.stringify(v)}, expected an integer ≥ 0`);
-    out[key] = v;
-  }
-  if (checkpoint.step !== undefined && checkpoint.step !== out.step) {
-    throw new Error(`scratchgpt: the checkpoint's step ${checkpoint.step} disagrees with its ${TRAIN_POSITION_KEY}.step ${out.step}`);
-  }
-  return out;
 }
 
 /** A 32-bit seed for step `step` of a run seeded with `seed`. */

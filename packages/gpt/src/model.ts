@@ -175,6 +175,7 @@ export class GPTModel extends Module<[Tensor, ForwardOptions?]> {
   private trunkBody(ids: Tensor, cache?: KVCache): Tensor {
     if (ids.dtype !== 'i32' || ids.rank !== 2) throw new Error(`scratchgpt: GPTModel expects i32 token ids [B, T], got ${ids.dtype} ${fmt(ids.shape)}`);
     const [B, T] = ids.shape;
+    if (T === 0) throw new Error(`scratchgpt: GPTModel got an empty sequence (ids of shape ${fmt(ids.shape)}, T = 0): give every row at least one token`);
     const past = cache?.length ?? 0;
     if (past + T > this.config.contextLength) {
       throw new Error(`scratchgpt: sequence of ${past + T} tokens exceeds the context length ${this.config.contextLength}`);

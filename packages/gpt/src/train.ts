@@ -4,7 +4,7 @@
  * (`loop.ts`: AdamW, warmup + cosine decay, clipping, gradient accumulation, evaluation, resume) with
  * a sample text after every epoch. Losses are read back only at evaluation points.
  */
-import { crossEntropy, fromArray, scope, type Tensor } from '@scratchgpt/core';
+import { checkTokenIds, crossEntropy, fromArray, scope, type Tensor } from '@scratchgpt/core';
 import type { TokenBatch } from './data';
 import { generate, type GenerateOptions } from './generate';
 import { meanLoss, trainLoop, type EpochSource, type TrainResult, type TrainSettings } from './loop';
@@ -18,8 +18,14 @@ export type { TokenBatch };
 /** Anything that yields batches, re-iterable (e.g. the `DataLoader` of `data.ts`, or an array). */
 export type BatchSource = EpochSource<TokenBatch>;
 
-/** Mean cross-entropy of the model's next-token predictions on one batch (a 1-element tensor). */
+/**
+ * Mean cross-entropy of the model's next-token predictions on one batch (a 1-element tensor). The
+ * ids are checked against the model's vocabulary on the CPU first (targets may be -100: ignored).
+ */
 export function batchLoss(model: GPTModel, batch: TokenBatch): Tensor {
+  const { vocabSize } = model.config;
+  checkTokenIds(batch.inputs, vocabSize, { what: 'input token id', shape: batch.shape });
+  checkTokenIds(batch.targets, vocabSize, { what: 'target token id', shape: batch.shape, ignoreIndex: -100 });
   return scope(() => {
     const [B, T] = batch.shape;
     const logits = model.forward(fromArray(batch.inputs, [B, T], { dtype: 'i32' })); // [B, T, V]

@@ -135,7 +135,8 @@ function sameValues(a: Float32Array, b: Float32Array): boolean {
   return true;
 }
 
-interface Weight {
+/** One tensor's values and shape, as {@link loadWeightsInto} takes them (by parameter name). */
+export interface Weight {
   data: Float32Array;
   shape: number[];
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -21,12 +21,12 @@ import {
   trainValSplit,
 } from '../src/index.node';
 import { goldenModel } from './golden';
+import verdict from '../../../data/the-verdict.txt';
 
 beforeAll(async () => {
   await init();
 });
 
-const verdict = readFileSync(new URL('./fixtures/the-verdict.txt', import.meta.url), 'utf8');
 
 describe('generation', () => {
   it('seeded sampling is reproducible, identical with and without the KV cache, and stops at EOS', async () => {

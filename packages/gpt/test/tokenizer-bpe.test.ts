@@ -4,13 +4,12 @@
  * pathological input, where gpt-tokenizer's merge loop is quadratic (120k letters: 9–15 s; a
  * 10-million-letter word: hours).
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { encode as libraryEncode } from 'gpt-tokenizer/encoding/r50k_base';
 import { encodeWord, type BpeWork } from '../src/bpe';
 import { decode, encode } from '../src/index';
+import verdict from '../../../data/the-verdict.txt';
 
-const verdict = readFileSync(new URL('./fixtures/the-verdict.txt', import.meta.url), 'utf8');
 
 let state = 2024;
 function random(): number {

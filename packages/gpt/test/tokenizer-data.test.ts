@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createDataLoader, DataLoader, decode, encode, EOT_TOKEN, SlidingWindowDataset, StreamDecoder, tokenBytes, trainValSplit } from '../src/index';
+import verdict from '../../../data/the-verdict.txt';
 
-const verdict = readFileSync(new URL('./fixtures/the-verdict.txt', import.meta.url), 'utf8');
 
 describe('GPT-2 tokenizer', () => {
   it('encodes the book examples', () => {

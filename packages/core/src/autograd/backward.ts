@@ -9,6 +9,7 @@
  * declared in the Tensor class rather than through `declare module` augmentation, which the bundled
  * .d.ts files would keep pointing at a path that does not exist in dist/.
  */
+import { ScratchGPTError } from '../engine/errors';
 import { noGrad, type GradNode } from '../engine/graph';
 import { keep, scope } from '../engine/scope';
 import { fmt, sameShape, Tensor } from '../engine/tensor';
@@ -18,7 +19,7 @@ import { ones } from '../ops/creation';
 import { sumTo } from '../ops/reduce';
 
 function freedGraph(t: Tensor): Error {
-  return new Error(
+  return new ScratchGPTError('disposed',
     `scratchgpt: backward() reached a tensor of shape ${fmt(t.shape)} whose graph is gone: backward() was already called on ` +
       'this graph and its saved tensors were freed — run the forward pass again',
   );
@@ -55,7 +56,7 @@ function toInputShape(op: string, grad: Tensor, input: Tensor): Tensor {
   if (sameShape(grad.shape, input.shape)) return grad;
   if (grad.size === input.size) return grad.reshape(input.shape);
   if (canSumTo(grad.shape, input.shape)) return sumTo(grad, input.shape);
-  throw new Error(
+  throw new ScratchGPTError('shape',
     `scratchgpt: ${op} backward produced a gradient of ${grad.size} elements (shape ${fmt(grad.shape)}), ` +
       `not broadcastable to the input of shape ${fmt(input.shape)}`,
   );
@@ -88,9 +89,9 @@ function freeNode(t: Tensor): void {
  * intermediate gradients): calling it twice on the same graph throws.
  */
 export function backward(root: Tensor, grad?: Tensor): void {
-  if (!root.requiresGrad) throw new Error(`scratchgpt: backward() on a tensor that does not require grad (shape ${fmt(root.shape)})`);
+  if (!root.requiresGrad) throw new ScratchGPTError('state', `scratchgpt: backward() on a tensor that does not require grad (shape ${fmt(root.shape)})`);
   if (!grad && root.size !== 1) {
-    throw new Error(`scratchgpt: backward() needs a gradient for a non-scalar tensor of shape ${fmt(root.shape)}`);
+    throw new ScratchGPTError('shape', `scratchgpt: backward() needs a gradient for a non-scalar tensor of shape ${fmt(root.shape)}`);
   }
   const order = topoSort(root);
   const grads = new Map<Tensor, Tensor>();

@@ -5,7 +5,7 @@
  * global registry keyed by `Symbol.for`, which all copies share.
  */
 import { VERSION } from '../version';
-import { log } from './log';
+import { logMessage } from './log';
 
 /** What each loaded copy registers. */
 export interface LoadedCopy {
@@ -36,7 +36,7 @@ function describe(copy: LoadedCopy): string {
 export function registerCopy(self: LoadedCopy): void {
   const copies = registry();
   if (copies.length > 0) {
-    log(
+    logMessage(
       'warn',
       `scratchgpt: two copies of @scratchgpt/core are loaded (${[...copies, self].map(describe).join('; ')}). ` +
         `Each has its own GPU device: tensors and models of one cannot be used with the other, and init() of one does not initialise the other. ${DEDUPE_HINT}`,

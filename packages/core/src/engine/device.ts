@@ -4,8 +4,11 @@
  * here. This module never imports `webgpu` itself, so browser bundles never see it.
  */
 import { VERSION } from '../version';
+import './webgpu-globals';
 import { registerCopy, otherInitialisedCopies, type LoadedCopy } from './copies';
-import { log, setLog, type LogSetting } from './log';
+import { ScratchGPTError } from './errors';
+import { clearLastLoss, lastLoss, markLost } from './lost';
+import { logMessage, setLog, type LogSetting } from './log';
 
 /** Which WebGPU implementation/backend to use. `auto` picks the best available. */
 export type Backend = 'auto' | 'browser' | 'default' | 'vulkan' | 'opengles' | 'swiftshader' | 'd3d12' | 'metal';
@@ -18,7 +21,8 @@ export interface DeviceOptions {
   backend?: Backend;
   /** Force a feature level (default: what the backend does best). */
   featureLevel?: FeatureLevel;
-  powerPreference?: GPUPowerPreference;
+  /** Which adapter to prefer where there are several (WebGPU's `GPUPowerPreference`). */
+  powerPreference?: 'low-power' | 'high-performance';
   /**
    * What the library logs: a threshold (`'warn'` by default: only its own warnings and errors; `'debug'`
    * adds the adapter search and Dawn's native notices; `'silent'`), or a function receiving every message.
@@ -125,7 +129,7 @@ async function acquire(options: DeviceOptions): Promise<Gpu> {
   for (const candidate of candidates) {
     if (candidate.skip !== undefined) {
       failures.push(`${candidate.label}: skipped (${candidate.skip})`);
-      log('debug', `scratchgpt: adapter ${candidate.label}: skipped (${candidate.skip})`);
+      logMessage('debug', `scratchgpt: adapter ${candidate.label}: skipped (${candidate.skip})`);
       continue;
     }
     let adapter: GPUAdapter | null = null;
@@ -135,12 +139,12 @@ async function acquire(options: DeviceOptions): Promise<Gpu> {
       adapter = await (candidate.around ? candidate.around(request) : request());
     } catch (err) {
       failures.push(`${candidate.label}: ${(err as Error).message}`);
-      log('debug', `scratchgpt: adapter ${candidate.label}: ${(err as Error).message}`);
+      logMessage('debug', `scratchgpt: adapter ${candidate.label}: ${(err as Error).message}`);
       continue;
     }
     if (!adapter) {
       failures.push(`${candidate.label}: no adapter`);
-      log('debug', `scratchgpt: adapter ${candidate.label}: no adapter`);
+      logMessage('debug', `scratchgpt: adapter ${candidate.label}: no adapter`);
       continue;
     }
     const requiredLimits: Record<string, number> = {};
@@ -153,10 +157,11 @@ async function acquire(options: DeviceOptions): Promise<Gpu> {
     if (isCore) requiredFeatures.push('core-features-and-limits' as GPUFeatureName);
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'scratchgpt' });
     device.lost.then((info) => {
-      if (info.reason !== 'destroyed') log('error', `scratchgpt: WebGPU device lost (${info.reason}): ${info.message}`);
+      markLost(device, info.reason, info.message);
+      if (info.reason !== 'destroyed') logMessage('error', `scratchgpt: WebGPU device lost (${info.reason}): ${info.message}`);
       if (current?.device === device) current = null;
     });
-    log('info', `scratchgpt: using ${adapterName(adapter)} through ${candidate.label} (${isCore ? 'core' : 'compatibility'})`);
+    logMessage('info', `scratchgpt: using ${adapterName(adapter)} through ${candidate.label} (${isCore ? 'core' : 'compatibility'})`);
     return {
       device,
       adapter,
@@ -174,7 +179,7 @@ async function acquire(options: DeviceOptions): Promise<Gpu> {
       : 'On Linux without a GPU install a software adapter: `apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri libegl-dev` ' +
         '(Mesa llvmpipe through OpenGL ES) or `apt-get install chromium-common libvulkan1` (SwiftShader Vulkan). ' +
         'In a browser, use one with WebGPU enabled (Chrome/Edge 113+, or --enable-unsafe-webgpu).';
-  throw new Error(
+  throw new ScratchGPTError('device',
     `scratchgpt: no WebGPU adapter found (backend '${backend}'). Tried: ${failures.join('; ') || 'nothing'}. ${hint} ` +
       "init({ log: 'debug' }) (in Node also env SCRATCHGPT_LOG=debug) shows what each backend said.",
   );
@@ -199,6 +204,7 @@ export async function init(options: DeviceOptions = {}): Promise<Gpu> {
       (gpu) => {
         current = gpu;
         pending = null;
+        clearLastLoss();
         return gpu;
       },
       (err) => {
@@ -218,7 +224,14 @@ export async function getDevice(options: DeviceOptions = {}): Promise<GPUDevice>
 /** The initialised GPU; throws a clear error if `init()` has not completed. */
 export function gpu(): Gpu {
   if (!current) {
-    throw new Error(
+    const loss = lastLoss();
+    if (loss !== null && !pending) {
+      throw new ScratchGPTError('device',
+        `scratchgpt: the GPU device was lost (${loss}); call \`await init()\` again for a new device, ` +
+          'then recreate tensors, models and optimizers (reload weights from a checkpoint)',
+      );
+    }
+    throw new ScratchGPTError('state',
       'scratchgpt: no GPU yet — call `await init()` once before creating tensors or models ' +
         "(`import { init } from '@scratchgpt/core'`, the same import in Node and browsers; @scratchgpt/gpt re-exports it)." +
         (pending ? ' An init() is still in progress: await it.' : '') +
@@ -233,6 +246,7 @@ export function destroyGpu(): void {
   if (current) {
     const { device } = current;
     current = null;
+    markLost(device, 'destroyed', 'destroyGpu() was called');
     device.destroy();
   }
 }

@@ -11,6 +11,8 @@
  */
 import { bindGroupFor, forgetBuffers } from './bindgroups';
 import { BufferUsage, gpu } from './device';
+import { ScratchGPTError } from './errors';
+import { ERRORS_BINDING, errorsResource } from './gpuerrors';
 import { recordDispatch, stageUniforms } from './queue';
 import type { Tensor } from './tensor';
 import { packParams, Uniforms, type ParamValue } from './uniforms';
@@ -79,7 +81,7 @@ function resolveSize(kernel: Kernel, entry: string, expr: string, constants: Con
   const value = literal ?? kernel.consts[expr] ?? (expr in kernel.overrides ? (constants?.[expr] ?? kernel.overrides[expr]) : undefined);
   const n = Number(value);
   if (value === undefined || !Number.isInteger(n) || n < 1) {
-    throw new Error(
+    throw new ScratchGPTError('format',
       `scratchgpt: kernel '${kernel.name}' entry '${entry}': cannot work out @workgroup_size(${kernel.entries.get(entry)?.workgroupSize.join(', ')}) ` +
         `(only literals, consts and overrides are read); pass \`workgroups\` instead of \`items\``,
     );
@@ -106,7 +108,7 @@ export function defineKernel(name: string, source: string, options: KernelOption
   const full = [source, ...(options.with ?? [])].join('\n');
   const existing = kernelsByName.get(name);
   if (existing) {
-    if (existing.source !== full) throw new Error(`scratchgpt: a different kernel named '${name}' is already defined`);
+    if (existing.source !== full) throw new ScratchGPTError('state', `scratchgpt: a different kernel named '${name}' is already defined`);
     return existing;
   }
   const parsed = parseWgsl(name, full);
@@ -120,8 +122,8 @@ export function defineKernel(name: string, source: string, options: KernelOption
     overrides: Object.freeze(parsed.overrides),
     workgroupSize(entry, constants) {
       const info = parsed.entries.get(entry);
-      if (!info) throw new Error(`scratchgpt: kernel '${name}' has no entry point '${entry}' (entries: ${[...parsed.entries.keys()].join(', ')})`);
-      if (info.workgroupSize.length === 0) throw new Error(`scratchgpt: kernel '${name}' entry '${entry}' declares no @workgroup_size`);
+      if (!info) throw new ScratchGPTError('format', `scratchgpt: kernel '${name}' has no entry point '${entry}' (entries: ${[...parsed.entries.keys()].join(', ')})`);
+      if (info.workgroupSize.length === 0) throw new ScratchGPTError('format', `scratchgpt: kernel '${name}' entry '${entry}' declares no @workgroup_size`);
       return info.workgroupSize.reduce((total, expr) => total * resolveSize(kernel, entry, expr, constants), 1);
     },
   };
@@ -212,6 +214,11 @@ function pipelineFor(kernel: Kernel, entry: string, constants: Constants | undef
   return pipeline;
 }
 
+/** The engine's error-report buffer (shaders/errors.wgsl, engine/gpuerrors.ts): bound by the engine, never by callers. */
+function isErrorsBinding(binding: KernelBinding): boolean {
+  return binding.name === ERRORS_BINDING && binding.type === 'storage';
+}
+
 /** The uniform block at binding 0 takes a dynamic offset into the staging arena (so bind groups can be reused). */
 function isUniformBlock(binding: KernelBinding): boolean {
   return binding.binding === 0 && binding.type === 'uniform';
@@ -262,7 +269,7 @@ function storageResource(kernel: Kernel, binding: StorageBinding): GPUBufferBind
   const offset = whole ? 0 : binding.offset;
   const size = whole ? Math.max(4, Math.ceil(binding.byteLength / 4) * 4) : binding.size;
   if (size > limits.maxStorageBufferBindingSize) {
-    throw new Error(
+    throw new ScratchGPTError('limit',
       `scratchgpt: kernel '${kernel.name}' would bind ${size} bytes of a tensor of shape [${tensor.shape.join(', ')}], ` +
         `more than this device's maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize}); this op does not split large tensors`,
     );
@@ -281,6 +288,7 @@ function encode(
   uniforms: ArrayBuffer | null,
   resourceFor: (binding: KernelBinding) => GPUBufferBinding | null,
   workgroups: Workgroups,
+  reports: boolean,
 ): void {
   const { device, limits } = gpu();
   const pipeline = pipelineFor(kernel, entry, constants);
@@ -291,6 +299,8 @@ function encode(
       const staged = uniforms ? stageUniforms(uniforms) : placeholder(declared);
       entries.push({ binding: 0, resource: { buffer: staged.buffer, offset: 0, size: staged.size } });
       dynamicOffsets.push(staged.offset ?? 0);
+    } else if (isErrorsBinding(declared)) {
+      entries.push({ binding: declared.binding, resource: errorsResource(device, reports) });
     } else {
       entries.push({ binding: declared.binding, resource: resourceFor(declared) ?? placeholder(declared) });
     }
@@ -300,7 +310,7 @@ function encode(
   if (groups[0] === 0 || groups[1] === 0 || groups[2] === 0) return;
   const maxGroups = limits.maxComputeWorkgroupsPerDimension;
   if (groups.some((g) => g > maxGroups)) {
-    throw new Error(`scratchgpt: kernel '${kernel.name}' dispatch [${groups.join(', ')}] exceeds ${maxGroups} workgroups per dimension`);
+    throw new ScratchGPTError('limit', `scratchgpt: kernel '${kernel.name}' dispatch [${groups.join(', ')}] exceeds ${maxGroups} workgroups per dimension`);
   }
   recordDispatch(pipeline, bindGroupFor(device, layoutFor(kernel), kernel.name, entries), groups, dynamicOffsets);
 }
@@ -311,7 +321,7 @@ function encode(
  */
 export function dispatch(kernel: Kernel, options: DispatchOptions): void {
   if (options.storage.length > 0 && !kernel.bindings.some((b) => b.binding === options.storage.length)) {
-    throw new Error(`scratchgpt: kernel '${kernel.name}' declares no @binding(${options.storage.length}) but ${options.storage.length} storage buffers were given`);
+    throw new ScratchGPTError('value', `scratchgpt: kernel '${kernel.name}' declares no @binding(${options.storage.length}) but ${options.storage.length} storage buffers were given`);
   }
   const uniforms = options.uniforms instanceof Uniforms ? options.uniforms.toArrayBuffer() : (options.uniforms ?? null);
   encode(
@@ -324,6 +334,7 @@ export function dispatch(kernel: Kernel, options: DispatchOptions): void {
       return given ? storageResource(kernel, given) : null;
     },
     options.workgroups,
+    kernel.bindings.some(isErrorsBinding),
   );
 }
 
@@ -345,14 +356,14 @@ const list = (names: Iterable<string>) => [...names].join(', ') || 'none';
  */
 export function launch(kernel: Kernel, entry: string, options: LaunchOptions): void {
   const info = kernel.entries.get(entry);
-  if (!info) throw new Error(`scratchgpt: kernel '${kernel.name}' has no entry point '${entry}' (entries: ${list(kernel.entries.keys())})`);
+  if (!info) throw new ScratchGPTError('value', `scratchgpt: kernel '${kernel.name}' has no entry point '${entry}' (entries: ${list(kernel.entries.keys())})`);
   const where = () => `kernel '${kernel.name}' entry '${entry}'`;
   const index = indexes.get(kernel)!;
   const { constants } = options;
   if (constants) {
     for (const [name, value] of Object.entries(constants)) {
-      if (!(name in kernel.overrides)) throw new Error(`scratchgpt: ${where()}: no override constant '${name}' (overrides: ${list(Object.keys(kernel.overrides))})`);
-      if (typeof value !== 'boolean' && !Number.isFinite(value)) throw new Error(`scratchgpt: ${where()}: constant '${name}' is ${value}, not a number`);
+      if (!(name in kernel.overrides)) throw new ScratchGPTError('value', `scratchgpt: ${where()}: no override constant '${name}' (overrides: ${list(Object.keys(kernel.overrides))})`);
+      if (typeof value !== 'boolean' && !Number.isFinite(value)) throw new ScratchGPTError('value', `scratchgpt: ${where()}: constant '${name}' is ${value}, not a number`);
     }
   }
 
@@ -360,16 +371,16 @@ export function launch(kernel: Kernel, entry: string, options: LaunchOptions): v
   for (const name of Object.keys(params)) {
     const field = index.fields.get(name);
     if (!field) {
-      if (index.paramsError) throw new Error(index.paramsError);
-      throw new Error(`scratchgpt: ${where()}: no Params field '${name}' (fields: ${list(index.fields.keys())})`);
+      if (index.paramsError) throw new ScratchGPTError('format', index.paramsError);
+      throw new ScratchGPTError('value', `scratchgpt: ${where()}: no Params field '${name}' (fields: ${list(index.fields.keys())})`);
     }
-    if (field.pad) throw new Error(`scratchgpt: ${where()}: '${name}' is padding (always zero), do not pass it`);
+    if (field.pad) throw new ScratchGPTError('value', `scratchgpt: ${where()}: '${name}' is padding (always zero), do not pass it`);
   }
   for (const name of info.params) {
     const field = index.fields.get(name);
-    if (!field && index.paramsError) throw new Error(index.paramsError);
+    if (!field && index.paramsError) throw new ScratchGPTError('format', index.paramsError);
     if (field && !field.pad && params[name] === undefined) {
-      throw new Error(`scratchgpt: ${where()} reads Params field '${name}', which was not given`);
+      throw new ScratchGPTError('value', `scratchgpt: ${where()} reads Params field '${name}', which was not given`);
     }
   }
 
@@ -378,18 +389,19 @@ export function launch(kernel: Kernel, entry: string, options: LaunchOptions): v
     const binding = index.bindings.get(name);
     if (!binding) {
       const storage = kernel.bindings.filter((b) => !isUniformBlock(b)).map((b) => b.name);
-      throw new Error(`scratchgpt: ${where()}: no binding '${name}' (bindings: ${list(storage)})`);
+      throw new ScratchGPTError('value', `scratchgpt: ${where()}: no binding '${name}' (bindings: ${list(storage)})`);
     }
-    if (isUniformBlock(binding)) throw new Error(`scratchgpt: ${where()}: '${name}' is the uniform block: pass its fields in \`params\``);
+    if (isUniformBlock(binding)) throw new ScratchGPTError('value', `scratchgpt: ${where()}: '${name}' is the uniform block: pass its fields in \`params\``);
+    if (isErrorsBinding(binding)) throw new ScratchGPTError('value', `scratchgpt: ${where()}: '${name}' is the engine's error-report buffer (shaders/errors.wgsl): it is bound automatically`);
   }
   for (const name of info.bindings) {
-    if (bind[name] === undefined) {
-      throw new Error(`scratchgpt: ${where()} uses binding '${name}', which was not given (pass null to leave it unbound)`);
+    if (bind[name] === undefined && !isErrorsBinding(index.bindings.get(name)!)) {
+      throw new ScratchGPTError('value', `scratchgpt: ${where()} uses binding '${name}', which was not given (pass null to leave it unbound)`);
     }
   }
 
   const grids = [options.items, options.groups, options.workgroups].filter((g) => g !== undefined).length;
-  if (grids !== 1) throw new Error(`scratchgpt: ${where()}: give exactly one of items, groups or workgroups`);
+  if (grids !== 1) throw new ScratchGPTError('value', `scratchgpt: ${where()}: give exactly one of items, groups or workgroups`);
   const workgroups =
     options.items !== undefined
       ? grid(options.items, kernel.workgroupSize(entry, constants))
@@ -408,6 +420,7 @@ export function launch(kernel: Kernel, entry: string, options: LaunchOptions): v
       return given ? storageResource(kernel, given) : null;
     },
     workgroups,
+    info.bindings.has(ERRORS_BINDING),
   );
 }
 

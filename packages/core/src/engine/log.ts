@@ -9,6 +9,7 @@
  * Set it with `init({ log })` or, in Node, the env var `SCRATCHGPT_LOG` (`debug`, `info`, `warn`,
  * `error`, `silent`).
  */
+import { ScratchGPTError } from './errors';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -55,14 +56,14 @@ export function setLog(setting: LogSetting): void {
     return;
   }
   if (!isLogLevel(setting)) {
-    throw new Error(`scratchgpt: unknown log level '${String(setting)}' (expected debug, info, warn, error, silent or a function)`);
+    throw new ScratchGPTError('value', `scratchgpt: unknown log level '${String(setting)}' (expected debug, info, warn, error, silent or a function)`);
   }
   custom = null;
   threshold = RANK[setting];
 }
 
 /** Logs `message` (which should start with `scratchgpt: `) at `level`. */
-export function log(level: LogLevel, message: string): void {
+export function logMessage(level: LogLevel, message: string): void {
   if (custom) custom(level, message);
   else if (RANK[level] >= threshold) sink(level, message);
 }

@@ -4,7 +4,8 @@
  */
 import { forgetBuffers } from './bindgroups';
 import { BufferUsage, gpu } from './device';
-import { flush } from './queue';
+import { ScratchGPTError } from './errors';
+import { flush, reportOutOfMemory } from './queue';
 
 const STORAGE_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
 /** Pooled buffers above this many bytes in total are destroyed, oldest first. */
@@ -18,6 +19,8 @@ let pooledBuffers = 0;
 let liveBuffers = 0;
 let liveBytes = 0;
 let liveTensors = 0;
+/** Buffers whose creation failed (out of memory): never pooled or handed out again. */
+const failed = new WeakSet<GPUBuffer>();
 
 /** Buffer sizes are rounded so that similar requests share pooled buffers and copies stay aligned. */
 function roundSize(bytes: number): number {
@@ -54,7 +57,7 @@ export function allocStorage(bytes: number): Storage {
   }
   const size = roundSize(bytes);
   if (size > limits.maxBufferSize) {
-    throw new Error(
+    throw new ScratchGPTError('limit',
       `scratchgpt: cannot allocate ${bytes} bytes: larger than this device's maxBufferSize (${limits.maxBufferSize})`,
     );
   }
@@ -63,18 +66,58 @@ export function allocStorage(bytes: number): Storage {
   if (buffer) {
     pooledBytes -= size;
     pooledBuffers -= 1;
-  } else {
-    buffer = device.createBuffer({ size, usage: STORAGE_USAGE });
   }
+  if (!buffer || failed.has(buffer)) buffer = createStorageBuffer(device, size);
   liveBuffers += 1;
   liveBytes += size;
   return new Storage(device, buffer, bytes);
+}
+
+/**
+ * Creates a storage buffer. WebGPU does not throw when memory runs out: the buffer is invalid and an
+ * error scope says so asynchronously. The scope is popped without waiting (no round trip per
+ * allocation); a failure is reported at the next readback or `sync()`, naming the size and what was
+ * live, ahead of the validation errors that every use of the invalid buffer causes.
+ */
+function createStorageBuffer(device: GPUDevice, size: number): GPUBuffer {
+  const before = memory();
+  device.pushErrorScope('out-of-memory');
+  const buffer = device.createBuffer({ size, usage: STORAGE_USAGE });
+  device.popErrorScope().then(
+    (error) => {
+      if (!error) return;
+      failed.add(buffer);
+      reportOutOfMemory(device, outOfMemoryMessage(size, before, error.message));
+    },
+    () => undefined, // the device was lost: reported as such
+  );
+  return buffer;
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${bytes} bytes`;
+}
+
+function outOfMemoryMessage(size: number, live: MemoryInfo, cause: string): string {
+  return (
+    `scratchgpt: GPU out of memory: allocating a buffer of ${formatBytes(size)} (${size} bytes) failed; ` +
+    `live when it was requested: ${live.liveTensors} tensors in ${live.liveBuffers} buffers (${formatBytes(live.liveBytes)}), ` +
+    `plus ${live.pooledBuffers} pooled free buffers (${formatBytes(live.pooledBytes)}). ` +
+    'Free what is not needed (dispose(), scope(), trimPool()) or use a smaller batch, context or model. ' +
+    `Every result computed since then is invalid. WebGPU: ${cause.split('\n')[0]}`
+  );
 }
 
 function releaseBuffer(buffer: GPUBuffer, device: GPUDevice | null): void {
   if (device !== poolDevice) return; // from a destroyed device: nothing to pool or count
   liveBuffers -= 1;
   liveBytes -= buffer.size;
+  if (failed.has(buffer)) {
+    buffer.destroy();
+    return;
+  }
   let list = pool.get(buffer.size);
   if (!list) pool.set(buffer.size, (list = []));
   list.push(buffer);

@@ -4,6 +4,9 @@
  * first, so queue order always matches program order (pooled buffers can be reused safely).
  */
 import { BufferUsage, MapMode, gpu } from './device';
+import { ScratchGPTError } from './errors';
+import { checkReports, REPORT_BYTES, takeArmedReports } from './gpuerrors';
+import { lostDeviceError, lostReason } from './lost';
 
 /** Uniform blocks are placed at this alignment (minUniformBufferOffsetAlignment is at most 256). */
 const UNIFORM_ALIGN = 256;
@@ -22,6 +25,8 @@ let arenaBuffer: GPUBuffer | null = null;
 const arenaBytes = new Uint8Array(ARENA_BYTES);
 let arenaUsed = 0;
 let lastError: string | null = null;
+/** An out-of-memory error found asynchronously at buffer creation (see `memory.ts`); reported before the errors it causes. */
+let outOfMemory: { device: GPUDevice; message: string } | null = null;
 const watchedDevices = new WeakSet<GPUDevice>();
 
 function watchErrors(device: GPUDevice): void {
@@ -35,18 +40,39 @@ function watchErrors(device: GPUDevice): void {
   else (device as { onuncapturederror: unknown }).onuncapturederror = onError;
 }
 
-/** Throws (once) the first WebGPU validation error seen since the last check. */
+/**
+ * Records an error that WebGPU reported asynchronously (an out-of-memory error scope at buffer
+ * creation): the next readback or `sync()` throws it, ahead of the validation errors it causes
+ * (every later use of the failed buffer is invalid).
+ */
+export function reportOutOfMemory(device: GPUDevice, message: string): void {
+  outOfMemory ??= { device, message };
+}
+
+/** Throws (once) the first asynchronous WebGPU error seen since the last check: out-of-memory first, then validation. */
 export function throwPendingError(): void {
+  if (outOfMemory !== null) {
+    const { message } = outOfMemory;
+    outOfMemory = null;
+    lastError = null; // a consequence of the failed allocation
+    throw new ScratchGPTError('device', message);
+  }
   if (lastError !== null) {
     const message = lastError;
     lastError = null;
-    throw new Error(`scratchgpt: WebGPU error: ${message}`);
+    throw new ScratchGPTError('device', `scratchgpt: WebGPU error: ${message}`);
   }
 }
 
 function current(): Recording {
   const { device } = gpu();
-  if (recording && recording.device !== device) recording = null;
+  if (recording && recording.device !== device) {
+    // A new device (the old one was lost or destroyed): what was recorded for the old one is gone, and
+    // so are its pending errors.
+    recording = null;
+    lastError = null;
+    if (outOfMemory?.device !== device) outOfMemory = null;
+  }
   if (!recording) {
     watchErrors(device);
     recording = { device, encoder: device.createCommandEncoder(), pass: null, dispatches: 0 };
@@ -66,7 +92,7 @@ function arena(device: GPUDevice): GPUBuffer {
 /** Stages a uniform block for the current recording and returns its binding. */
 export function stageUniforms(data: ArrayBuffer): GPUBufferBinding {
   const bytes = data.byteLength;
-  if (bytes > ARENA_BYTES) throw new Error(`scratchgpt: uniform block of ${bytes} bytes is too large`);
+  if (bytes > ARENA_BYTES) throw new ScratchGPTError('limit', `scratchgpt: uniform block of ${bytes} bytes is too large`);
   const { device } = current();
   if (arenaUsed + bytes > ARENA_BYTES) flush();
   const buffer = arena(device);
@@ -99,6 +125,17 @@ export function recordCopy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, ds
     rec.pass = null;
   }
   rec.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  rec.dispatches += 1;
+}
+
+/** Records zeroing `bytes` bytes of a buffer at `offset` (closes the open compute pass). */
+export function recordClear(buffer: GPUBuffer, offset: number, bytes: number): void {
+  const rec = current();
+  if (rec.pass) {
+    rec.pass.end();
+    rec.pass = null;
+  }
+  rec.encoder.clearBuffer(buffer, offset, bytes);
   rec.dispatches += 1;
 }
 
@@ -136,22 +173,51 @@ function padTo4(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-/** Reads `bytes` bytes at `offset` of a buffer back to the CPU (submits pending work first). */
+/**
+ * Reads `bytes` bytes at `offset` of a buffer back to the CPU (submits pending work first). When a
+ * kernel that checks its input ran since the last readback, the error-report buffer travels in the
+ * same copy (engine/gpuerrors.ts) and a report is thrown here.
+ */
 export async function readBuffer(buffer: GPUBuffer, offset: number, bytes: number): Promise<ArrayBuffer> {
   const { device } = gpu();
   const size = Math.max(4, Math.ceil(bytes / 4) * 4);
-  const staging = device.createBuffer({ size, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
+  const reports = takeArmedReports(device);
+  const total = size + (reports ? REPORT_BYTES : 0);
+  const staging = device.createBuffer({ size: total, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST });
   try {
     recordCopy(buffer, offset, staging, 0, size);
+    if (reports) {
+      recordCopy(reports, 0, staging, size, REPORT_BYTES);
+      recordClear(reports, 0, REPORT_BYTES);
+    }
     flush();
-    await staging.mapAsync(MapMode.READ);
-    const out = staging.getMappedRange(0, size).slice(0, bytes);
+    await mapForReading(device, staging);
+    const mapped = staging.getMappedRange(0, total);
+    const out = mapped.slice(0, bytes);
+    const words = reports ? new Uint32Array(mapped.slice(size, total)) : null;
     staging.unmap();
     throwPendingError();
+    if (words) checkReports(words);
     return out;
   } finally {
     staging.destroy();
   }
+}
+
+/** `mapAsync` for reading; a device lost meanwhile (WebGPU rejects with an empty AbortError) is named with its reason. */
+async function mapForReading(device: GPUDevice, staging: GPUBuffer): Promise<void> {
+  try {
+    await staging.mapAsync(MapMode.READ);
+  } catch (err) {
+    // device.lost usually settles first; give it a moment when it has not.
+    const lost = lostReason(device) ?? (await Promise.race([device.lost.then((info) => `${info.reason}: ${info.message}`), delay(100)]));
+    if (lost) throw lostDeviceError('a readback', lost);
+    throw new ScratchGPTError('device', `scratchgpt: reading back from the GPU failed: ${(err as Error).name}${(err as Error).message ? `: ${(err as Error).message}` : ''}`);
+  }
+}
+
+function delay(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
 }
 
 /** Resolves when all submitted GPU work has finished (use for timing). */

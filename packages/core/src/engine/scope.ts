@@ -5,9 +5,27 @@
  * opened by concurrent async tasks must not interleave.
  */
 import { isTensor } from './brand';
+import { logMessage } from './log';
 import type { Tensor } from './tensor';
 
 const stack: Set<Tensor>[] = [];
+
+/** Why a scope disposed a tensor, for the "used after dispose" error (see {@link disposalNote}). */
+const notes = new WeakMap<Tensor, string>();
+const SYNC_NOTE = 'it was freed when the scope() that created it ended: return it from the scope (or keep() it) to use it afterwards';
+const ASYNC_NOTE =
+  'it was freed when the async scope() that was innermost at its creation ended. Return it from the scope (or keep() it) to use it afterwards; ' +
+  'if async scopes run concurrently (Promise.all, a scope() that is not awaited), each one collects the tensors the others create while it is ' +
+  'the innermost: await scopes one after another';
+const INTERLEAVED_NOTE =
+  'it was freed when an async scope() ended while a scope opened after it was still open (concurrent async scopes interleaved across await): ' +
+  'await scopes one after another, or keep() tensors that must outlive them';
+
+/** @internal Why `t` was disposed by a scope (' — …'), or '' when it was disposed explicitly. */
+export function disposalNote(t: Tensor): string {
+  const note = notes.get(t);
+  return note ? ` — ${note}` : '';
+}
 
 /** @internal Called by the Tensor constructor. */
 export function track(t: Tensor): void {
@@ -50,13 +68,16 @@ function graphOf(roots: Set<Tensor>, created: Set<Tensor>): Set<Tensor> {
   return reach;
 }
 
-function close(created: Set<Tensor>, result: unknown): void {
+function close(created: Set<Tensor>, result: unknown, async: boolean): void {
   const index = stack.lastIndexOf(created);
+  const above = index >= 0 ? stack.slice(index + 1) : [];
   if (index >= 0) stack.splice(index, 1);
+  // What this scope hands back goes to the scope that was innermost when it opened.
+  const parent = index > 0 ? stack[index - 1] : undefined;
   const returned = new Set<Tensor>();
   collect(result, returned, new Set());
+  if (above.length > 0) rescueFromInterleaved(created, above, returned);
   const needed = graphOf(returned, created);
-  const parent = stack[stack.length - 1];
   for (const t of created) {
     if (returned.has(t)) {
       parent?.add(t);
@@ -64,6 +85,7 @@ function close(created: Set<Tensor>, result: unknown): void {
     }
     // A returned gradient outlives its tensor (dispose() would free it with it).
     if (t.grad && returned.has(t.grad)) t.grad = null;
+    if (!t.isDisposed) notes.set(t, above.length > 0 ? INTERLEAVED_NOTE : async ? ASYNC_NOTE : SYNC_NOTE);
     t.dispose();
     if (!t.gradNode) continue;
     if (needed.has(t)) {
@@ -76,6 +98,28 @@ function close(created: Set<Tensor>, result: unknown): void {
       t.gradNode.saved = [];
       t.gradNode = null;
     }
+  }
+}
+
+/**
+ * A scope closes while scopes opened after it are still open: two async scopes interleaved across
+ * `await` (nested scopes always close innermost first). The tensors this scope created while a later
+ * one was innermost were tracked by that one; take back those it returns (and the graph behind
+ * them), so its result survives, and warn: the later scope also holds tensors this one still used.
+ */
+function rescueFromInterleaved(created: Set<Tensor>, above: Set<Tensor>[], returned: Set<Tensor>): void {
+  logMessage(
+    'warn',
+    'scratchgpt: an async scope() ended while a scope() opened after it was still open: concurrent async scopes interleaved across await. ' +
+      "Tensors one creates while the other is the innermost open scope are freed with the other ('used after dispose' errors may follow). " +
+      'Await scopes one after another, or run the concurrent work outside scope() and keep() what it must keep.',
+  );
+  const others = new Set<Tensor>();
+  for (const s of above) for (const t of s) others.add(t);
+  for (const t of graphOf(returned, new Set([...created, ...others]))) {
+    if (!others.has(t)) continue;
+    for (const s of above) s.delete(t);
+    created.add(t);
   }
 }
 
@@ -97,21 +141,21 @@ export function scope<T>(fn: () => T): T {
   try {
     result = fn();
   } catch (err) {
-    close(created, undefined);
+    close(created, undefined, false);
     throw err;
   }
   if (result instanceof Promise) {
     return result.then(
       (value) => {
-        close(created, value);
+        close(created, value, true);
         return value;
       },
       (err) => {
-        close(created, undefined);
+        close(created, undefined, true);
         throw err;
       },
     ) as T;
   }
-  close(created, result);
+  close(created, result, false);
   return result;
 }

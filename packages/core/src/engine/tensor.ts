@@ -3,10 +3,12 @@
  * `reshape` returns a view sharing the storage. Ownership is explicit: call `dispose()` (or use a scope).
  */
 import { tensorBrand } from './brand';
+import { ScratchGPTError } from './errors';
 import { record, type GradNode } from './graph';
+import { lostDeviceError, lostReason } from './lost';
 import { allocStorage, countTensor, type Storage } from './memory';
 import { readBuffer } from './queue';
-import { track } from './scope';
+import { disposalNote, track } from './scope';
 
 /** Element types. All are 4 bytes wide. */
 export type DType = 'f32' | 'i32' | 'u32';
@@ -42,7 +44,7 @@ export function stridesOf(shape: Shape): number[] {
 /** Validates and copies a shape (non-negative integers). */
 export function checkShape(shape: Shape, what = 'shape'): number[] {
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new Error(`scratchgpt: invalid ${what} [${shape.join(', ')}]: dimensions must be non-negative integers`);
+    if (!Number.isInteger(d) || d < 0) throw new ScratchGPTError('shape', `scratchgpt: invalid ${what} [${shape.join(', ')}]: dimensions must be non-negative integers`);
   }
   return [...shape];
 }
@@ -115,7 +117,9 @@ export class Tensor<D extends DType = DType> {
   }
 
   private live(): Storage {
-    if (!this.storage) throw new Error(`scratchgpt: tensor of shape ${fmt(this.shape)} (${this.dtype}) was used after dispose()`);
+    if (!this.storage) throw new ScratchGPTError('disposed', `scratchgpt: tensor of shape ${fmt(this.shape)} (${this.dtype}) was used after dispose()${disposalNote(this)}`);
+    const lost = lostReason(this.storage.device);
+    if (lost !== undefined) throw lostDeviceError(`this tensor of shape ${fmt(this.shape)} (${this.dtype})`, lost);
     return this.storage;
   }
 
@@ -143,7 +147,7 @@ export class Tensor<D extends DType = DType> {
 
   /** Marks this tensor as a leaf that needs gradients; returns it. */
   requireGrad(flag = true): this {
-    if (flag && this.dtype !== 'f32') throw new Error(`scratchgpt: only f32 tensors can require grad (got ${this.dtype})`);
+    if (flag && this.dtype !== 'f32') throw new ScratchGPTError('dtype', `scratchgpt: only f32 tensors can require grad (got ${this.dtype})`);
     this.requiresGrad = flag;
     return this;
   }
@@ -189,7 +193,7 @@ export class Tensor<D extends DType = DType> {
 
   /** The single value of a one-element tensor. */
   async item(): Promise<number> {
-    if (this.size !== 1) throw new Error(`scratchgpt: item() needs a tensor with one element, got shape ${fmt(this.shape)}`);
+    if (this.size !== 1) throw new ScratchGPTError('shape', `scratchgpt: item() needs a tensor with one element, got shape ${fmt(this.shape)}`);
     return (await this.toArray())[0];
   }
 
@@ -202,14 +206,14 @@ export class Tensor<D extends DType = DType> {
 export function resolveReshape(from: Shape, to: readonly number[]): number[] {
   const size = sizeOf(from);
   const unknown = to.filter((d) => d === -1).length;
-  if (unknown > 1) throw new Error(`scratchgpt: reshape ${fmt(from)} → ${fmt(to)}: only one dimension may be -1`);
+  if (unknown > 1) throw new ScratchGPTError('shape', `scratchgpt: reshape ${fmt(from)} → ${fmt(to)}: only one dimension may be -1`);
   for (const d of to) {
-    if (d !== -1 && (!Number.isInteger(d) || d < 0)) throw new Error(`scratchgpt: reshape ${fmt(from)} → ${fmt(to)}: invalid dimension ${d}`);
+    if (d !== -1 && (!Number.isInteger(d) || d < 0)) throw new ScratchGPTError('shape', `scratchgpt: reshape ${fmt(from)} → ${fmt(to)}: invalid dimension ${d}`);
   }
   const known = to.reduce((p, d) => (d === -1 ? p : p * d), 1);
   const resolved = to.map((d) => (d === -1 ? (known === 0 ? 0 : size / known) : d));
   if (sizeOf(resolved) !== size || resolved.some((d) => !Number.isInteger(d))) {
-    throw new Error(`scratchgpt: cannot reshape ${fmt(from)} (${size} elements) to ${fmt(to)}`);
+    throw new ScratchGPTError('shape', `scratchgpt: cannot reshape ${fmt(from)} (${size} elements) to ${fmt(to)}`);
   }
   return resolved;
 }
@@ -217,14 +221,14 @@ export function resolveReshape(from: Shape, to: readonly number[]): number[] {
 /** Throws a clear error unless `t` has one of the given dtypes. */
 export function expectDType(op: string, t: Tensor, ...dtypes: DType[]): void {
   if (!dtypes.includes(t.dtype)) {
-    throw new Error(`scratchgpt: ${op} expects ${dtypes.join(' or ')} but got a ${t.dtype} tensor of shape ${fmt(t.shape)}`);
+    throw new ScratchGPTError('dtype', `scratchgpt: ${op} expects ${dtypes.join(' or ')} but got a ${t.dtype} tensor of shape ${fmt(t.shape)}`);
   }
 }
 
 /** Normalises an axis (negative counts from the end) and checks its range. */
 export function normAxis(op: string, axis: number, rank: number): number {
   const a = axis < 0 ? axis + rank : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new Error(`scratchgpt: ${op}: axis ${axis} is out of range for rank ${rank}`);
+  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new ScratchGPTError('range', `scratchgpt: ${op}: axis ${axis} is out of range for rank ${rank}`);
   return a;
 }
 

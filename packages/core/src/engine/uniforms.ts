@@ -2,6 +2,7 @@
  * Uniform blocks: packed by name from a kernel's parsed `Params` layout ({@link packParams}, what
  * `launch` uses), or built field by field in declaration order ({@link Uniforms}, for `dispatch`).
  */
+import { ScratchGPTError } from './errors';
 import type { ParamField, ParamsLayout } from './wgsl';
 
 /** Largest tensor rank supported by the generic (shape-in-uniforms) kernels. */
@@ -16,7 +17,7 @@ function put(view: DataView, field: ParamField, at: number, value: number, where
     return;
   }
   if (!Number.isInteger(value) || value < -0x80000000 || value > 0xffffffff) {
-    throw new Error(`scratchgpt: ${where()}: param '${field.name}' (${field.type}) must be an integer, got ${value}`);
+    throw new ScratchGPTError('value', `scratchgpt: ${where()}: param '${field.name}' (${field.type}) must be an integer, got ${value}`);
   }
   if (field.scalar === 'i32') view.setInt32(at, value, true);
   else view.setUint32(at, value >>> 0, true);
@@ -33,14 +34,14 @@ export function packParams(layout: ParamsLayout, values: Readonly<Record<string,
     const value = values[field.name];
     if (value === undefined) continue;
     if (typeof value === 'number' || typeof value === 'boolean') {
-      if (field.count !== 1) throw new Error(`scratchgpt: ${where()}: param '${field.name}' is ${field.type}: pass an array of up to ${field.count} numbers`);
+      if (field.count !== 1) throw new ScratchGPTError('value', `scratchgpt: ${where()}: param '${field.name}' is ${field.type}: pass an array of up to ${field.count} numbers`);
       put(view, field, field.offsets[0], Number(value), where);
       continue;
     }
     if (value.length > field.count) {
-      throw new Error(`scratchgpt: ${where()}: param '${field.name}' (${field.type}) holds at most ${field.count} values, got ${value.length}`);
+      throw new ScratchGPTError('limit', `scratchgpt: ${where()}: param '${field.name}' (${field.type}) holds at most ${field.count} values, got ${value.length}`);
     }
-    if (field.count === 1) throw new Error(`scratchgpt: ${where()}: param '${field.name}' is a scalar ${field.type}, got an array`);
+    if (field.count === 1) throw new ScratchGPTError('value', `scratchgpt: ${where()}: param '${field.name}' is a scalar ${field.type}, got an array`);
     for (let i = 0; i < value.length; i++) put(view, field, field.offsets[i], value[i], where);
   }
   return buffer;
@@ -83,7 +84,7 @@ export class Uniforms {
 
   /** An `array<vec4<u32>, MAX_RANK / 4>` holding `values` (zero-padded), 16-byte aligned. */
   dims(values: readonly number[], fill = 0): this {
-    if (values.length > MAX_RANK) throw new Error(`scratchgpt: rank ${values.length} exceeds the maximum of ${MAX_RANK}`);
+    if (values.length > MAX_RANK) throw new ScratchGPTError('limit', `scratchgpt: rank ${values.length} exceeds the maximum of ${MAX_RANK}`);
     this.align16();
     for (let i = 0; i < MAX_RANK; i++) this.fields.push({ kind: 'u32', value: i < values.length ? values[i] : fill });
     return this;

@@ -4,6 +4,7 @@
  * `const`s (op codes) and `override`s, and per entry point its `@workgroup_size` and the bindings and
  * uniform fields it reads (through the functions it calls). Pure text processing: no GPU needed.
  */
+import { ScratchGPTError } from './errors';
 
 /** A `@group(0) @binding(n) var<...> name: T` declaration. */
 export interface KernelBinding {
@@ -163,17 +164,17 @@ function placeType(type: string, consts: Record<string, number>, where: () => st
     const lengthText = array[2].trim();
     const length = parseLiteral(lengthText) ?? consts[lengthText];
     if (typeof length !== 'number' || !Number.isInteger(length) || length < 1) {
-      throw new Error(`scratchgpt: ${where()}: cannot read the length of ${t} (a literal or a const)`);
+      throw new ScratchGPTError('format', `scratchgpt: ${where()}: cannot read the length of ${t} (a literal or a const)`);
     }
     const stride = Math.ceil(element.size / element.align) * element.align;
     if (stride % 16 !== 0) {
-      throw new Error(`scratchgpt: ${where()}: ${t} in a uniform block needs a 16-byte element stride (use an array of vec4)`);
+      throw new ScratchGPTError('format', `scratchgpt: ${where()}: ${t} in a uniform block needs a 16-byte element stride (use an array of vec4)`);
     }
     const offsets: number[] = [];
     for (let i = 0; i < length; i++) for (const o of element.offsets) offsets.push(i * stride + o);
     return { scalar: element.scalar, align: Math.max(16, element.align), size: length * stride, offsets };
   }
-  throw new Error(`scratchgpt: ${where()}: unsupported uniform field type ${t} (use u32/i32/f32, vecN of them, or arrays of vec4)`);
+  throw new ScratchGPTError('format', `scratchgpt: ${where()}: unsupported uniform field type ${t} (use u32/i32/f32, vecN of them, or arrays of vec4)`);
 }
 
 /**
@@ -199,7 +200,7 @@ export function layoutStruct(kernelName: string, body: string, struct: string, v
   }
   for (const part of parts) {
     const m = /^((?:@\w+\s*\([^)]*\)\s*)*)(\w+)\s*:\s*([\s\S]+)$/.exec(part);
-    if (!m) throw new Error(`scratchgpt: kernel '${kernelName}': cannot read field '${part}' of struct ${struct}`);
+    if (!m) throw new ScratchGPTError('format', `scratchgpt: kernel '${kernelName}': cannot read field '${part}' of struct ${struct}`);
     const [, attrs, name, type] = m;
     const where = () => `kernel '${kernelName}' struct ${struct} field '${name}'`;
     const placed = placeType(type, consts, where);
@@ -241,7 +242,7 @@ function readBindings(name: string, code: string): KernelBinding[] {
     const type = space === 'uniform' ? 'uniform' : access === 'read_write' ? 'storage' : 'read-only-storage';
     const index = Number(binding[1]);
     if (found.has(index)) {
-      throw new Error(`scratchgpt: kernel '${name}' declares @binding(${index}) twice (line ${lineOf(code, match.index ?? 0)})`);
+      throw new ScratchGPTError('format', `scratchgpt: kernel '${name}' declares @binding(${index}) twice (line ${lineOf(code, match.index ?? 0)})`);
     }
     found.set(index, { binding: index, name: match[3], type });
   }

@@ -2,6 +2,7 @@
  * Standard layers: Linear, Embedding, LayerNorm, Dropout, GELU, ReLU, and the containers
  * Sequential and ModuleList. Initialisation follows PyTorch's defaults.
  */
+import { ScratchGPTError } from '../engine/errors';
 import { full, rand, randn } from '../ops/creation';
 import { add } from '../ops/binary';
 import { dropout } from '../ops/dropout';
@@ -42,7 +43,7 @@ export class Linear extends Module {
 
   override forward(x: Tensor): Tensor {
     if (x.rank < 2 || x.shape[x.rank - 1] !== this.inFeatures) {
-      throw new Error(
+      throw new ScratchGPTError('shape',
         `scratchgpt: Linear(${this.inFeatures}, ${this.outFeatures}) expects input [..., ${this.inFeatures}] with at least 2 dims, got ${fmt(x.shape)}`,
       );
     }
@@ -94,7 +95,7 @@ export class LayerNorm extends Module {
 export class Dropout extends Module {
   constructor(readonly p: number) {
     super();
-    if (!(p >= 0 && p <= 1)) throw new Error(`scratchgpt: Dropout probability must be in [0, 1], got ${p}`);
+    if (!(p >= 0 && p <= 1)) throw new ScratchGPTError('range', `scratchgpt: Dropout probability must be in [0, 1], got ${p}`);
   }
 
   override forward(x: Tensor): Tensor {
@@ -164,7 +165,7 @@ export class ModuleList<M extends AnyModule = Module> extends Module<never[], ne
   /** The module at `index` (negative counts from the end). */
   at(index: number): M {
     const m = this.items.at(index);
-    if (!m) throw new Error(`scratchgpt: ModuleList index ${index} is out of range (length ${this.items.length})`);
+    if (!m) throw new ScratchGPTError('range', `scratchgpt: ModuleList index ${index} is out of range (length ${this.items.length})`);
     return m;
   }
 
@@ -173,6 +174,6 @@ export class ModuleList<M extends AnyModule = Module> extends Module<never[], ne
   }
 
   override forward(): never {
-    throw new Error('scratchgpt: ModuleList has no forward(); iterate over it and call each module');
+    throw new ScratchGPTError('state', 'scratchgpt: ModuleList has no forward(); iterate over it and call each module');
   }
 }

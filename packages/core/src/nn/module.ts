@@ -10,6 +10,7 @@
  * freed intermediates. Long-lived state goes through `param()` (learned) or `buffer()` (not learned:
  * caches, masks, running statistics).
  */
+import { ScratchGPTError } from '../engine/errors';
 import { keep, scope } from '../engine/scope';
 import { recordCopy } from '../engine/queue';
 import { fmt, type Tensor } from '../engine/tensor';
@@ -72,8 +73,8 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
    */
   protected param<T extends Tensor>(name: string, tensor: T): T {
     this.checkName(name);
-    if (tensor.dtype !== 'f32') throw new Error(`scratchgpt: ${this.constructor.name}: parameter '${name}' must be f32, got ${tensor.dtype}`);
-    if (!tensor.isLeaf) throw new Error(`scratchgpt: ${this.constructor.name}: parameter '${name}' is the output of an op; pass a leaf tensor (detach() it)`);
+    if (tensor.dtype !== 'f32') throw new ScratchGPTError('dtype', `scratchgpt: ${this.constructor.name}: parameter '${name}' must be f32, got ${tensor.dtype}`);
+    if (!tensor.isLeaf) throw new ScratchGPTError('value', `scratchgpt: ${this.constructor.name}: parameter '${name}' is the output of an op; pass a leaf tensor (detach() it)`);
     keep(tensor);
     tensor.requiresGrad = true;
     this.ownParams.set(name, tensor);
@@ -97,7 +98,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   /** Registers `module` as submodule `name` (its parameters appear as `name.…`) and returns it. */
   protected module<M extends AnyModule>(name: string, module: M): M {
     this.checkName(name);
-    if (Object.is(module, this)) throw new Error(`scratchgpt: ${this.constructor.name}: a module cannot contain itself`);
+    if (Object.is(module, this)) throw new ScratchGPTError('value', `scratchgpt: ${this.constructor.name}: a module cannot contain itself`);
     this.ownModules.set(name, module);
     return module;
   }
@@ -109,8 +110,8 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
    */
   replaceModule(name: string, module: AnyModule): AnyModule {
     const old = this.ownModules.get(name);
-    if (!old) throw new Error(`scratchgpt: ${this.constructor.name} has no submodule '${name}' to replace`);
-    if (Object.is(module, this)) throw new Error(`scratchgpt: ${this.constructor.name}: a module cannot contain itself`);
+    if (!old) throw new ScratchGPTError('value', `scratchgpt: ${this.constructor.name} has no submodule '${name}' to replace`);
+    if (Object.is(module, this)) throw new ScratchGPTError('value', `scratchgpt: ${this.constructor.name}: a module cannot contain itself`);
     this.ownModules.set(name, module);
     const fields = this as unknown as Record<string, unknown>;
     for (const key of Object.keys(fields)) {
@@ -125,10 +126,10 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
 
   private checkName(name: string): void {
     if (name === '' || name.includes('.')) {
-      throw new Error(`scratchgpt: ${this.constructor.name}: invalid name '${name}' (must be non-empty, without '.')`);
+      throw new ScratchGPTError('value', `scratchgpt: ${this.constructor.name}: invalid name '${name}' (must be non-empty, without '.')`);
     }
     if (this.ownParams.has(name) || this.ownModules.has(name) || this.ownBuffers.has(name)) {
-      throw new Error(`scratchgpt: ${this.constructor.name}: '${name}' is already registered`);
+      throw new ScratchGPTError('state', `scratchgpt: ${this.constructor.name}: '${name}' is already registered`);
     }
   }
 
@@ -211,7 +212,7 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     if (strict && unexpected.length > 0) problems.push(`unexpected keys: ${unexpected.join(', ')}`);
     if (mismatched.length > 0) problems.push(`shape mismatches: ${mismatched.join('; ')}`);
     if (problems.length > 0) {
-      throw new Error(`scratchgpt: ${this.constructor.name}.loadStateDict failed:\n  ${problems.join('\n  ')}`);
+      throw new ScratchGPTError('format', `scratchgpt: ${this.constructor.name}.loadStateDict failed:\n  ${problems.join('\n  ')}`);
     }
     for (const [name, target] of own) {
       const source = given.get(name);

@@ -4,11 +4,13 @@
  * regenerates from the seed. Forward and backward, plus float64 references.
  */
 import source from '../../../../shaders/attention.wgsl';
+import { ScratchGPTError } from '../engine/errors';
 import { record, shared } from '../engine/graph';
 import { nextSeed } from './creation';
 import { defineKernel, launch } from '../engine/kernel';
 import { recordCopy } from '../engine/queue';
 import { expectDType, fmt, sameShape, Tensor } from '../engine/tensor';
+import type { OpInfo } from './info';
 import { commonWgsl, pcg, uniform01 } from './shared';
 
 const kernel = defineKernel('attention', source, { with: [commonWgsl] });
@@ -50,20 +52,20 @@ interface Dims {
 function checkInputs(q: Tensor, k: Tensor, v: Tensor, causal: boolean, heads: number, kvLength?: number): Dims {
   for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
     expectDType('attention', t, 'f32');
-    if (t.rank < 2) throw new Error(`scratchgpt: attention: ${name} must be [..., T, D], got ${fmt(t.shape)}`);
+    if (t.rank < 2) throw new ScratchGPTError('shape', `scratchgpt: attention: ${name} must be [..., T, D], got ${fmt(t.shape)}`);
   }
   const width = q.shape[q.rank - 1];
-  if (heads > 0 && width % heads !== 0) throw new Error(`scratchgpt: attention: last dimension ${width} of q ${fmt(q.shape)} is not divisible by ${heads} heads`);
+  if (heads > 0 && width % heads !== 0) throw new ScratchGPTError('shape', `scratchgpt: attention: last dimension ${width} of q ${fmt(q.shape)} is not divisible by ${heads} heads`);
   const d = heads > 0 ? width / heads : width;
   const t = q.shape[q.rank - 2];
   const kvRows = k.shape[k.rank - 2];
   const s = kvLength ?? kvRows;
-  if (!Number.isInteger(s) || s < 1 || s > kvRows) throw new Error(`scratchgpt: attention: kvLength ${s} must be in [1, ${kvRows}]`);
+  if (!Number.isInteger(s) || s < 1 || s > kvRows) throw new ScratchGPTError('range', `scratchgpt: attention: kvLength ${s} must be in [1, ${kvRows}]`);
   if (!sameShape(k.shape, v.shape) || k.shape[k.rank - 1] !== width || !sameShape(k.shape.slice(0, -2), q.shape.slice(0, -2))) {
-    throw new Error(`scratchgpt: attention: shapes do not match: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)}`);
+    throw new ScratchGPTError('shape', `scratchgpt: attention: shapes do not match: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)}`);
   }
-  if (d > MAX_HEAD_DIM) throw new Error(`scratchgpt: attention: head dimension ${d} exceeds the fused kernel's maximum of ${MAX_HEAD_DIM}`);
-  if (causal && t > s) throw new Error(`scratchgpt: attention: causal attention needs at least as many keys as queries, got ${t} queries and ${s} keys`);
+  if (d > MAX_HEAD_DIM) throw new ScratchGPTError('limit', `scratchgpt: attention: head dimension ${d} exceeds the fused kernel's maximum of ${MAX_HEAD_DIM}`);
+  if (causal && t > s) throw new ScratchGPTError('shape', `scratchgpt: attention: causal attention needs at least as many keys as queries, got ${t} queries and ${s} keys`);
   return { bh: q.size / (t * d || 1), t, s, d, heads, kvRows };
 }
 
@@ -74,11 +76,11 @@ function checkInputs(q: Tensor, k: Tensor, v: Tensor, causal: boolean, heads: nu
 export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOptions = {}): Tensor {
   const causal = options.causal ?? false;
   const heads = options.heads ?? 0;
-  if (!Number.isInteger(heads) || heads < 0) throw new Error(`scratchgpt: attention: heads must be a positive integer, got ${heads}`);
+  if (!Number.isInteger(heads) || heads < 0) throw new ScratchGPTError('value', `scratchgpt: attention: heads must be a positive integer, got ${heads}`);
   const dims = checkInputs(q, k, v, causal, heads, options.kvLength);
   const scale = options.scale ?? 1 / Math.sqrt(dims.d);
   const p = options.dropout ?? 0;
-  if (!(p >= 0 && p < 1)) throw new Error(`scratchgpt: attention: dropout must be in [0, 1), got ${p}`);
+  if (!(p >= 0 && p < 1)) throw new ScratchGPTError('range', `scratchgpt: attention: dropout must be in [0, 1), got ${p}`);
   const seed = p > 0 ? (options.seed ?? nextSeed()) >>> 0 : 0;
   const { bh, t, s, d } = dims;
   const params = { bh, t, s, d, scale, causal, drop_p: p, seed, heads: Math.max(heads, 1), packed: heads > 0, kv_rows: dims.kvRows ?? s };
@@ -142,3 +144,42 @@ export function attentionRef(
   }
   return out;
 }
+
+interface AttentionSampleArgs {
+  lead: number[];
+  t: number;
+  s: number;
+  d: number;
+  options: AttentionOptions;
+}
+
+function attentionSample(lead: number[], t: number, s: number, d: number, options: AttentionOptions, forwardOnly = false) {
+  const args: AttentionSampleArgs = { lead, t, s, d, options };
+  return { shapes: [[...lead, t, d], [...lead, s, d], [...lead, s, d]], args, ...(forwardOnly ? { forwardOnly, domain: [-2, 2] as const } : {}) };
+}
+
+/** Registry entry of attention, unpacked layout (see `ops/info.ts`; packed heads and KV caches: test/attention.test.ts). */
+export const attentionInfo: OpInfo<AttentionSampleArgs> = {
+  name: 'attention',
+  samples: [
+    attentionSample([1], 1, 1, 1, {}, true),
+    attentionSample([1], 1, 1, 1, { causal: true }, true),
+    attentionSample([2, 3], 7, 7, 5, {}, true),
+    attentionSample([2, 3], 7, 7, 5, { causal: true }, true),
+    attentionSample([1, 2], 13, 13, 64, {}, true),
+    attentionSample([1, 2], 13, 13, 64, { causal: true }, true),
+    attentionSample([3], 4, 9, 8, {}, true),
+    attentionSample([3], 4, 9, 8, { causal: true }, true),
+    attentionSample([4], 32, 32, 8, { causal: true, dropout: 0.3, seed: 99 }, true),
+    attentionSample([2], 5, 5, 3, { seed: 7 }),
+    attentionSample([2], 5, 5, 3, { causal: true, seed: 7 }),
+    attentionSample([2], 5, 5, 3, { causal: true, dropout: 0.25, seed: 7 }),
+  ],
+  run: ([q, k, v], { options }) => attention(q, k, v, options),
+  ref: ([q, k, v], _shapes, { lead, t, s, d, options }) => {
+    const bh = lead.reduce((a, b) => a * b, 1);
+    return { data: attentionRef(q, k, v, { bh, t, s, d }, options), shape: [...lead, t, d] };
+  },
+  tol: { rtol: 1e-5, atol: 1e-6 },
+  dtype: { reject: 'i32' },
+};

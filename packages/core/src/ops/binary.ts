@@ -3,10 +3,12 @@
  * Same-shape operands larger than one storage binding are processed in chunks.
  */
 import source from '../../../../shaders/binary.wgsl';
+import { ScratchGPTError } from '../engine/errors';
 import { record, shared, type GradThunk } from '../engine/graph';
 import { chunks, defineKernel, launch, range } from '../engine/kernel';
-import { dtypeCode, fmt, Tensor, type DType } from '../engine/tensor';
-import { broadcastShapes, broadcastStrides, collapseDims } from './broadcast';
+import { dtypeCode, fmt, sizeOf, Tensor, type DType } from '../engine/tensor';
+import { broadcastRef, broadcastShapes, broadcastStrides, collapseDims } from './broadcast';
+import type { OpInfo } from './info';
 import { commonWgsl } from './shared';
 import { affine, neg } from './unary';
 
@@ -31,9 +33,9 @@ export type BinaryOpName = keyof typeof binaryOps;
 
 function forward(op: BinaryOpName, a: Tensor, b: Tensor): Tensor {
   if (a.dtype !== b.dtype) {
-    throw new Error(`scratchgpt: ${op}: dtype mismatch, ${a.dtype} ${fmt(a.shape)} vs ${b.dtype} ${fmt(b.shape)}`);
+    throw new ScratchGPTError('dtype', `scratchgpt: ${op}: dtype mismatch, ${a.dtype} ${fmt(a.shape)} vs ${b.dtype} ${fmt(b.shape)}`);
   }
-  if (a.dtype === 'u32') throw new Error(`scratchgpt: ${op} does not support u32 tensors (use i32 or f32)`);
+  if (a.dtype === 'u32') throw new ScratchGPTError('dtype', `scratchgpt: ${op} does not support u32 tensors (use i32 or f32)`);
   const shape = broadcastShapes(op, a.shape, b.shape);
   const out = Tensor.empty(shape, a.dtype as DType);
   const collapsed = collapseDims(shape, [broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)]);
@@ -109,3 +111,53 @@ export const lessEqual = (a: Tensor, b: Tensor) => binary('lessEqual', a, b);
 export const greater = (a: Tensor, b: Tensor) => binary('greater', a, b);
 /** 1 where a >= b else 0. */
 export const greaterEqual = (a: Tensor, b: Tensor) => binary('greaterEqual', a, b);
+
+/** Operand shapes: equal, broadcast either way, rank 0, size-1 dims in between. */
+const pairs = [
+  [[1], [1]],
+  [[7], [7]],
+  [[3, 5], [5]],
+  [[3, 1], [1, 5]],
+  [[2, 3, 37], [3, 1]],
+  [[1, 13], [11, 1]],
+  [[4, 1, 3, 1], [2, 1, 5]],
+  [[], [3]],
+];
+
+/** Registry entry of binary op `op` (through its exported function `run`). */
+function binaryInfo(op: BinaryOpName, run: (a: Tensor, b: Tensor) => Tensor): OpInfo {
+  const differentiable = op in gradients;
+  return {
+    name: op,
+    samples: pairs.map((shapes) => ({ shapes })),
+    run: ([a, b]) => run(a, b),
+    ref: ([a, b], [sa, sb]) => broadcastRef(a, sa, b, sb, binaryOps[op].ref),
+    tol: { rtol: 1e-6 },
+    domain: [-2, 2],
+    // Comparisons get small integers (many ties); the others divisors away from 0, of both signs.
+    data: (k, shapes, _args, random) => {
+      const n = sizeOf(shapes[k]);
+      if (!differentiable) return random(n, -3, 3).map(Math.round);
+      return k === 1 ? random(n, 0.5, 2).map((v, i) => (i % 3 === 0 ? v : -v)) : undefined;
+    },
+    differentiable: [differentiable, differentiable],
+    dtype: { reject: 'u32' },
+    // The samples whose broadcast collapses to rank 2 (the rank is a pipeline constant).
+    reuse: [2, 3, 5],
+  };
+}
+
+/** Registry entries of the binary ops (see `ops/info.ts`). */
+export const binaryInfos: OpInfo[] = [
+  binaryInfo('add', add),
+  binaryInfo('sub', sub),
+  binaryInfo('mul', mul),
+  binaryInfo('div', div),
+  binaryInfo('maximum', maximum),
+  binaryInfo('minimum', minimum),
+  binaryInfo('equal', equal),
+  binaryInfo('less', less),
+  binaryInfo('lessEqual', lessEqual),
+  binaryInfo('greater', greater),
+  binaryInfo('greaterEqual', greaterEqual),
+];

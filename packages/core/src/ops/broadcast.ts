@@ -1,4 +1,5 @@
 /** NumPy broadcasting rules and index-space helpers shared by broadcasting kernels. */
+import { ScratchGPTError } from '../engine/errors';
 import { fmt, stridesOf, type Shape } from '../engine/tensor';
 import { stridedOffset } from './shared';
 
@@ -10,7 +11,7 @@ export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
     const da = a[a.length - rank + i] ?? 1;
     const db = b[b.length - rank + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
-      throw new Error(`scratchgpt: ${op}: shapes ${fmt(a)} and ${fmt(b)} cannot be broadcast together (dimension ${i}: ${da} vs ${db})`);
+      throw new ScratchGPTError('shape', `scratchgpt: ${op}: shapes ${fmt(a)} and ${fmt(b)} cannot be broadcast together (dimension ${i}: ${da} vs ${db})`);
     }
     out[i] = da === 1 ? db : da;
   }

@@ -3,20 +3,22 @@
  * strided copy into its offset region of the output; its backward narrows the gradient back into
  * pieces. `split` (like `torch.split`) is a list of narrows. Any dtype.
  */
+import { ScratchGPTError } from '../engine/errors';
 import { record } from '../engine/graph';
 import { fmt, normAxis, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../engine/tensor';
+import type { OpInfo } from './info';
 import { stridedCopy } from './permute';
 import { stridedOffset } from './shared';
 import { narrow } from './slice';
 
 /** Validates concat inputs and returns the normalised dim and output shape. */
 function concatShape(op: string, shapes: readonly Shape[], dim: number): { d: number; shape: number[] } {
-  if (shapes.length === 0) throw new Error(`scratchgpt: ${op} needs at least one tensor`);
+  if (shapes.length === 0) throw new ScratchGPTError('value', `scratchgpt: ${op} needs at least one tensor`);
   const first = shapes[0];
   const d = normAxis(op, dim, first.length);
   shapes.forEach((shape, k) => {
     if (shape.length !== first.length || shape.some((n, i) => i !== d && n !== first[i])) {
-      throw new Error(
+      throw new ScratchGPTError('shape',
         `scratchgpt: ${op}: tensor ${k} has shape ${fmt(shape)} but tensor 0 has shape ${fmt(first)}; all dimensions except ${dim} must match`,
       );
     }
@@ -33,7 +35,7 @@ function concatShape(op: string, shapes: readonly Shape[], dim: number): { d: nu
 export function concat<D extends DType>(tensors: readonly Tensor<D>[], dim: number): Tensor<D> {
   tensors.forEach((t, k) => {
     if (t.dtype !== tensors[0].dtype) {
-      throw new Error(`scratchgpt: concat: tensor ${k} is ${t.dtype} ${fmt(t.shape)} but tensor 0 is ${tensors[0].dtype} ${fmt(tensors[0].shape)}`);
+      throw new ScratchGPTError('dtype', `scratchgpt: concat: tensor ${k} is ${t.dtype} ${fmt(t.shape)} but tensor 0 is ${tensors[0].dtype} ${fmt(tensors[0].shape)}`);
     }
   });
   const { d, shape } = concatShape('concat', tensors.map((t) => t.shape), dim);
@@ -65,7 +67,7 @@ function splitSizes(op: string, shape: Shape, sizes: number | readonly number[],
   const n = shape[d];
   let lengths: number[];
   if (typeof sizes === 'number') {
-    if (!Number.isInteger(sizes) || sizes <= 0) throw new Error(`scratchgpt: ${op}: split size ${sizes} must be a positive integer`);
+    if (!Number.isInteger(sizes) || sizes <= 0) throw new ScratchGPTError('value', `scratchgpt: ${op}: split size ${sizes} must be a positive integer`);
     lengths = [];
     for (let s = 0; s < n; s += sizes) lengths.push(Math.min(sizes, n - s));
     if (lengths.length === 0) lengths.push(0);
@@ -73,7 +75,7 @@ function splitSizes(op: string, shape: Shape, sizes: number | readonly number[],
     lengths = [...sizes];
     const total = lengths.reduce((a, b) => a + b, 0);
     if (lengths.some((l) => !Number.isInteger(l) || l < 0) || total !== n) {
-      throw new Error(`scratchgpt: ${op}: sizes ${fmt(lengths)} do not add up to dimension ${dim} (size ${n}) of shape ${fmt(shape)}`);
+      throw new ScratchGPTError('shape', `scratchgpt: ${op}: sizes ${fmt(lengths)} do not add up to dimension ${dim} (size ${n}) of shape ${fmt(shape)}`);
     }
   }
   let start = 0;
@@ -110,3 +112,50 @@ export function splitRef(data: ArrayLike<number>, shape: Shape, sizes: number | 
     return { data: out, shape: pieceShape };
   });
 }
+
+/** Registry entries of concat and split (see `ops/info.ts`): ranks 1 to 5, negative dims, empty pieces. */
+export const concatInfos = [
+  {
+    name: 'concat',
+    samples: [
+      [[[7]], 0],
+      [[[1], [7], [3]], 0],
+      [[[3, 5], [2, 5]], 0],
+      [[[3, 5], [3, 1], [3, 2]], -1],
+      [[[2, 3, 37], [2, 1, 37], [2, 0, 37], [2, 5, 37]], 1],
+      [[[2, 3, 5, 7], [2, 3, 5, 1]], 3],
+      [[[2, 1, 3, 5, 2], [2, 4, 3, 5, 2]], -4],
+      [[[1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1]], 2],
+    ].map(([shapes, dim]) => ({ shapes: shapes as number[][], args: { dim: dim as number } })),
+    run: (xs, { dim }) => concat(xs, dim),
+    ref: (xs, shapes, { dim }) => concatRef(xs, shapes, dim),
+    tol: { rtol: 0, atol: 0 },
+    dtype: 'any',
+    reuse: [2, 3, 5],
+  } satisfies OpInfo<{ dim: number }>,
+  {
+    // The pieces are concatenated in reverse order, so each one's values and place are checked.
+    name: 'split',
+    samples: [
+      [[7], 3, 0],
+      [[3, 10], [2, 5, 3], -1],
+      [[3, 11], [4, 0, 7], -1],
+      [[2, 13, 5], 13, 1],
+      [[2, 3, 5, 7], [0, 3, 4], 3],
+      [[4, 3, 1, 5, 2], 1, -5],
+    ].map(([shape, sizes, dim]) => ({ shapes: [shape as number[]], args: { sizes: sizes as number | number[], dim: dim as number } })),
+    run: ([x], { sizes, dim }) => {
+      const pieces = split(x, sizes, dim);
+      const out = concat([...pieces].reverse(), dim);
+      for (const p of pieces) p.dispose();
+      return out;
+    },
+    ref: ([x], [shape], { sizes, dim }) => {
+      const pieces = splitRef(x, shape, sizes, dim).reverse();
+      return concatRef(pieces.map((p) => p.data), pieces.map((p) => p.shape), dim);
+    },
+    tol: { rtol: 0, atol: 0 },
+    dtype: 'any',
+    reuse: [1, 2],
+  } satisfies OpInfo<{ sizes: number | number[]; dim: number }>,
+];

@@ -4,6 +4,7 @@
  */
 import fillSource from '../../../../shaders/fill.wgsl';
 import randomSource from '../../../../shaders/random.wgsl';
+import { ScratchGPTError } from '../engine/errors';
 import { chunks, defineKernel, launch, range } from '../engine/kernel';
 import { writeBuffer } from '../engine/queue';
 import { checkShape, dtypeCode, fmt, sizeOf, Tensor, type DType, type Shape } from '../engine/tensor';
@@ -16,8 +17,15 @@ export interface CreateOptions<D extends DType = DType> {
   dtype?: D;
 }
 
+/** The values an integer dtype holds (i32: [−2^31, 2^31), u32: [0, 2^32)). */
+const INT_RANGE: Record<'i32' | 'u32', readonly [number, number]> = { i32: [-0x80000000, 0x7fffffff], u32: [0, 0xffffffff] };
+
+/** Throws unless `value` fits `dtype` exactly: integers in range for i32/u32 (they would wrap silently). */
 function checkValue(value: number, dtype: DType, what: string): void {
-  if (dtype !== 'f32' && !Number.isInteger(value)) throw new Error(`scratchgpt: ${what}: ${value} is not an integer (dtype ${dtype})`);
+  if (dtype === 'f32') return;
+  if (!Number.isInteger(value)) throw new ScratchGPTError('value', `scratchgpt: ${what}: ${value} is not an integer (dtype ${dtype})`);
+  const [low, high] = INT_RANGE[dtype];
+  if (value < low || value > high) throw new ScratchGPTError('range', `scratchgpt: ${what}: ${value} is out of range for ${dtype} [${low}, ${high}] (it would wrap around)`);
 }
 
 /** A tensor filled with `value`. */
@@ -47,11 +55,12 @@ export function arange(end: number): Tensor;
 export function arange(start: number, end: number, step?: number, options?: CreateOptions): Tensor;
 export function arange(a: number, b?: number, step = 1, options: CreateOptions = {}): Tensor {
   const [start, end] = b === undefined ? [0, a] : [a, b];
-  if (step === 0) throw new Error('scratchgpt: arange: step must not be zero');
+  if (step === 0) throw new ScratchGPTError('value', 'scratchgpt: arange: step must not be zero');
   const dtype = options.dtype ?? ([start, end, step].every(Number.isInteger) ? 'i32' : 'f32');
   const n = Math.max(0, Math.ceil((end - start) / step));
   checkValue(start, dtype, 'arange start');
   checkValue(step, dtype, 'arange step');
+  if (n > 0) checkValue(start + (n - 1) * step, dtype, 'arange last value');
   const out = Tensor.empty([n], dtype);
   for (const { start: first, count } of chunks(n)) {
     if (count === 0) continue;
@@ -121,12 +130,12 @@ function inferShape(data: NestedArray): number[] {
 
 function flatten(data: NestedArray, shape: number[], depth: number, out: number[]): void {
   if (depth === shape.length) {
-    if (typeof data !== 'number') throw new Error('scratchgpt: tensor(): ragged nested array');
+    if (typeof data !== 'number') throw new ScratchGPTError('format', 'scratchgpt: tensor(): ragged nested array');
     out.push(data);
     return;
   }
   if (!Array.isArray(data) || data.length !== shape[depth]) {
-    throw new Error(`scratchgpt: tensor(): ragged nested array (expected length ${shape[depth]} at depth ${depth})`);
+    throw new ScratchGPTError('format', `scratchgpt: tensor(): ragged nested array (expected length ${shape[depth]} at depth ${depth})`);
   }
   for (const item of data) flatten(item, shape, depth + 1, out);
 }
@@ -146,21 +155,21 @@ export function fromArray<D extends DType = 'f32'>(data: ArrayLike<number>, shap
   const dims = checkShape(shape ?? [data.length]);
   const dtype = (options.dtype ?? dtypeOfArray(data) ?? 'f32') as D;
   if (sizeOf(dims) !== data.length) {
-    throw new Error(`scratchgpt: fromArray: ${data.length} values do not fill shape ${fmt(dims)} (${sizeOf(dims)} elements)`);
+    throw new ScratchGPTError('shape', `scratchgpt: fromArray: ${data.length} values do not fill shape ${fmt(dims)} (${sizeOf(dims)} elements)`);
   }
   const typed =
     dtype === 'f32'
       ? data instanceof Float32Array ? data : Float32Array.from(data)
       : dtype === 'i32'
-        ? data instanceof Int32Array ? data : Int32Array.from(data, (v) => checkInt(v, dtype))
-        : data instanceof Uint32Array ? data : Uint32Array.from(data, (v) => checkInt(v, dtype));
+        ? data instanceof Int32Array ? data : Int32Array.from(data, (v, i) => checkInt(v, i, dtype))
+        : data instanceof Uint32Array ? data : Uint32Array.from(data, (v, i) => checkInt(v, i, dtype));
   const out = Tensor.empty(dims, dtype);
   if (typed.length > 0) writeBuffer(out.buffer, 0, typed);
   return out;
 }
 
-function checkInt(v: number, dtype: DType): number {
-  if (!Number.isInteger(v)) throw new Error(`scratchgpt: fromArray: ${v} is not an integer (dtype ${dtype})`);
+function checkInt(v: number, index: number, dtype: 'i32' | 'u32'): number {
+  checkValue(v, dtype, `fromArray: value at index ${index}`);
   return v;
 }
 

@@ -1,17 +1,30 @@
 /**
  * Cross-entropy from logits (shaders/crossentropy.wgsl), fused and numerically stable: PyTorch's
  * `F.cross_entropy(logits, targets, ignore_index=-100)` with mean reduction. Logits `[..., V]`,
- * targets i32 `[...]`. Targets outside [0, V) are not counted (like ignored ones). The result and its
- * gradient stay on the GPU; rows are processed in binding-sized ranges (N·V may exceed 128 MiB).
+ * targets i32 `[...]`. A target outside [0, V) that is not the ignore index is an error, as in
+ * PyTorch: the kernel reports it and the next readback throws, naming the target and its row (the
+ * row is left out of the mean meanwhile). The result and its gradient stay on the GPU; rows are processed in binding-sized ranges (N·V may exceed 128 MiB).
  */
 import source from '../../../../shaders/crossentropy.wgsl';
+import { ScratchGPTError } from '../engine/errors';
+import { describeGpuError } from '../engine/gpuerrors';
 import { record } from '../engine/graph';
 import { chunkElements, defineKernel, launch } from '../engine/kernel';
 import { recordCopy } from '../engine/queue';
 import { expectDType, fmt, Tensor } from '../engine/tensor';
-import { commonWgsl, rowRanges, rowsWgsl } from './shared';
+import type { OpInfo } from './info';
+import { commonWgsl, errorsWgsl, rowRanges, rowsWgsl } from './shared';
 
-const kernel = defineKernel('crossentropy', source, { with: [commonWgsl, rowsWgsl] });
+const kernel = defineKernel('crossentropy', source, { with: [commonWgsl, rowsWgsl, errorsWgsl] });
+
+describeGpuError(
+  kernel.consts.ERR_TARGET_ID,
+  'range',
+  (r) =>
+    `scratchgpt: crossEntropy: target ${r.value | 0} at row ${r.index} is out of range for ${r.limit} classes` +
+    (r.count > 1 ? ` (${r.count} bad targets in all)` : '') +
+    ' (targets must be in [0, V) or the ignore index, -100 by default)',
+);
 
 export interface CrossEntropyOptions {
   /** Target value that is skipped (default -100, PyTorch's). */
@@ -22,13 +35,13 @@ export interface CrossEntropyOptions {
 export function crossEntropy(logits: Tensor, targets: Tensor, { ignoreIndex = -100 }: CrossEntropyOptions = {}): Tensor {
   expectDType('crossEntropy logits', logits, 'f32');
   expectDType('crossEntropy targets', targets, 'i32');
-  if (logits.rank < 1) throw new Error('scratchgpt: crossEntropy needs logits of shape [..., V]');
+  if (logits.rank < 1) throw new ScratchGPTError('shape', 'scratchgpt: crossEntropy needs logits of shape [..., V]');
   const v = logits.shape[logits.rank - 1];
   const n = v === 0 ? 0 : logits.size / v;
   if (targets.size !== n) {
-    throw new Error(`scratchgpt: crossEntropy: logits ${fmt(logits.shape)} hold ${n} rows but targets ${fmt(targets.shape)} hold ${targets.size}`);
+    throw new ScratchGPTError('shape', `scratchgpt: crossEntropy: logits ${fmt(logits.shape)} hold ${n} rows but targets ${fmt(targets.shape)} hold ${targets.size}`);
   }
-  if (v > chunkElements() - 64) throw new Error(`scratchgpt: crossEntropy: rows of ${v} logits exceed one storage binding`);
+  if (v > chunkElements() - 64) throw new ScratchGPTError('limit', `scratchgpt: crossEntropy: rows of ${v} logits exceed one storage binding`);
   const rowStats = Tensor.empty([2, n], 'f32');
   const result = Tensor.empty([2], 'f32');
   const ranges = rowRanges(n, v);
@@ -75,3 +88,32 @@ export function crossEntropyRef(logits: ArrayLike<number>, targets: ArrayLike<nu
   }
   return total / count;
 }
+
+/**
+ * Registry entry of crossEntropy (see `ops/info.ts`): row 1 of each sample is ignored (-100); rows
+ * beyond one storage binding: test/crossentropy.test.ts.
+ */
+export const crossEntropyInfo: OpInfo = {
+  name: 'crossEntropy',
+  samples: [
+    { shapes: [[1, 1], [1]] },
+    { shapes: [[3, 7], [3]] },
+    { shapes: [[4, 7], [4]] },
+    { shapes: [[2, 3, 5], [2, 3]] },
+    { shapes: [[17, 129], [17]] },
+    { shapes: [[5, 50257], [5]], forwardOnly: true },
+  ],
+  run: ([logits, targets]) => crossEntropy(logits, targets),
+  ref: ([logits, targets], [shape]) => ({ data: [crossEntropyRef(logits, targets, shape[shape.length - 1])], shape: [1] }),
+  tol: { rtol: 2e-6, atol: 1e-7 },
+  domain: [-4, 4],
+  dtypes: ['f32', 'i32'],
+  data: (k, [shape, targetShape], _args, random) => {
+    if (k === 0) return undefined;
+    const v = shape[shape.length - 1];
+    return random(targetShape.reduce((p, d) => p * d, 1), 0, v).map((t, i) => (i === 1 ? -100 : Math.floor(t)));
+  },
+  differentiable: [true, false],
+  dtype: { reject: 'i32', input: 0 },
+};
+

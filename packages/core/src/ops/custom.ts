@@ -17,6 +17,7 @@
  * `gid.x + gid.y * nwg.x * 64u`) and optionally `backward` (one invocation per output element).
  * The `out` binding is also bound (read-only use is fine) in `backward`.
  */
+import { ScratchGPTError } from '../engine/errors';
 import { record } from '../engine/graph';
 import { defineKernel, dispatch, grid, MAX_RANK, Uniforms, type Kernel } from '../engine/kernel';
 import { expectDType, fmt, Tensor, type DType, type Shape } from '../engine/tensor';
@@ -45,8 +46,8 @@ export interface CustomOpSpec {
 export type CustomOp = (inputs: Tensor[], scalars?: readonly number[]) => Tensor;
 
 function uniformsFor(out: Tensor, scalars: readonly number[]): Uniforms {
-  if (out.rank > MAX_RANK) throw new Error(`scratchgpt: custom op output rank ${out.rank} exceeds ${MAX_RANK}`);
-  if (scalars.length > 4) throw new Error(`scratchgpt: custom ops take at most 4 scalars, got ${scalars.length}`);
+  if (out.rank > MAX_RANK) throw new ScratchGPTError('limit', `scratchgpt: custom op output rank ${out.rank} exceeds ${MAX_RANK}`);
+  if (scalars.length > 4) throw new ScratchGPTError('limit', `scratchgpt: custom ops take at most 4 scalars, got ${scalars.length}`);
   const s = [...scalars, 0, 0, 0, 0].slice(0, 4);
   return new Uniforms().u32(out.size, out.rank).align16().dims(out.shape).f32(...s);
 }
@@ -93,7 +94,7 @@ export function defineOp(spec: CustomOpSpec): CustomOp {
   const wgslBackward = (grad: Tensor, inputs: readonly Tensor[], output: Tensor, scalars: readonly number[]): Tensor[] => {
     const grads = inputs.map((t) => {
       if (t.size !== output.size) {
-        throw new Error(`scratchgpt: custom op '${spec.name}': a WGSL backward needs inputs shaped like the output; got ${fmt(t.shape)} vs ${fmt(output.shape)}`);
+        throw new ScratchGPTError('shape', `scratchgpt: custom op '${spec.name}': a WGSL backward needs inputs shaped like the output; got ${fmt(t.shape)} vs ${fmt(output.shape)}`);
       }
       return Tensor.empty(t.shape, 'f32');
     });
@@ -107,7 +108,7 @@ export function defineOp(spec: CustomOpSpec): CustomOp {
   };
 
   return (inputs: Tensor[], scalars: readonly number[] = []) => {
-    if (inputs.length === 0) throw new Error(`scratchgpt: custom op '${spec.name}' needs at least one input`);
+    if (inputs.length === 0) throw new ScratchGPTError('value', `scratchgpt: custom op '${spec.name}' needs at least one input`);
     const shape = spec.outputShape ? spec.outputShape(...inputs.map((t) => t.shape)) : inputs[0].shape;
     const out = Tensor.empty(shape, dtype);
     dispatch(kernel, {

@@ -3,10 +3,12 @@
  * Nothing is stored for backward: the rule regenerates the same mask from the seed.
  */
 import source from '../../../../shaders/dropout.wgsl';
+import { ScratchGPTError } from '../engine/errors';
 import { record } from '../engine/graph';
 import { nextSeed, zeros } from './creation';
 import { chunks, defineKernel, launch, range } from '../engine/kernel';
 import { expectDType, Tensor } from '../engine/tensor';
+import type { OpInfo } from './info';
 import { commonWgsl, pcg, uniform01 } from './shared';
 
 const kernel = defineKernel('dropout', source, { with: [commonWgsl] });
@@ -40,7 +42,7 @@ function applyMask(x: Tensor, p: number, seed: number): Tensor<'f32'> {
  */
 export function dropout(x: Tensor, p: number, { training = true, seed }: DropoutOptions = {}): Tensor<'f32'> {
   expectDType('dropout', x, 'f32');
-  if (!(p >= 0 && p <= 1)) throw new Error(`scratchgpt: dropout probability must be in [0, 1], got ${p}`);
+  if (!(p >= 0 && p <= 1)) throw new ScratchGPTError('range', `scratchgpt: dropout probability must be in [0, 1], got ${p}`);
   if (!training || p === 0) return x.reshape(x.shape) as Tensor<'f32'>;
   if (p === 1) {
     const out = zeros(x.shape);
@@ -70,3 +72,20 @@ export function dropoutRef(x: ArrayLike<number>, p: number, seed: number): Float
     return m === 0 ? 0 : v * m;
   });
 }
+
+/** Registry entry of dropout in training mode with explicit seeds (see `ops/info.ts`). */
+export const dropoutInfo: OpInfo<{ p: number; seed: number }> = {
+  name: 'dropout',
+  samples: [
+    { shapes: [[1]], args: { p: 0.5, seed: 1 } },
+    { shapes: [[7]], args: { p: 0.3, seed: 2 } },
+    { shapes: [[3, 37]], args: { p: 0.1, seed: 3 } },
+    { shapes: [[2, 5, 257]], args: { p: 0.75, seed: 0xffffffff }, forwardOnly: true },
+  ],
+  run: ([x], { p, seed }) => dropout(x, p, { seed }),
+  ref: ([x], _shapes, { p, seed }) => dropoutRef(x, p, seed),
+  // One f32 rounding of x·scale (test/dropout.test.ts also checks the mask bit for bit).
+  tol: { rtol: 1e-7, atol: 0 },
+  domain: [-2, 2],
+  dtype: { reject: 'i32' },
+};

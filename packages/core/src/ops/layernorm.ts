@@ -4,10 +4,12 @@
  * fused backward giving dx plus dweight/dbias reduced over rows. Plus float64 references.
  */
 import source from '../../../../shaders/layernorm.wgsl';
+import { ScratchGPTError } from '../engine/errors';
 import { record, shared } from '../engine/graph';
 import { defineKernel, launch } from '../engine/kernel';
 import { expectDType, fmt, Tensor } from '../engine/tensor';
 import { sum, threadsPerRow } from './reduce';
+import type { OpInfo } from './info';
 import { commonWgsl, rowsWgsl } from './shared';
 
 const kernel = defineKernel('layernorm', source, { with: [commonWgsl, rowsWgsl] });
@@ -18,7 +20,7 @@ function checkParam(name: string, p: Tensor | undefined, x: Tensor, c: number): 
   if (!p) return;
   expectDType('layerNorm', p, 'f32');
   if (p.rank !== 1 || p.shape[0] !== c) {
-    throw new Error(`scratchgpt: layerNorm: ${name} must have shape [${c}] for input ${fmt(x.shape)}, got ${fmt(p.shape)}`);
+    throw new ScratchGPTError('shape', `scratchgpt: layerNorm: ${name} must have shape [${c}] for input ${fmt(x.shape)}, got ${fmt(p.shape)}`);
   }
 }
 
@@ -33,7 +35,7 @@ function finishPartial(part: Tensor, c: number): Tensor {
  */
 export function layerNorm(x: Tensor, weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor<'f32'> {
   expectDType('layerNorm', x, 'f32');
-  if (x.rank < 1) throw new Error(`scratchgpt: layerNorm needs at least one dimension, got shape ${fmt(x.shape)}`);
+  if (x.rank < 1) throw new ScratchGPTError('shape', `scratchgpt: layerNorm needs at least one dimension, got shape ${fmt(x.shape)}`);
   const c = x.shape[x.rank - 1];
   checkParam('weight', weight, x, c);
   checkParam('bias', bias, x, c);
@@ -140,3 +142,46 @@ export function layerNormBackwardRef(
   }
   return { dx, dweight, dbias };
 }
+
+type Affine = 'both' | 'weight' | 'bias' | 'none';
+interface LayerNormArgs {
+  /** Which of weight and bias are passed (they follow x in the inputs). */
+  affine: Affine;
+  eps?: number;
+}
+const affineInputs: Record<Affine, ('weight' | 'bias')[]> = { both: ['weight', 'bias'], weight: ['weight'], bias: ['bias'], none: [] };
+
+function layerNormSample(shape: number[], affine: Affine, forwardOnly: boolean, eps?: number) {
+  const c = shape[shape.length - 1];
+  return { shapes: [shape, ...affineInputs[affine].map(() => [c])], args: { affine, ...(eps === undefined ? {} : { eps }) }, forwardOnly };
+}
+
+/** Registry entry of layerNorm (see `ops/info.ts`). */
+export const layerNormInfo: OpInfo<LayerNormArgs> = {
+  name: 'layerNorm',
+  samples: [
+    // C in {1, 7, 64, 768} × rows in {1, 5, 33} with weight and bias (finite differences up to C = 64).
+    ...[1, 7, 64, 768].flatMap((c) => [1, 5, 33].map((rows) => layerNormSample([rows, c], 'both', c > 64))),
+    // Every weight/bias combination, and leading dims with a custom eps.
+    ...(['weight', 'bias', 'none'] as const).flatMap((affine) => [
+      layerNormSample([2, 3, 9], affine, false),
+      ...[1, 7, 64, 768].flatMap((c) => [1, 5, 33].map((rows) => layerNormSample([rows, c], affine, true))),
+    ]),
+    layerNormSample([2, 3, 7], 'both', false, 1e-3),
+  ],
+  run: ([x, ...params], { affine, eps }) => {
+    const [weight, bias] = affine === 'both' ? params : affine === 'weight' ? [params[0]] : affine === 'bias' ? [undefined, params[0]] : [];
+    return layerNorm(x, weight, bias, eps);
+  },
+  ref: ([x, ...params], [shape], { affine, eps }) => {
+    const [weight, bias] = affine === 'both' ? params : affine === 'weight' ? [params[0]] : affine === 'bias' ? [undefined, params[0]] : [];
+    return layerNormRef(x, shape[shape.length - 1], weight, bias, eps).y;
+  },
+  tol: { rtol: 1e-5, atol: 2e-5 },
+  domain: [-2, 3],
+  // Weights around 1, biases around 0.
+  data: (k, [, w], { affine }, random) => (k === 0 ? undefined : affineInputs[affine][k - 1] === 'weight' ? random(w[0], 0.5, 1.5) : random(w[0], -0.5, 0.5)),
+  dtype: { reject: 'i32' },
+  // The weight/bias combination is a pipeline constant: the samples with both.
+  reuse: [0, 4, 8, 11],
+};

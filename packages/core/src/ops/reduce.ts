@@ -8,10 +8,12 @@
  * many outputs in one workgroup.
  */
 import source from '../../../../shaders/reduce.wgsl';
+import { ScratchGPTError } from '../engine/errors';
 import { record } from '../engine/graph';
 import { defineKernel, launch } from '../engine/kernel';
-import { dtypeCode, expectDType, fmt, normAxis, sizeOf, Tensor, type Shape } from '../engine/tensor';
+import { dtypeCode, expectDType, fmt, normAxis, sizeOf, Tensor, type DType, type Shape } from '../engine/tensor';
 import { broadcastStrides, canSumTo, collapseDims } from './broadcast';
+import type { AnyOpInfo, OpInfo } from './info';
 import { commonWgsl, stridedOffset } from './shared';
 
 const kernel = defineKernel('reduce', source, { with: [commonWgsl] });
@@ -29,7 +31,7 @@ function normAxes(op: string, axis: number | readonly number[] | undefined, rank
   if (axis === undefined) return Array.from({ length: rank }, (_, i) => i);
   const list = typeof axis === 'number' ? [axis] : axis;
   const axes = list.map((a) => normAxis(op, a, rank));
-  if (new Set(axes).size !== axes.length) throw new Error(`scratchgpt: ${op}: repeated axis in [${list.join(', ')}]`);
+  if (new Set(axes).size !== axes.length) throw new ScratchGPTError('value', `scratchgpt: ${op}: repeated axis in [${list.join(', ')}]`);
   return axes.sort((a, b) => a - b);
 }
 
@@ -153,7 +155,7 @@ function reduce(op: ReduceOp, t: Tensor, axis: number | readonly number[] | unde
   const axes = normAxes(op, axis, t.rank);
   if (op === 'max') {
     const empty = axes.find((a) => t.shape[a] === 0);
-    if (empty !== undefined) throw new Error(`scratchgpt: max: cannot reduce over axis ${empty} of size 0 (shape ${fmt(t.shape)})`);
+    if (empty !== undefined) throw new ScratchGPTError('shape', `scratchgpt: max: cannot reduce over axis ${empty} of size 0 (shape ${fmt(t.shape)})`);
   }
   let current = t;
   for (const [start, end] of axisRuns(axes)) {
@@ -190,9 +192,10 @@ export function max(t: Tensor, axis?: number | readonly number[], keepdim = fals
 
 /** Sums `t` down to `shape` (the reverse of broadcasting `shape` up to `t.shape`). */
 export function sumTo(t: Tensor, shape: Shape): Tensor {
+  expectDType('sumTo', t, 'f32', 'i32');
   const target = [...shape];
   const lead = t.rank - target.length;
-  if (!canSumTo(t.shape, target)) throw new Error(`scratchgpt: sumTo: cannot sum shape ${fmt(t.shape)} down to ${fmt(target)}`);
+  if (!canSumTo(t.shape, target)) throw new ScratchGPTError('shape', `scratchgpt: sumTo: cannot sum shape ${fmt(t.shape)} down to ${fmt(target)}`);
   const axes: number[] = [];
   for (let i = 0; i < t.rank; i++) {
     if (i < lead || (target[i - lead] === 1 && t.shape[i] !== 1)) axes.push(i);
@@ -248,3 +251,84 @@ export function sumToRef(data: ArrayLike<number>, from: Shape, to: Shape): Float
   const axes = from.map((d, i) => i).filter((i) => i < lead || (to[i - lead] === 1 && from[i] !== 1));
   return reduceRef('sum', data, from, axes, false).data;
 }
+
+type Axis = number | readonly number[] | undefined;
+interface ReduceArgs {
+  axis: Axis;
+  keepdim: boolean;
+}
+
+/** Shapes and axes: single axes, runs, gaps, all; one-pass and multi-pass rows and columns. */
+const reduceCases: [number[], Axis][] = [
+  [[1], undefined],
+  [[7], 0],
+  [[3, 5], 0],
+  [[3, 5], 1],
+  [[3, 5], -1],
+  [[3, 5], undefined],
+  [[2, 3, 37], 0],
+  [[2, 3, 37], 1],
+  [[2, 3, 37], -1],
+  [[2, 3, 37], -2],
+  [[2, 3, 37], [0, 2]],
+  [[2, 3, 37], [0, 1]],
+  [[2, 3, 37], [-1, 1]],
+  [[4, 1, 3, 5], [1, 2]],
+  [[4, 1, 3, 5], [0, 3]],
+  [[2, 45, 3], 1],
+  [[5, 67, 3], 1], // R > 32: the workgroup tree path with 4-wide column tiles
+  [[131, 9], 0],
+  [[2, 300, 70], 1], // multi-pass, column tiles of 64 with a ragged last tile
+  [[3, 2000], -1], // one workgroup tree per row
+  [[3, 40000], -1], // multi-pass over a row
+  [[20000, 3], 0], // multi-pass down narrow columns
+];
+/** The cases small enough for finite differences. */
+const reduceGradCases = new Set([0, 1, 2, 9, 10, 13, 15]);
+
+function reduceInfo(name: ReduceOp, run: (t: Tensor, axis: Axis, keepdim: boolean) => Tensor, reject: DType): OpInfo<ReduceArgs> {
+  return {
+    name,
+    samples: reduceCases.flatMap(([shape, axis], i) =>
+      [false, true].map((keepdim) => ({
+        shapes: [shape],
+        args: { axis, keepdim },
+        forwardOnly: !reduceGradCases.has(i),
+        // Sums of tens of thousands of signed values cancel to O(1) with an absolute f32 error of O(1e-5)
+        // that the relative tolerance cannot absorb: long multi-pass sums get positive values.
+        ...(sizeOf(shape) >= 60000 ? { domain: [0, 2] as const } : {}),
+      })),
+    ),
+    run: ([x], { axis, keepdim }) => run(x, axis, keepdim),
+    ref: ([x], [shape], { axis, keepdim }) => reduceRef(name, x, shape, axis, keepdim),
+    tol: { rtol: 1e-5, atol: 1e-5 },
+    domain: [-2, 2],
+    dtype: { reject },
+    // [3, 5] over axis 0, [3, 5] over axis 1, [131, 9] over axis 0 (keepdim both ways): same kernels.
+    reuse: [4, 5, 6, 7, 34, 35],
+  };
+}
+
+/** Registry entries of the reductions (see `ops/info.ts`). */
+export const reduceInfos: AnyOpInfo[] = [
+  reduceInfo('sum', sum, 'u32'),
+  reduceInfo('mean', mean, 'i32'),
+  reduceInfo('max', max, 'u32'),
+  {
+    name: 'sumTo',
+    samples: [
+      [[2, 3, 7], [3, 1]],
+      [[2, 3, 7], [7]],
+      [[4, 1, 3, 5], [1, 5]],
+      [[4, 1, 3, 5], [4, 1, 1, 5]],
+      [[5, 3], []],
+      [[5, 3], [5, 3]],
+      [[40, 70], [70]],
+    ].map(([from, to], i) => ({ shapes: [from], args: { to }, forwardOnly: i >= 5 })),
+    run: ([x], { to }) => sumTo(x, to),
+    ref: ([x], [from], { to }) => ({ data: sumToRef(x, from, to), shape: to }),
+    tol: { rtol: 1e-5, atol: 1e-5 },
+    dtype: { reject: 'u32' },
+    reuse: [0, 2, 6],
+  } satisfies OpInfo<{ to: number[] }>,
+];

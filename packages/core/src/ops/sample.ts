@@ -3,12 +3,24 @@
  * seeded; greedy when temperature is 0. Returns one i32 id per row — generation reads back only that.
  */
 import source from '../../../../shaders/sample.wgsl';
+import { ScratchGPTError } from '../engine/errors';
 import { nextSeed } from './creation';
+import { describeGpuError } from '../engine/gpuerrors';
 import { defineKernel, launch } from '../engine/kernel';
 import { expectDType, fmt, Tensor } from '../engine/tensor';
-import { commonWgsl, rowsWgsl } from './shared';
+import type { OpInfo } from './info';
+import { commonWgsl, errorsWgsl, rowsWgsl } from './shared';
 
-const kernel = defineKernel('sample', source, { with: [commonWgsl, rowsWgsl] });
+const kernel = defineKernel('sample', source, { with: [commonWgsl, rowsWgsl, errorsWgsl] });
+
+describeGpuError(
+  kernel.consts.ERR_NONFINITE_LOGITS,
+  'value',
+  (r) =>
+    `scratchgpt: sampleLogits: row ${r.index} of the logits (vocabulary ${r.limit}) holds NaN or +Infinity, or no value above -Infinity` +
+    (r.count > 1 ? ` (${r.count} such rows)` : '') +
+    ', so no token can be drawn: the model produces non-finite outputs (did training diverge? were corrupt weights loaded?)',
+);
 
 export interface SampleOptions {
   /** Softmax temperature; 0 (default) picks the first maximum (greedy). */
@@ -21,18 +33,21 @@ export interface SampleOptions {
   seed?: number;
 }
 
-/** Draws one token id per row of `logits` `[..., V]` → i32 `[...]`. */
+/**
+ * Draws one token id per row of `logits` `[..., V]` → i32 `[...]`. A row with NaN or +Infinity (or
+ * only −Infinity) gets id −1 and is reported: the next readback (of these ids) throws.
+ */
 export function sampleLogits(logits: Tensor, options: SampleOptions = {}): Tensor<'i32'> {
   expectDType('sampleLogits', logits, 'f32');
-  if (logits.rank < 1) throw new Error('scratchgpt: sampleLogits needs logits of shape [..., V]');
+  if (logits.rank < 1) throw new ScratchGPTError('shape', 'scratchgpt: sampleLogits needs logits of shape [..., V]');
   const temperature = options.temperature ?? 0;
   const topK = options.topK ?? 0;
   const topP = options.topP ?? 1;
-  if (!(temperature >= 0)) throw new Error(`scratchgpt: sampleLogits: temperature must be ≥ 0, got ${temperature}`);
-  if (!Number.isInteger(topK) || topK < 0) throw new Error(`scratchgpt: sampleLogits: topK must be a non-negative integer, got ${topK}`);
-  if (!(topP > 0 && topP <= 1)) throw new Error(`scratchgpt: sampleLogits: topP must be in (0, 1], got ${topP}`);
+  if (!(temperature >= 0)) throw new ScratchGPTError('range', `scratchgpt: sampleLogits: temperature must be ≥ 0, got ${temperature}`);
+  if (!Number.isInteger(topK) || topK < 0) throw new ScratchGPTError('value', `scratchgpt: sampleLogits: topK must be a non-negative integer, got ${topK}`);
+  if (!(topP > 0 && topP <= 1)) throw new ScratchGPTError('range', `scratchgpt: sampleLogits: topP must be in (0, 1], got ${topP}`);
   const v = logits.shape[logits.rank - 1];
-  if (v === 0) throw new Error(`scratchgpt: sampleLogits: empty vocabulary in logits ${fmt(logits.shape)}`);
+  if (v === 0) throw new ScratchGPTError('shape', `scratchgpt: sampleLogits: empty vocabulary in logits ${fmt(logits.shape)}`);
   const rows = logits.size / v;
   const out = Tensor.empty(logits.shape.slice(0, -1), 'i32');
   const seed = temperature > 0 ? (options.seed ?? nextSeed()) >>> 0 : 0;
@@ -75,3 +90,26 @@ export function samplingDistributionRef(logits: ArrayLike<number>, { temperature
   for (let i = 0; i < n; i++) probs[i] = w[i] / total;
   return probs;
 }
+
+/** Registry entry of greedy sampling (temperature 0; see `ops/info.ts`; the distributions: test/sample.test.ts). */
+export const sampleLogitsInfo: OpInfo = {
+  name: 'sampleLogits',
+  // (A 50257-token vocabulary: test/sample.test.ts.)
+  samples: [[3, 1], [3, 7], [2, 13, 5], [3, 257]].map((shape) => ({ shapes: [shape] })),
+  run: ([logits]) => sampleLogits(logits),
+  ref: ([logits], [shape]) => {
+    const v = shape[shape.length - 1];
+    const ids: number[] = [];
+    for (let r = 0; r < logits.length / v; r++) {
+      let best = 0;
+      for (let i = 1; i < v; i++) if (logits[r * v + i] > logits[r * v + best]) best = i;
+      ids.push(best);
+    }
+    return { data: ids, shape: shape.slice(0, -1) };
+  },
+  domain: [-5, 5],
+  // Integers: rows have ties (the first maximum wins).
+  data: (_k, [shape], _args, random) => random(shape.reduce((p, d) => p * d, 1)).map(Math.round),
+  differentiable: [false],
+  dtype: { reject: 'i32' },
+};

@@ -3,6 +3,7 @@
  * of the float64 references, and the reference of the WGSL hash (shaders/common.wgsl).
  */
 import commonWgsl from '../../../../shaders/common.wgsl';
+import errorsWgsl from '../../../../shaders/errors.wgsl';
 import rowsWgsl from '../../../../shaders/rows.wgsl';
 import { chunkElements, type StorageBinding } from '../engine/kernel';
 import type { DType, Shape, Tensor } from '../engine/tensor';
@@ -75,5 +76,8 @@ export function uniform01(h: number): number {
   return (h >>> 8) / 16777216;
 }
 
-/** The WGSL prelude (shaders/common.wgsl) and row helpers (shaders/rows.wgsl), for `defineKernel(name, source, { with: [...] })`. */
-export { commonWgsl, rowsWgsl };
+/**
+ * The WGSL prelude (shaders/common.wgsl), row helpers (shaders/rows.wgsl) and error reports
+ * (shaders/errors.wgsl, for kernels with an `errors` binding), for `defineKernel(name, source, { with: [...] })`.
+ */
+export { commonWgsl, errorsWgsl, rowsWgsl };

@@ -3,9 +3,11 @@
  * and `narrow` (like `torch.narrow`). Forward is a strided copy out of the input; backward copies the
  * gradient into the same region of a zero tensor of the input's shape. Any dtype.
  */
+import { ScratchGPTError } from '../engine/errors';
 import { record } from '../engine/graph';
 import { zeros } from './creation';
 import { fmt, normAxis, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../engine/tensor';
+import type { OpInfo } from './info';
 import { stridedCopy } from './permute';
 import { stridedOffset } from './shared';
 
@@ -18,10 +20,10 @@ interface Ranges {
 /** Resolves Python-style ranges (negative from the end, clamped to the dimension; missing trailing dims are whole). */
 function resolveRanges(op: string, shape: Shape, starts: readonly number[], ends: readonly number[]): Ranges {
   if (starts.length !== ends.length || starts.length > shape.length) {
-    throw new Error(`scratchgpt: ${op}: starts ${fmt(starts)} and ends ${fmt(ends)} must have the same length, at most the rank of shape ${fmt(shape)}`);
+    throw new ScratchGPTError('shape', `scratchgpt: ${op}: starts ${fmt(starts)} and ends ${fmt(ends)} must have the same length, at most the rank of shape ${fmt(shape)}`);
   }
   const index = (v: number, dim: number, what: string) => {
-    if (!Number.isInteger(v) && Math.abs(v) !== Infinity) throw new Error(`scratchgpt: ${op}: ${what} ${v} is not an integer`);
+    if (!Number.isInteger(v) && Math.abs(v) !== Infinity) throw new ScratchGPTError('value', `scratchgpt: ${op}: ${what} ${v} is not an integer`);
     return Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
   };
   const out: Ranges = { starts: [], lengths: [] };
@@ -64,7 +66,7 @@ function narrowRanges(op: string, shape: Shape, dim: number, start: number, leng
   const d = normAxis(op, dim, shape.length);
   const s = Number.isInteger(start) && start < 0 ? start + shape[d] : start;
   if (!Number.isInteger(s) || !Number.isInteger(length) || s < 0 || length < 0 || s + length > shape[d]) {
-    throw new Error(`scratchgpt: ${op}: start ${start} and length ${length} do not fit dimension ${dim} (size ${shape[d]}) of shape ${fmt(shape)}`);
+    throw new ScratchGPTError('range', `scratchgpt: ${op}: start ${start} and length ${length} do not fit dimension ${dim} (size ${shape[d]}) of shape ${fmt(shape)}`);
   }
   return {
     starts: shape.map((_, i) => (i === d ? s : 0)),
@@ -92,3 +94,47 @@ export function sliceRef(data: ArrayLike<number>, shape: Shape, starts: readonly
 export function narrowRef(data: ArrayLike<number>, shape: Shape, dim: number, start: number, length: number): { data: Float64Array; shape: number[] } {
   return sliceRefResolved(data, shape, narrowRanges('narrowRef', shape, dim, start, length));
 }
+
+/** Registry entries of slice and narrow (see `ops/info.ts`): negative indices, clamping, whole trailing dims, empty ranges. */
+export const sliceInfos = [
+  {
+    name: 'slice',
+    samples: [
+      [[7], [2], [5]],
+      [[7], [-3], [Infinity]],
+      [[1], [0], [1]],
+      [[7], [-100], [100]],
+      [[7], [5], [2]],
+      [[3, 5], [1, 1], [3, -1]],
+      [[3, 5], [-2], [-1]],
+      [[1, 13], [0, 3], [1, 11]],
+      [[2, 3, 37], [1, 0, 5], [2, 3, 36]],
+      [[4, 3, 5, 7], [1, -2, 0, 2], [-1, 3, 5, 3]],
+      [[2, 3, 1, 5, 3], [0, 1, 0, 1, -2], [2, 2, 1, -1, 3]],
+      [[5, 11, 13], [0, 0, 1], [5, 11, 12]],
+    ].map(([shape, starts, ends], i) => ({ shapes: [shape], args: { starts, ends }, forwardOnly: i === 11 })),
+    run: ([x], { starts, ends }) => slice(x, starts, ends),
+    ref: ([x], [shape], { starts, ends }) => sliceRef(x, shape, starts, ends),
+    tol: { rtol: 0, atol: 0 },
+    dtype: 'any',
+    // Slices of three dims that stay three dims after collapsing.
+    reuse: [8, 11],
+  } satisfies OpInfo<{ starts: number[]; ends: number[] }>,
+  {
+    name: 'narrow',
+    samples: [
+      [[7], 0, 2, 3],
+      [[3, 5], -1, -3, 2],
+      [[2, 3, 37], 2, 5, 31],
+      [[2, 3, 37], -2, 1, 0],
+      [[4, 3, 5, 7], 0, 3, 1],
+      [[2, 3, 1, 5, 3], 3, 1, 4],
+      [[2, 7, 5], -2, -4, 3],
+    ].map(([shape, dim, start, length]) => ({ shapes: [shape as number[]], args: { dim: dim as number, start: start as number, length: length as number } })),
+    run: ([x], { dim, start, length }) => narrow(x, dim, start, length),
+    ref: ([x], [shape], { dim, start, length }) => narrowRef(x, shape, dim, start, length),
+    tol: { rtol: 0, atol: 0 },
+    dtype: 'any',
+    reuse: [2, 6],
+  } satisfies OpInfo<{ dim: number; start: number; length: number }>,
+];

@@ -4,10 +4,12 @@
  * backward entry points are exported for fused losses. Plus float64 references.
  */
 import source from '../../../../shaders/softmax.wgsl';
+import { ScratchGPTError } from '../engine/errors';
 import { record } from '../engine/graph';
 import { defineKernel, launch } from '../engine/kernel';
 import { expectDType, fmt, sameShape, Tensor } from '../engine/tensor';
 import { threadsPerRow } from './reduce';
+import type { AnyOpInfo } from './info';
 import { commonWgsl, rowsWgsl } from './shared';
 
 const kernel = defineKernel('softmax', source, { with: [commonWgsl, rowsWgsl] });
@@ -17,7 +19,7 @@ type SoftmaxOp = keyof typeof OP;
 
 function rowsOf(op: string, x: Tensor): { rows: number; c: number } {
   expectDType(op, x, 'f32');
-  if (x.rank < 1) throw new Error(`scratchgpt: ${op} needs at least one dimension, got shape ${fmt(x.shape)}`);
+  if (x.rank < 1) throw new ScratchGPTError('shape', `scratchgpt: ${op} needs at least one dimension, got shape ${fmt(x.shape)}`);
   const c = x.shape[x.rank - 1];
   return { rows: c === 0 ? 0 : x.size / c, c };
 }
@@ -34,7 +36,7 @@ function run(op: SoftmaxOp, entry: 'forward' | 'backward', x: Tensor, dy: Tensor
 function checkBackward(op: string, y: Tensor, dy: Tensor): void {
   expectDType(op, dy, 'f32');
   if (!sameShape(y.shape, dy.shape)) {
-    throw new Error(`scratchgpt: ${op}: output ${fmt(y.shape)} and gradient ${fmt(dy.shape)} shapes differ`);
+    throw new ScratchGPTError('shape', `scratchgpt: ${op}: output ${fmt(y.shape)} and gradient ${fmt(dy.shape)} shapes differ`);
   }
 }
 
@@ -93,3 +95,20 @@ export function logSoftmaxRef(data: ArrayLike<number>, c: number): Float64Array 
     row.forEach((v, j) => (out[j] = v - lse));
   });
 }
+
+/** Registry entries of softmax and logSoftmax (see `ops/info.ts`): rows of 1 to 50257, from 256 rows per workgroup to a workgroup per row. */
+export const softmaxInfos: AnyOpInfo[] = [
+  { name: 'softmax', run: softmax, ref: softmaxRef },
+  { name: 'logSoftmax', run: logSoftmax, ref: logSoftmaxRef },
+].map(({ name, run, ref }) => ({
+  name,
+  samples: [
+    ...[[1], [1, 1], [7], [3, 5], [2, 3, 37], [2, 300]].map((shape) => ({ shapes: [shape] })),
+    ...[[300, 40], [5, 257], [1, 1000], [2, 50257]].map((shape) => ({ shapes: [shape], forwardOnly: true })),
+  ],
+  run: ([x]: Tensor[]) => run(x),
+  ref: ([x]: Float64Array[], [shape]: readonly (readonly number[])[]) => ref(x, shape[shape.length - 1]),
+  tol: { rtol: 1e-5, atol: 1e-6 },
+  domain: [-4, 4] as const,
+  dtype: { reject: 'i32' as const },
+}));

@@ -5,7 +5,8 @@
 import source from '../../../../shaders/unary.wgsl';
 import { record } from '../engine/graph';
 import { chunks, defineKernel, launch, range } from '../engine/kernel';
-import { expectDType, Tensor } from '../engine/tensor';
+import { expectDType, sizeOf, Tensor } from '../engine/tensor';
+import type { OpInfo } from './info';
 import { commonWgsl } from './shared';
 
 const kernel = defineKernel('unary', source, { with: [commonWgsl] });
@@ -90,8 +91,59 @@ export const abs = (x: Tensor) => unary('abs', x);
 /** xᵉ for a scalar exponent. */
 export const pow = (x: Tensor, exponent: number) => unary('pow', x, exponent);
 /** x·scale (no broadcast tensor needed). */
-export const mulScalar = (x: Tensor, scale: number) => unary('affine', x, scale, 0);
+export function mulScalar(x: Tensor, scale: number): Tensor<'f32'> {
+  expectDType('mulScalar', x, 'f32');
+  return unary('affine', x, scale, 0);
+}
 /** x + shift. */
-export const addScalar = (x: Tensor, shift: number) => unary('affine', x, 1, shift);
+export function addScalar(x: Tensor, shift: number): Tensor<'f32'> {
+  expectDType('addScalar', x, 'f32');
+  return unary('affine', x, 1, shift);
+}
 /** x·scale + shift in one kernel. */
 export const affine = (x: Tensor, scale: number, shift: number) => unary('affine', x, scale, shift);
+
+/** Input ranges where each op is defined and smooth (default [-3, 3]). */
+const domains: Partial<Record<UnaryOpName, readonly [number, number]>> = {
+  log: [0.1, 3],
+  sqrt: [0.1, 3],
+  rsqrt: [0.1, 3],
+  pow: [0.1, 2],
+  exp: [-4, 4],
+  tanh: [-4, 4],
+  gelu: [-5, 5],
+};
+
+/** Registry entry of the exported function `name`, which computes unary op `op` with scalars `a`, `b`. */
+function unaryInfo(name: string, op: UnaryOpName, run: (x: Tensor) => Tensor, a = 0, b = 0): OpInfo {
+  const { ref } = unaryOps[op];
+  return {
+    name,
+    samples: [[1], [7], [3, 5], [23], [2, 3, 37], [1031]].map((shape) => ({ shapes: [shape] })),
+    run: ([x]) => run(x),
+    ref: ([x]) => x.map((v) => ref(v, a, b)),
+    tol: { rtol: 2e-6, atol: 1e-6 },
+    domain: domains[op] ?? [-3, 3],
+    // relu and abs have a kink at 0: keep inputs away from it.
+    data: (_k, [shape], _args, random, dtype) => (dtype === 'f32' && (op === 'relu' || op === 'abs') ? random(sizeOf(shape)).map((x) => (Math.abs(x) < 0.05 ? x + 0.1 : x)) : undefined),
+    dtype: { reject: 'i32' },
+  };
+}
+
+/** Registry entries of the unary ops (see `ops/info.ts`). */
+export const unaryInfos: OpInfo[] = [
+  unaryInfo('neg', 'neg', neg),
+  unaryInfo('exp', 'exp', exp),
+  unaryInfo('log', 'log', log),
+  unaryInfo('sqrt', 'sqrt', sqrt),
+  unaryInfo('rsqrt', 'rsqrt', rsqrt),
+  unaryInfo('tanh', 'tanh', tanh),
+  unaryInfo('relu', 'relu', relu),
+  unaryInfo('gelu', 'gelu', gelu),
+  unaryInfo('sigmoid', 'sigmoid', sigmoid),
+  unaryInfo('abs', 'abs', abs),
+  unaryInfo('pow', 'pow', (x) => pow(x, 2.5), 2.5),
+  unaryInfo('mulScalar', 'affine', (x) => mulScalar(x, -1.5), -1.5, 0),
+  unaryInfo('addScalar', 'affine', (x) => addScalar(x, 0.25), 1, 0.25),
+  unaryInfo('affine', 'affine', (x) => affine(x, -1.5, 0.25), -1.5, 0.25),
+];

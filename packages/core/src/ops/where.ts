@@ -4,11 +4,13 @@
  * Conditions and masks may be f32, i32 or u32: nonzero means true. Plus float64 references.
  */
 import source from '../../../../shaders/where.wgsl';
+import { ScratchGPTError } from '../engine/errors';
 import { record } from '../engine/graph';
 import { full } from './creation';
 import { defineKernel, launch } from '../engine/kernel';
 import { fmt, sameShape, sizeOf, stridesOf, Tensor, type DType, type Shape } from '../engine/tensor';
 import { broadcastShapes, broadcastStrides, collapseDims } from './broadcast';
+import type { OpInfo } from './info';
 import { bitsOf, commonWgsl, stridedOffset } from './shared';
 
 const kernel = defineKernel('where', source, { with: [commonWgsl] });
@@ -16,13 +18,13 @@ const kernel = defineKernel('where', source, { with: [commonWgsl] });
 /** Raw 32-bit pattern of a fill value, which must be representable in `dtype`. */
 function fillBits(op: string, value: number, dtype: DType): number {
   if (dtype !== 'f32' && (!Number.isInteger(value) || (dtype === 'u32' ? value < 0 || value > 0xffffffff : value < -0x80000000 || value > 0x7fffffff))) {
-    throw new Error(`scratchgpt: ${op}: value ${value} is not representable as ${dtype}`);
+    throw new ScratchGPTError('value', `scratchgpt: ${op}: value ${value} is not representable as ${dtype}`);
   }
   return bitsOf(value, dtype);
 }
 
 function whereForward(cond: Tensor, a: Tensor, b: Tensor): Tensor {
-  if (a.dtype !== b.dtype) throw new Error(`scratchgpt: where: branches differ in dtype, ${a.dtype} ${fmt(a.shape)} vs ${b.dtype} ${fmt(b.shape)}`);
+  if (a.dtype !== b.dtype) throw new ScratchGPTError('dtype', `scratchgpt: where: branches differ in dtype, ${a.dtype} ${fmt(a.shape)} vs ${b.dtype} ${fmt(b.shape)}`);
   const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, a.shape), b.shape);
   const out = Tensor.empty(shape, a.dtype);
   if (out.size === 0) return out;
@@ -40,7 +42,7 @@ function whereForward(cond: Tensor, a: Tensor, b: Tensor): Tensor {
 function maskedFillForward<D extends DType>(op: string, x: Tensor<D>, mask: Tensor, value: number, invert: boolean): Tensor<D> {
   const shape = broadcastShapes(op, mask.shape, x.shape);
   if (!sameShape(shape, x.shape)) {
-    throw new Error(`scratchgpt: ${op}: mask of shape ${fmt(mask.shape)} does not broadcast to the input shape ${fmt(x.shape)}`);
+    throw new ScratchGPTError('shape', `scratchgpt: ${op}: mask of shape ${fmt(mask.shape)} does not broadcast to the input shape ${fmt(x.shape)}`);
   }
   const bits = fillBits(op, value, x.dtype);
   const out = Tensor.empty(x.shape, x.dtype);
@@ -80,8 +82,8 @@ export function maskedFill<D extends DType>(x: Tensor<D>, mask: Tensor, value: n
 }
 
 function triForward<D extends DType>(op: string, x: Tensor<D>, diagonal: number, lower: boolean): Tensor<D> {
-  if (x.rank < 2) throw new Error(`scratchgpt: ${op} needs at least 2 dimensions, got shape ${fmt(x.shape)}`);
-  if (!Number.isInteger(diagonal)) throw new Error(`scratchgpt: ${op}: diagonal ${diagonal} is not an integer`);
+  if (x.rank < 2) throw new ScratchGPTError('shape', `scratchgpt: ${op} needs at least 2 dimensions, got shape ${fmt(x.shape)}`);
+  if (!Number.isInteger(diagonal)) throw new ScratchGPTError('value', `scratchgpt: ${op}: diagonal ${diagonal} is not an integer`);
   const out = Tensor.empty(x.shape, x.dtype);
   if (out.size === 0) return out;
   const [rows, cols] = x.shape.slice(-2);
@@ -108,7 +110,7 @@ export function tril<D extends DType>(x: Tensor<D>, diagonal = 0): Tensor<D> {
  * `torch.triu(torch.ones(T, T), diagonal=1)`. Use with {@link maskedFill} and `-Infinity`.
  */
 export function causalMask<D extends DType = 'f32'>(T: number, options: { dtype?: D } = {}): Tensor<D> {
-  if (!Number.isInteger(T) || T < 0) throw new Error(`scratchgpt: causalMask: T must be a non-negative integer, got ${T}`);
+  if (!Number.isInteger(T) || T < 0) throw new ScratchGPTError('value', `scratchgpt: causalMask: T must be a non-negative integer, got ${T}`);
   const ones = full([T, T], 1, { dtype: (options.dtype ?? 'f32') as D });
   const out = triForward('causalMask', ones, 1, false);
   ones.dispose();
@@ -168,3 +170,91 @@ export function trilRef(data: ArrayLike<number>, shape: Shape, diagonal = 0): Fl
 export function causalMaskRef(T: number): Float64Array {
   return triRef(new Float64Array(T * T).fill(1), [T, T], 1, false);
 }
+
+/**
+ * A condition or mask for the registry: about half zeros, the rest assorted nonzero values; as u32
+ * the nonzero ones are 0x80000000, which read as f32 would be −0 (false).
+ */
+function randomCond(n: number, dtype: DType, random: (n: number, low?: number, high?: number) => Float32Array): ArrayLike<number> {
+  const u = random(n, 0, 1);
+  const values = Array.from(u, (v, i) => (v < 0.5 ? 0 : (i % 2 === 0 ? 1 : -3)));
+  return dtype === 'u32' ? Uint32Array.from(values, (v) => (v === 0 ? 0 : 0x80000000)) : values;
+}
+
+/** [cond, a, b] shapes: NumPy broadcasting among all three. */
+const whereShapes = [
+  [[1], [1], [1]],
+  [[7], [7], [7]],
+  [[3, 1], [1, 5], [5]],
+  [[], [3], [3]],
+  [[3], [], [2, 3]],
+  [[2, 1, 37], [3, 1], [1]],
+  [[1, 13], [11, 1], [1, 13]],
+  [[4, 1, 3, 1], [2, 1, 5], [1, 1, 1, 1, 1]],
+  [[2, 3, 1, 5, 2], [3, 5, 1], [2, 1, 1, 1, 2]],
+];
+
+/** [x, mask] shapes: the mask broadcasts to x. */
+const maskShapes = [
+  [[1], [1]],
+  [[7], [7]],
+  [[7], []],
+  [[3, 5], [5]],
+  [[3, 5], [3, 1]],
+  [[2, 3, 37], [3, 37]],
+  [[2, 1, 3, 5, 2], [1, 3, 1, 2]],
+];
+
+const triShapes = [[1, 1], [3, 5], [5, 3], [2, 3, 7, 4], [2, 1, 3, 5, 2], [1, 17, 13]];
+const triGradCases = new Set(['3,5 0', '2,4,3 -1', '2,1,3,5,2 1']);
+
+function triInfo(name: 'triu' | 'tril', run: typeof triu, ref: typeof triuRef): OpInfo<{ diagonal: number }> {
+  return {
+    name,
+    samples: [...triShapes, [2, 4, 3]].flatMap((shape) =>
+      [0, 1, -1, 2, -3, 100, -100].map((diagonal) => ({ shapes: [shape], args: { diagonal }, forwardOnly: !triGradCases.has(`${shape} ${diagonal}`) })),
+    ),
+    run: ([x], { diagonal }) => run(x, diagonal),
+    ref: ([x], [shape], { diagonal }) => ref(x, shape, diagonal),
+    tol: { rtol: 0, atol: 0 },
+    dtype: 'any',
+  };
+}
+
+/** Registry entries of where, maskedFill, triu and tril (see `ops/info.ts`); conditions and masks of each dtype. */
+export const whereInfos = [
+  {
+    name: 'where',
+    samples: whereShapes.flatMap((shapes) => (['f32', 'i32', 'u32'] as const).map((c) => ({ shapes, dtypes: [c, 'f32', 'f32'] as DType[] }))),
+    run: ([c, a, b]) => where(c, a, b),
+    ref: ([c, a, b], [sc, sa, sb]) => whereRef(c, sc, a, sa, b, sb),
+    tol: { rtol: 0, atol: 0 },
+    data: (k, shapes, _args, random, dtype) => (k === 0 ? randomCond(sizeOf(shapes[0]), dtype, random) : undefined),
+    differentiable: [false, true, true],
+    dtype: 'any',
+    // f32 conditions over broadcasts that collapse to two dims (rank and condition dtype are pipeline constants).
+    reuse: [6, 18],
+  } satisfies OpInfo,
+  {
+    name: 'maskedFill',
+    samples: maskShapes.flatMap((shapes) => [
+      { shapes, args: { value: -7 } },
+      { shapes, args: { value: 3 }, dtypes: ['f32', 'i32'] as DType[], forwardOnly: true },
+      ...(['f32', 'i32', 'u32'] as const).map((m) => ({ shapes, args: { value: -Infinity }, dtypes: ['f32', m] as DType[], forwardOnly: true })),
+      { shapes, args: { value: 2.5 }, dtypes: ['f32', 'u32'] as DType[], forwardOnly: true },
+      { shapes, args: { value: Infinity }, forwardOnly: true },
+    ]),
+    run: ([x, mask], { value }) => maskedFill(x, mask, value),
+    ref: ([x, mask], [sx, sm], { value }) => maskedFillRef(x, sx, mask, sm, value),
+    tol: { rtol: 0, atol: 0 },
+    data: (k, shapes, _args, random, dtype) => (k === 1 ? randomCond(sizeOf(shapes[1]), dtype, random) : undefined),
+    differentiable: [true, false],
+    dtype: 'any',
+    // Integer fill values (representable in i32 and u32).
+    intSamples: maskShapes.map((_, i) => 7 * i + 1),
+    // f32 masks over [3, 5]: broadcast along either dim.
+    reuse: [21, 28],
+  } satisfies OpInfo<{ value: number }>,
+  triInfo('triu', triu, triuRef),
+  triInfo('tril', tril, trilRef),
+];

@@ -1,4 +1,5 @@
 /** AdamW with PyTorch 1.13 semantics, one fused kernel per parameter (chunked for huge ones). */
+import { ScratchGPTError } from '../engine/errors';
 import { zeros } from '../ops/creation';
 import { chunks, launch, range } from '../engine/kernel';
 import { keep } from '../engine/scope';
@@ -18,7 +19,7 @@ export interface AdamWOptions {
 }
 
 function checkAdamW({ betas, eps, weightDecay }: { betas: readonly number[]; eps: number; weightDecay: number }): void {
-  if (!Array.isArray(betas) || betas.length !== 2) throw new Error(`scratchgpt: AdamW betas must be a pair, got ${JSON.stringify(betas)}`);
+  if (!Array.isArray(betas) || betas.length !== 2) throw new ScratchGPTError('value', `scratchgpt: AdamW betas must be a pair, got ${JSON.stringify(betas)}`);
   betas.forEach((b, k) => checkHyper(`AdamW beta${k + 1}`, b, (v) => v >= 0 && v < 1, 'a number in [0, 1)'));
   checkHyper('AdamW eps', eps, (v) => Number.isFinite(v) && v >= 0, 'a finite number ≥ 0');
   checkHyper('AdamW weight decay', weightDecay, (v) => Number.isFinite(v) && v >= 0, 'a finite number ≥ 0');
@@ -107,7 +108,7 @@ export class AdamW extends Optimizer {
 
   /** Copies moments into this optimizer's state (on the GPU) and restores step counts and hyperparameters. */
   loadStateDict(state: OptimizerState): void {
-    if (state.meta.type !== 'AdamW') throw new Error(`scratchgpt: cannot load ${String(state.meta.type)} state into AdamW`);
+    if (state.meta.type !== 'AdamW') throw new ScratchGPTError('format', `scratchgpt: cannot load ${String(state.meta.type)} state into AdamW`);
     const steps = state.meta.steps as Record<string, unknown> | undefined;
     const { lr = this.lr, betas = this.betas, eps = this.eps, weightDecay = this.weightDecay } = state.meta as {
       lr?: number;
@@ -121,7 +122,7 @@ export class AdamW extends Optimizer {
       const m = checkStateShape(`${name}.exp_avg`, this.m[k], state.tensors.get(`${name}.exp_avg`));
       const v = checkStateShape(`${name}.exp_avg_sq`, this.v[k], state.tensors.get(`${name}.exp_avg_sq`));
       const s = steps?.[name];
-      if (typeof s !== 'number' || !Number.isInteger(s) || s < 0) throw new Error(`scratchgpt: optimizer state has no valid step count for '${name}' (got ${String(s)})`);
+      if (typeof s !== 'number' || !Number.isInteger(s) || s < 0) throw new ScratchGPTError('format', `scratchgpt: optimizer state has no valid step count for '${name}' (got ${String(s)})`);
       return { m, v, s };
     });
     this.lr = lr;

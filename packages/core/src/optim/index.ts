@@ -1,5 +1,5 @@
 export * from './optimizer';
 export * from './adamw';
 export * from './sgd';
-export * from './clip';
+export { clipGradNorm } from './clip';
 export * from './schedule';

@@ -1,4 +1,5 @@
 /** What every optimizer shares: the parameter list (optionally named) and gradient reset. */
+import { ScratchGPTError } from '../engine/errors';
 import { recordCopy } from '../engine/queue';
 import { sameShape, type Tensor } from '../engine/tensor';
 
@@ -20,9 +21,9 @@ export function normalizeParams(params: ParamList): { names: string[]; tensors: 
     i++;
   }
   for (const [k, t] of tensors.entries()) {
-    if (t.dtype !== 'f32') throw new Error(`scratchgpt: optimizer parameter '${names[k]}' is ${t.dtype}; only f32 parameters can be optimized`);
+    if (t.dtype !== 'f32') throw new ScratchGPTError('dtype', `scratchgpt: optimizer parameter '${names[k]}' is ${t.dtype}; only f32 parameters can be optimized`);
   }
-  if (new Set(tensors).size !== tensors.length) throw new Error('scratchgpt: the same parameter appears twice in the optimizer list');
+  if (new Set(tensors).size !== tensors.length) throw new ScratchGPTError('value', 'scratchgpt: the same parameter appears twice in the optimizer list');
   return { names, tensors };
 }
 
@@ -34,7 +35,7 @@ export interface OptimizerState {
 
 /** @internal Throws a clear error unless `ok(value)` (hyperparameter validation, like PyTorch's ValueErrors). */
 export function checkHyper(what: string, value: number, ok: (v: number) => boolean, expected: string): void {
-  if (typeof value !== 'number' || !ok(value)) throw new Error(`scratchgpt: invalid ${what} ${String(value)} (expected ${expected})`);
+  if (typeof value !== 'number' || !ok(value)) throw new ScratchGPTError('value', `scratchgpt: invalid ${what} ${String(value)} (expected ${expected})`);
 }
 
 export abstract class Optimizer {
@@ -83,18 +84,18 @@ export abstract class Optimizer {
 export function gradOf(name: string, p: Tensor): Tensor | null {
   const g = p.grad;
   if (g && (g.dtype !== 'f32' || g.size !== p.size)) {
-    throw new Error(`scratchgpt: gradient of '${name}' is [${g.shape.join(', ')}] ${g.dtype}, parameter is [${p.shape.join(', ')}] f32`);
+    throw new ScratchGPTError('shape', `scratchgpt: gradient of '${name}' is [${g.shape.join(', ')}] ${g.dtype}, parameter is [${p.shape.join(', ')}] f32`);
   }
   return g;
 }
 
 /** @internal Checks that saved state `src` exists and has `dst`'s shape (used when loading state). */
 export function checkStateShape(what: string, dst: Tensor, src: Tensor | undefined): Tensor {
-  if (!src) throw new Error(`scratchgpt: optimizer state is missing '${what}'`);
+  if (!src) throw new ScratchGPTError('format', `scratchgpt: optimizer state is missing '${what}'`);
   if (!sameShape(src.shape, dst.shape)) {
-    throw new Error(`scratchgpt: optimizer state '${what}' has shape [${src.shape.join(', ')}], expected [${dst.shape.join(', ')}]`);
+    throw new ScratchGPTError('shape', `scratchgpt: optimizer state '${what}' has shape [${src.shape.join(', ')}], expected [${dst.shape.join(', ')}]`);
   }
-  if (src.dtype !== 'f32') throw new Error(`scratchgpt: optimizer state '${what}' is ${src.dtype}, expected f32`);
+  if (src.dtype !== 'f32') throw new ScratchGPTError('dtype', `scratchgpt: optimizer state '${what}' is ${src.dtype}, expected f32`);
   return src;
 }
 

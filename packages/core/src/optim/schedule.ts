@@ -1,4 +1,5 @@
 /** Learning-rate schedules: pure functions of the (0-based) optimizer step. */
+import { ScratchGPTError } from '../engine/errors';
 import { checkHyper } from './optimizer';
 
 export interface LinearWarmupOptions {
@@ -60,7 +61,7 @@ export function cosineDecay({ peakLr, minLr = 0, decaySteps }: CosineDecayOption
 export function warmupCosine({ peakLr, initialLr = 0, minLr = 0, warmupSteps, totalSteps }: WarmupCosineOptions): (step: number) => number {
   checkSteps('warmupCosine warmupSteps', warmupSteps);
   checkSteps('warmupCosine totalSteps', totalSteps);
-  if (totalSteps < warmupSteps) throw new Error(`scratchgpt: warmupCosine: totalSteps (${totalSteps}) < warmupSteps (${warmupSteps})`);
+  if (totalSteps < warmupSteps) throw new ScratchGPTError('value', `scratchgpt: warmupCosine: totalSteps (${totalSteps}) < warmupSteps (${warmupSteps})`);
   const warmup = linearWarmup({ peakLr, initialLr, warmupSteps });
   // With warmupSteps = totalSteps the book would divide by zero: decay over one step instead.
   const decay = cosineDecay({ peakLr, minLr, decaySteps: Math.max(1, totalSteps - warmupSteps) });

@@ -1,4 +1,5 @@
 /** SGD with momentum, dampening, Nesterov and L2 weight decay (PyTorch semantics), fused per parameter. */
+import { ScratchGPTError } from '../engine/errors';
 import { zeros } from '../ops/creation';
 import { chunks, launch, range } from '../engine/kernel';
 import { keep } from '../engine/scope';
@@ -22,7 +23,7 @@ function checkSGD({ momentum, dampening, weightDecay, nesterov }: Required<Omit<
   checkHyper('SGD momentum', momentum, (v) => Number.isFinite(v) && v >= 0, 'a finite number ≥ 0');
   checkHyper('SGD dampening', dampening, Number.isFinite, 'a finite number');
   checkHyper('SGD weight decay', weightDecay, (v) => Number.isFinite(v) && v >= 0, 'a finite number ≥ 0');
-  if (nesterov && (momentum <= 0 || dampening !== 0)) throw new Error('scratchgpt: SGD nesterov needs momentum > 0 and dampening 0');
+  if (nesterov && (momentum <= 0 || dampening !== 0)) throw new ScratchGPTError('value', 'scratchgpt: SGD nesterov needs momentum > 0 and dampening 0');
 }
 
 /**
@@ -86,7 +87,7 @@ export class SGD extends Optimizer {
 
   /** Restores momentum buffers (a parameter without one starts afresh) and hyperparameters. */
   loadStateDict(state: OptimizerState): void {
-    if (state.meta.type !== 'SGD') throw new Error(`scratchgpt: cannot load ${String(state.meta.type)} state into SGD`);
+    if (state.meta.type !== 'SGD') throw new ScratchGPTError('format', `scratchgpt: cannot load ${String(state.meta.type)} state into SGD`);
     const {
       lr = this.lr,
       momentum = this.momentum,
@@ -96,7 +97,7 @@ export class SGD extends Optimizer {
     } = state.meta as Partial<SGDOptions>;
     checkSGD({ momentum, dampening, weightDecay, nesterov });
     if ((momentum === 0) !== (this.momentum === 0)) {
-      throw new Error(`scratchgpt: SGD state has momentum ${momentum} but this optimizer was built with momentum ${this.momentum}`);
+      throw new ScratchGPTError('format', `scratchgpt: SGD state has momentum ${momentum} but this optimizer was built with momentum ${this.momentum}`);
     }
     const loaded = this.names.map((name, k) => {
       const key = `${name}.momentum_buffer`;

@@ -63,7 +63,7 @@ export async function readTextIfExists(path: string): Promise<string | null> {
 }
 
 /** What {@link writeFileAtomic} accepts: the data, or a function computing it. */
-type FileData = Uint8Array | string | (() => Uint8Array | string | Promise<Uint8Array | string>);
+export type FileData = Uint8Array | string | (() => Uint8Array | string | Promise<Uint8Array | string>);
 
 /**
  * Writes a file of the origin-private file system (directories are created as needed). The data is

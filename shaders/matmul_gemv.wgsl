@@ -1,0 +1,181 @@
+// Matrix-vector products and other few-row matmuls (decoding: one token's activations times a weight),
+// the kernel lab's `gemv` variant (ops/gemm/variants.ts). Same problem, Params and bindings as
+// shaders/matmul.wgsl: C = op(A)·op(B) (+ C when accumulating), f32, with
+//   op(A) is M×K: A stored [M, K] (row stride lda), or [K, M] when TRANS_A;
+//   op(B) is K×N: B stored [K, N] (row stride ldb), or [N, K] when TRANS_B (an [out, in] weight);
+//   C stored [M, N] (row stride ldc), or [N, M] when C_TRANS.
+//
+// A workgroup computes ROWS rows of C (exactly: no wasted rows, unlike the 4-row register tiles), and
+// each thread 4 columns of them. Every element of B is loaded once per row block, so the cost is the
+// weight's size. On GPUs SPLIT threads share a column quad, each summing a strided part of K (so
+// consecutive threads read consecutive vec4s of a transposed weight's row), and add their partial sums
+// through workgroup memory; on CPU adapters SPLIT = 1 and each thread walks all of K in the same order
+// as the register-tile entries of matmul.wgsl (so decoding gives the same numbers as a prompt's rows).
+// The last K % 4 terms are added after the vec4 steps, as matmul.wgsl's `simple` entry does.
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override VEC_A: bool = true;
+override VEC_B: bool = true;
+override C_TRANS: bool = false;
+override ROWS: u32 = 1u;   // rows of C per workgroup, 1..4
+override SPLIT: u32 = 1u;  // threads per column quad (a power of two dividing WG)
+override WG: u32 = 16u;    // at most 64
+
+// Same layout as matmul.wgsl's Params (the host passes one record to every matmul kernel).
+struct Params {
+  m: u32,
+  n: u32,
+  k: u32,
+  accumulate: u32,
+  lda: u32,
+  ldb: u32,
+  ldc: u32,
+  rank: u32,
+  off_a: u32,
+  off_b: u32,
+  off_c: u32,
+  batch0: u32,
+  stride_c: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+  shape: array<vec4u, 2>,
+  stride_a: array<vec4u, 2>,
+  stride_b: array<vec4u, 2>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<vec4f>;
+@group(0) @binding(2) var<storage, read> b: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4f>;
+
+// Partial sums of the SPLIT threads of each column quad: [thread][row] (WG ≤ 64).
+var<workgroup> partial: array<vec4f, 256>;
+
+fn shifted(lo: vec4f, hi: vec4f, s: u32) -> vec4f {
+  let one = select(vec4f(lo.w, hi.xyz), vec4f(lo.yzw, hi.x), s == 1u);
+  return select(select(one, vec4f(lo.zw, hi.xy), s == 2u), lo, s == 0u);
+}
+
+fn vec_a(e: u32) -> vec4f {
+  if (VEC_A) { return a[e >> 2u]; }
+  return shifted(a[e >> 2u], a[(e >> 2u) + 1u], e & 3u);
+}
+
+fn vec_b(e: u32) -> vec4f {
+  if (VEC_B) { return b[e >> 2u]; }
+  return shifted(b[e >> 2u], b[(e >> 2u) + 1u], e & 3u);
+}
+
+fn elem_a(e: u32) -> f32 {
+  return a[e >> 2u][e & 3u];
+}
+
+fn elem_b(e: u32) -> f32 {
+  return b[e >> 2u][e & 3u];
+}
+
+// op(A)[i, k..k+3].
+fn row_a(base: u32, i: u32, k: u32) -> vec4f {
+  if (TRANS_A) {
+    let e = base + k * p.lda + i;
+    return vec4f(elem_a(e), elem_a(e + p.lda), elem_a(e + 2u * p.lda), elem_a(e + 3u * p.lda));
+  }
+  return vec_a(base + i * p.lda + k);
+}
+
+// op(B)[k..k+3, j..j+3] as four rows (column r = op(B)[k + r, j..j+3]); transposed B is transposed on load.
+fn block_b(base: u32, k: u32, j: u32) -> mat4x4f {
+  let ld = p.ldb;
+  if (TRANS_B) {
+    let e = base + j * ld + k;
+    return transpose(mat4x4f(vec_b(e), vec_b(e + ld), vec_b(e + 2u * ld), vec_b(e + 3u * ld)));
+  }
+  let e = base + k * ld + j;
+  return mat4x4f(vec_b(e), vec_b(e + ld), vec_b(e + 2u * ld), vec_b(e + 3u * ld));
+}
+
+// Σ over the last K % 4 terms of op(A)[i, k] · op(B)[k, j..j+3] (scalar loads).
+fn tail(base_a: u32, base_b: u32, i: u32, j: u32, k4: u32) -> vec4f {
+  var sum = vec4f();
+  for (var k = k4; k < p.k; k++) {
+    let x = elem_a(base_a + select(i * p.lda + k, k * p.lda + i, TRANS_A));
+    let e = base_b + select(k * p.ldb + j, j * p.ldb + k, TRANS_B);
+    let s = select(1u, p.ldb, TRANS_B);
+    sum += x * vec4f(elem_b(e), elem_b(e + s), elem_b(e + 2u * s), elem_b(e + 3u * s));
+  }
+  return sum;
+}
+
+fn elem_c(e: u32) -> f32 {
+  return c[e >> 2u][e & 3u];
+}
+
+fn set_c(e: u32, x: f32) {
+  c[e >> 2u][e & 3u] = x;
+}
+
+// Writes (or adds) the in-range part of C(i, j..j+3) = v.
+fn store_row(base: u32, i: u32, j: u32, v: vec4f) {
+  if (i >= p.m || j >= p.n) { return; }
+  let e = base + select(i * p.ldc + j, j * p.ldc + i, C_TRANS);
+  let s = select(1u, p.ldc, C_TRANS);
+  for (var q = 0u; q < 4u; q++) {
+    if (j + q < p.n) {
+      var x = v[q];
+      if (p.accumulate != 0u) { x += elem_c(e + q * s); }
+      set_c(e + q * s, x);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn gemv(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let slice = lid.x % SPLIT;
+  let j = (wid.x * (WG / SPLIT) + lid.x / SPLIT) * 4u;
+  let i0 = wid.y * ROWS;
+  let e = wid.z + p.batch0;
+  let base_a = p.off_a + strided_offset(e, p.rank, p.shape, p.stride_a);
+  let base_b = p.off_b + strided_offset(e, p.rank, p.shape, p.stride_b);
+  let base_c = p.off_c + wid.z * p.stride_c;
+  // Rows past M re-read row M - 1 and are never stored; columns past N read whatever lies beyond
+  // (robust access keeps it inside the binding) and are never stored either.
+  let last = max(p.m, 1u) - 1u;
+  let i1 = min(i0 + 1u, last);
+  let i2 = min(i0 + 2u, last);
+  let i3 = min(i0 + 3u, last);
+  let k4 = p.k - p.k % 4u;
+  var c0 = vec4f(); var c1 = vec4f(); var c2 = vec4f(); var c3 = vec4f();
+  if (j < p.n) {
+    for (var k = slice * 4u; k < k4; k += SPLIT * 4u) {
+      let bk = block_b(base_b, k, j);
+      let a0 = row_a(base_a, min(i0, last), k);
+      c0 += bk * a0;
+      if (ROWS > 1u) { c1 += bk * row_a(base_a, i1, k); }
+      if (ROWS > 2u) { c2 += bk * row_a(base_a, i2, k); }
+      if (ROWS > 3u) { c3 += bk * row_a(base_a, i3, k); }
+    }
+  }
+  if (SPLIT > 1u) {
+    // Sum the SPLIT partial sums of each quad, in slice order.
+    partial[lid.x * 4u] = c0; partial[lid.x * 4u + 1u] = c1; partial[lid.x * 4u + 2u] = c2; partial[lid.x * 4u + 3u] = c3;
+    workgroupBarrier();
+    if (slice == 0u) {
+      for (var s = 1u; s < SPLIT; s++) {
+        let t = (lid.x + s) * 4u;
+        c0 += partial[t]; c1 += partial[t + 1u]; c2 += partial[t + 2u]; c3 += partial[t + 3u];
+      }
+    }
+  }
+  if (slice != 0u || j >= p.n) { return; }
+  if (k4 < p.k) {
+    c0 = tail(base_a, base_b, min(i0, last), j, k4) + c0;
+    if (ROWS > 1u) { c1 = tail(base_a, base_b, i1, j, k4) + c1; }
+    if (ROWS > 2u) { c2 = tail(base_a, base_b, i2, j, k4) + c2; }
+    if (ROWS > 3u) { c3 = tail(base_a, base_b, i3, j, k4) + c3; }
+  }
+  store_row(base_c, i0, j, c0);
+  if (ROWS > 1u) { store_row(base_c, i0 + 1u, j, c1); }
+  if (ROWS > 2u) { store_row(base_c, i0 + 2u, j, c2); }
+  if (ROWS > 3u) { store_row(base_c, i0 + 3u, j, c3); }
+}

@@ -1,0 +1,186 @@
+// Batched matrix multiply with workgroup shared-memory block tiles (GPU-oriented: the kernel lab's
+// `shared64` and `shared128` variants, ops/gemm/variants.ts). Same problem, Params and bindings as
+// shaders/matmul.wgsl: C = op(A)·op(B) (+ C when accumulating), f32,
+//   op(A) is M×K: A stored [M, K] (row stride lda), or [K, M] when TRANS_A;
+//   op(B) is K×N: B stored [K, N] (row stride ldb), or [N, K] when TRANS_B;
+//   C stored [M, N] (row stride ldc), or [N, M] when C_TRANS.
+//
+// A workgroup of 16×16 threads computes a BM×BN block of C (BM = 16·TM, BN = 16·TN), walking K in
+// steps of BK = 16. Each step the threads copy op(A)[BM×BK] and op(B)[BK×BN] into workgroup memory
+// (four consecutive stored elements at a time: one vec4 load where rows are aligned, VEC_*; zeros
+// outside the matrices), then each thread accumulates its TM×TN outputs from there. The tiles are
+// stored k-major (As[k][i], Bs[k][j]) so that the inner loop reads whole vec4s. Any M, N, K: edges are
+// zero-filled and stores bounds-checked, so one dispatch covers a problem.
+//
+// On CPU adapters (llvmpipe, SwiftShader) barriers and workgroup memory are slow and the
+// register-tile entries of matmul.wgsl are the fast path; this kernel is for real GPUs (tested on
+// every adapter for correctness). Not yet double-buffered (a second pair of tiles would exceed the
+// 16 KiB of workgroup storage WebGPU guarantees).
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override VEC_A: bool = true;
+override VEC_B: bool = true;
+override VEC_C: bool = true;
+override C_TRANS: bool = false;
+override TM: u32 = 8u;  // rows of C per thread: 4 or 8
+override TN: u32 = 8u;  // columns of C per thread: 4 or 8
+
+const BK = 16u;
+
+// Same layout as matmul.wgsl's Params (the host passes one record to every matmul kernel).
+struct Params {
+  m: u32,
+  n: u32,
+  k: u32,
+  accumulate: u32,
+  lda: u32,
+  ldb: u32,
+  ldc: u32,
+  rank: u32,
+  off_a: u32,
+  off_b: u32,
+  off_c: u32,
+  batch0: u32,
+  stride_c: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
+  shape: array<vec4u, 2>,
+  stride_a: array<vec4u, 2>,
+  stride_b: array<vec4u, 2>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<vec4f>;
+@group(0) @binding(2) var<storage, read> b: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4f>;
+
+// [BK][BM/4] and [BK][BN/4] vec4s, sized for the largest tiles (TM = TN = 8: 2 × 8 KiB).
+var<workgroup> As: array<vec4f, 512>;
+var<workgroup> Bs: array<vec4f, 512>;
+
+// `count` (0..4) consecutive elements of `a` from element e, zeros after them.
+fn load_a(e: u32, count: u32) -> vec4f {
+  if (VEC_A && count == 4u) { return a[e >> 2u]; }
+  var v = vec4f();
+  for (var q = 0u; q < count; q++) { v[q] = a[(e + q) >> 2u][(e + q) & 3u]; }
+  return v;
+}
+
+fn load_b(e: u32, count: u32) -> vec4f {
+  if (VEC_B && count == 4u) { return b[e >> 2u]; }
+  var v = vec4f();
+  for (var q = 0u; q < count; q++) { v[q] = b[(e + q) >> 2u][(e + q) & 3u]; }
+  return v;
+}
+
+fn clamp4(x: u32, limit: u32) -> u32 {
+  return select(min(limit - x, 4u), 0u, x >= limit);
+}
+
+// Copies op(A)[row0.., k0..k0+BK) into As. Each load unit is four consecutive stored elements: along K
+// (A stored [M, K]: scattered into four k rows of the tile) or along M (TRANS_A: one vec4 store).
+fn fill_a(base: u32, row0: u32, k0: u32, tid: u32) {
+  let bm4 = TM * 4u;  // BM / 4
+  let units = BK * bm4;
+  for (var u = tid; u < units; u += 256u) {
+    if (TRANS_A) {
+      let k = u / bm4;
+      let i = (u % bm4) * 4u;
+      var v = vec4f();
+      if (k0 + k < p.k) { v = load_a(base + (k0 + k) * p.lda + row0 + i, clamp4(row0 + i, p.m)); }
+      As[k * bm4 + i / 4u] = v;
+    } else {
+      let i = u / (BK / 4u);
+      let k = (u % (BK / 4u)) * 4u;
+      var v = vec4f();
+      if (row0 + i < p.m) { v = load_a(base + (row0 + i) * p.lda + k0 + k, clamp4(k0 + k, p.k)); }
+      for (var q = 0u; q < 4u; q++) { As[(k + q) * bm4 + i / 4u][i % 4u] = v[q]; }
+    }
+  }
+}
+
+// Copies op(B)[k0..k0+BK, col0..) into Bs (along N: one vec4 store; TRANS_B: along K, scattered).
+fn fill_b(base: u32, col0: u32, k0: u32, tid: u32) {
+  let bn4 = TN * 4u;  // BN / 4
+  let units = BK * bn4;
+  for (var u = tid; u < units; u += 256u) {
+    if (TRANS_B) {
+      let j = u / (BK / 4u);
+      let k = (u % (BK / 4u)) * 4u;
+      var v = vec4f();
+      if (col0 + j < p.n) { v = load_b(base + (col0 + j) * p.ldb + k0 + k, clamp4(k0 + k, p.k)); }
+      for (var q = 0u; q < 4u; q++) { Bs[(k + q) * bn4 + j / 4u][j % 4u] = v[q]; }
+    } else {
+      let k = u / bn4;
+      let j = (u % bn4) * 4u;
+      var v = vec4f();
+      if (k0 + k < p.k) { v = load_b(base + (k0 + k) * p.ldb + col0 + j, clamp4(col0 + j, p.n)); }
+      Bs[k * bn4 + j / 4u] = v;
+    }
+  }
+}
+
+fn elem_c(e: u32) -> f32 {
+  return c[e >> 2u][e & 3u];
+}
+
+fn set_c(e: u32, x: f32) {
+  c[e >> 2u][e & 3u] = x;
+}
+
+// Writes (or adds) the in-range part of C(i, j..j+3) = v.
+fn store_row(base: u32, i: u32, j: u32, v: vec4f) {
+  if (i >= p.m || j >= p.n) { return; }
+  let e = base + select(i * p.ldc + j, j * p.ldc + i, C_TRANS);
+  let s = select(1u, p.ldc, C_TRANS);
+  if (VEC_C && !C_TRANS && p.accumulate == 0u && j + 3u < p.n) {
+    c[e >> 2u] = v;
+    return;
+  }
+  for (var q = 0u; q < 4u; q++) {
+    if (j + q < p.n) {
+      var x = v[q];
+      if (p.accumulate != 0u) { x += elem_c(e + q * s); }
+      set_c(e + q * s, x);
+    }
+  }
+}
+
+@compute @workgroup_size(16, 16)
+fn block(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let tid = lid.y * 16u + lid.x;
+  let row0 = wid.y * 16u * TM;
+  let col0 = wid.x * 16u * TN;
+  let e = wid.z + p.batch0;
+  let base_a = p.off_a + strided_offset(e, p.rank, p.shape, p.stride_a);
+  let base_b = p.off_b + strided_offset(e, p.rank, p.shape, p.stride_b);
+  let base_c = p.off_c + wid.z * p.stride_c;
+  let bm4 = TM * 4u;
+  let bn4 = TN * 4u;
+  // acc[r * 2 + h]: row r of this thread's outputs, columns 4h..4h+3 (h < TN / 4).
+  var acc: array<vec4f, 16>;
+  for (var k0 = 0u; k0 < p.k; k0 += BK) {
+    fill_a(base_a, row0, k0, tid);
+    fill_b(base_b, col0, k0, tid);
+    workgroupBarrier();
+    for (var k = 0u; k < BK; k++) {
+      let b0 = Bs[k * bn4 + lid.x * (TN / 4u)];
+      let b1 = Bs[k * bn4 + lid.x * (TN / 4u) + TN / 8u];
+      for (var r4 = 0u; r4 < TM / 4u; r4++) {
+        let a4 = As[k * bm4 + lid.y * (TM / 4u) + r4];
+        for (var q = 0u; q < 4u; q++) {
+          let r = r4 * 4u + q;
+          acc[r * 2u] += a4[q] * b0;
+          if (TN == 8u) { acc[r * 2u + 1u] += a4[q] * b1; }
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var r = 0u; r < TM; r++) {
+    let i = row0 + lid.y * TM + r;
+    store_row(base_c, i, col0 + lid.x * TN, acc[r * 2u]);
+    if (TN == 8u) { store_row(base_c, i, col0 + lid.x * TN + 4u, acc[r * 2u + 1u]); }
+  }
+}
