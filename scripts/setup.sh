@@ -16,6 +16,23 @@ if command -v apt-get >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+  # Mesa lavapipe ≥ 24 (Vulkan on the CPU, with shader-f16 and subgroups) runs the f16/subgroup kernel
+  # variants' tests (the `lavapipe` vitest project). Dawn rejects the lavapipe of Mesa 22 (bookworm's own):
+  # on bookworm it comes from bookworm-backports (this also moves Mesa's OpenGL/llvmpipe to the same release).
+  lvp_version="$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null || true)"
+  if ! [[ "$lvp_version" =~ ^(2[4-9]|[3-9][0-9])\. ]]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    suite=()
+    if grep -q '^VERSION_CODENAME=bookworm' /etc/os-release 2>/dev/null; then
+      if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        echo 'deb http://deb.debian.org/debian bookworm-backports main' | $SUDO tee /etc/apt/sources.list.d/bookworm-backports.list >/dev/null
+      fi
+      suite=(-t bookworm-backports)
+    fi
+    echo "setup: installing mesa-vulkan-drivers (lavapipe) ${suite[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${suite[@]}" mesa-vulkan-drivers >/dev/null
+  fi
 fi
 
 if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "$PNPM_VERSION" ]; then

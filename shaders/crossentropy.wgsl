@@ -29,10 +29,10 @@ fn counted(tgt: i32) -> bool {
 }
 
 @compute @workgroup_size(WG)
-fn forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let r = group_index(wid, nwg);
+fn forward(inv: RowInvocation) {
+  let t = row_thread(inv);  // rows.wgsl (or rows_subgroups.wgsl)
+  let r = group_index(inv.group, inv.groups);
   if (r >= p.rows) { return; }  // uniform per workgroup
-  let t = lid.x;
   let base = p.shift + r * p.v;
   var m = -3.4e38;
   for (var j = t; j < p.v; j += WG) { m = max(m, logits[base + j]); }
@@ -54,8 +54,8 @@ fn forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid:
 
 // Mean over counted rows (NaN when none, like PyTorch), and the count for backward.
 @compute @workgroup_size(WG)
-fn mean_loss(@builtin(local_invocation_id) lid: vec3u) {
-  let t = lid.x;
+fn mean_loss(inv: RowInvocation) {
+  let t = row_thread(inv);
   var s = 0.0;
   var c = 0.0;
   for (var i = t; i < p.n; i += WG) {

@@ -5,7 +5,7 @@
 //   backward_params: partial column sums over a chunk of `rows_per_chunk` rows:
 //                    dw_part[chunk, c] = Σ dy·x̂,  db_part[chunk, c] = Σ dy (the host sums the chunks)
 // Row entries give each row a segment of `tpr` threads (a power of two; 256/tpr rows per workgroup, a
-// whole workgroup for a long row): two-pass mean/variance with tree sums inside the segment.
+// whole workgroup for a long row): two-pass mean/variance with sums inside the segment (segment_sum).
 // backward_params runs one thread per (chunk, column), so neighbouring threads read neighbouring columns.
 override HAS_WEIGHT: bool = true;
 override HAS_BIAS: bool = true;
@@ -35,8 +35,9 @@ fn w_at(j: u32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let at = slot(group_index(wid, nwg), tid, p.tpr, p.rows, WG);  // rows.wgsl
+fn forward(inv: RowInvocation) {
+  let tid = row_thread(inv);  // rows.wgsl (or rows_subgroups.wgsl)
+  let at = slot(group_index(inv.group, inv.groups), tid, p.tpr, p.rows, WG);
   let base = at.row * p.c;
   let inv_c = 1.0 / f32(p.c);
 
@@ -69,8 +70,9 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 }
 
 @compute @workgroup_size(WG)
-fn backward_dx(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let at = slot(group_index(wid, nwg), tid, p.tpr, p.rows, WG);  // rows.wgsl
+fn backward_dx(inv: RowInvocation) {
+  let tid = row_thread(inv);  // rows.wgsl (or rows_subgroups.wgsl)
+  let at = slot(group_index(inv.group, inv.groups), tid, p.tpr, p.rows, WG);
   let base = at.row * p.c;
   var mean = 0.0;
   var rstd = 0.0;

@@ -1,16 +1,16 @@
-// Matrix-vector products and other few-row matmuls (decoding: one token's activations times a weight),
-// the kernel lab's `gemv` variant (ops/gemm/variants.ts). Same problem, Params and bindings as
-// shaders/matmul.wgsl: C = op(A)·op(B) (+ C when accumulating), f32, with
+// Matrix-vector products and other few-row matmuls (decoding: one token's activations times a weight):
+// the kernel lab's `gemv` (CPU adapters) and `gemv_splitk` (GPUs) variants, ops/gemm/variants.ts. Same
+// problem, Params and bindings as shaders/matmul.wgsl: C = op(A)·op(B) (+ C when accumulating), f32, with
 //   op(A) is M×K: A stored [M, K] (row stride lda), or [K, M] when TRANS_A;
 //   op(B) is K×N: B stored [K, N] (row stride ldb), or [N, K] when TRANS_B (an [out, in] weight);
 //   C stored [M, N] (row stride ldc), or [N, M] when C_TRANS.
 //
 // A workgroup computes ROWS rows of C (exactly: no wasted rows, unlike the 4-row register tiles), and
-// each thread 4 columns of them. Every element of B is loaded once per row block, so the cost is the
-// weight's size. On GPUs SPLIT threads share a column quad, each summing a strided part of K (so
-// consecutive threads read consecutive vec4s of a transposed weight's row), and add their partial sums
-// through workgroup memory; on CPU adapters SPLIT = 1 and each thread walks all of K in the same order
-// as the register-tile entries of matmul.wgsl (so decoding gives the same numbers as a prompt's rows).
+// each thread 4·QUADS columns of them. Every element of B is loaded once per row block, so the cost is
+// the weight's size. gemv_splitk (GPUs): SPLIT threads share a column quad, each summing a strided part
+// of K (consecutive threads read consecutive vec4s of a transposed weight's row), and add their partial
+// sums through workgroup memory. gemv (CPU adapters): SPLIT = 1, each thread walks all of K in the same
+// order as the register-tile entries of matmul.wgsl (decoding gives the same bits as a prompt's rows).
 // The last K % 4 terms are added after the vec4 steps, as matmul.wgsl's `simple` entry does.
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -18,7 +18,8 @@ override VEC_A: bool = true;
 override VEC_B: bool = true;
 override C_TRANS: bool = false;
 override ROWS: u32 = 1u;   // rows of C per workgroup, 1..4
-override SPLIT: u32 = 1u;  // threads per column quad (a power of two dividing WG)
+override QUADS: u32 = 1u;  // column quads per thread: 1, or 4 (CPU adapters: one row load serves 16 columns)
+override SPLIT: u32 = 1u;  // threads sharing one column quad along K (a power of two dividing WG; QUADS = 1)
 override WG: u32 = 16u;    // at most 64
 
 // Same layout as matmul.wgsl's Params (the host passes one record to every matmul kernel).
@@ -49,8 +50,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4f>;
 
-// Partial sums of the SPLIT threads of each column quad: [thread][row] (WG ≤ 64).
-var<workgroup> partial: array<vec4f, 256>;
+// Partial sums of the SPLIT threads of each column quad, one per thread (WG ≤ 64).
+var<workgroup> partial: array<mat4x4f, 64>;
 
 fn shifted(lo: vec4f, hi: vec4f, s: u32) -> vec4f {
   let one = select(vec4f(lo.w, hi.xyz), vec4f(lo.yzw, hi.x), s == 1u);
@@ -129,10 +130,29 @@ fn store_row(base: u32, i: u32, j: u32, v: vec4f) {
   }
 }
 
+// The products of one column quad (columns j..j+3) with the ROWS rows a0..a3, added to acc's columns.
+fn mac_rows(acc: ptr<function, mat4x4f>, bk: mat4x4f, a0: vec4f, a1: vec4f, a2: vec4f, a3: vec4f) {
+  (*acc)[0] += bk * a0;
+  if (ROWS > 1u) { (*acc)[1] += bk * a1; }
+  if (ROWS > 2u) { (*acc)[2] += bk * a2; }
+  if (ROWS > 3u) { (*acc)[3] += bk * a3; }
+}
+
+// Adds the K tail to the quad's sums and stores its in-range part (rows i0.., columns j..j+3).
+fn finish(base_a: u32, base_b: u32, base_c: u32, i0: u32, j: u32, k4: u32, acc: mat4x4f) {
+  if (j >= p.n) { return; }
+  let last = p.m - 1u;
+  for (var r = 0u; r < ROWS; r++) {
+    var v = acc[r];
+    if (k4 < p.k) { v = tail(base_a, base_b, min(i0 + r, last), j, k4) + v; }
+    store_row(base_c, i0 + r, j, v);
+  }
+}
+
 @compute @workgroup_size(WG)
 fn gemv(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let slice = lid.x % SPLIT;
-  let j = (wid.x * (WG / SPLIT) + lid.x / SPLIT) * 4u;
+  let j = (wid.x * (WG / SPLIT) + lid.x / SPLIT) * 4u * QUADS;
   let i0 = wid.y * ROWS;
   let e = wid.z + p.batch0;
   let base_a = p.off_a + strided_offset(e, p.rank, p.shape, p.stride_a);
@@ -140,42 +160,38 @@ fn gemv(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
   let base_c = p.off_c + wid.z * p.stride_c;
   // Rows past M re-read row M - 1 and are never stored; columns past N read whatever lies beyond
   // (robust access keeps it inside the binding) and are never stored either.
-  let last = max(p.m, 1u) - 1u;
-  let i1 = min(i0 + 1u, last);
-  let i2 = min(i0 + 2u, last);
-  let i3 = min(i0 + 3u, last);
+  let last = p.m - 1u;
   let k4 = p.k - p.k % 4u;
-  var c0 = vec4f(); var c1 = vec4f(); var c2 = vec4f(); var c3 = vec4f();
+  // acc_q: column quad q (columns j + 4q..), its column r = C(i0 + r, ...).
+  var acc0 = mat4x4f(); var acc1 = mat4x4f(); var acc2 = mat4x4f(); var acc3 = mat4x4f();
   if (j < p.n) {
     for (var k = slice * 4u; k < k4; k += SPLIT * 4u) {
-      let bk = block_b(base_b, k, j);
-      let a0 = row_a(base_a, min(i0, last), k);
-      c0 += bk * a0;
-      if (ROWS > 1u) { c1 += bk * row_a(base_a, i1, k); }
-      if (ROWS > 2u) { c2 += bk * row_a(base_a, i2, k); }
-      if (ROWS > 3u) { c3 += bk * row_a(base_a, i3, k); }
-    }
-  }
-  if (SPLIT > 1u) {
-    // Sum the SPLIT partial sums of each quad, in slice order.
-    partial[lid.x * 4u] = c0; partial[lid.x * 4u + 1u] = c1; partial[lid.x * 4u + 2u] = c2; partial[lid.x * 4u + 3u] = c3;
-    workgroupBarrier();
-    if (slice == 0u) {
-      for (var s = 1u; s < SPLIT; s++) {
-        let t = (lid.x + s) * 4u;
-        c0 += partial[t]; c1 += partial[t + 1u]; c2 += partial[t + 2u]; c3 += partial[t + 3u];
+      let a0 = row_a(base_a, i0, k);
+      var a1 = vec4f(); var a2 = vec4f(); var a3 = vec4f();
+      if (ROWS > 1u) { a1 = row_a(base_a, min(i0 + 1u, last), k); }
+      if (ROWS > 2u) { a2 = row_a(base_a, min(i0 + 2u, last), k); }
+      if (ROWS > 3u) { a3 = row_a(base_a, min(i0 + 3u, last), k); }
+      mac_rows(&acc0, block_b(base_b, k, j), a0, a1, a2, a3);
+      if (QUADS > 1u) {
+        mac_rows(&acc1, block_b(base_b, k, j + 4u), a0, a1, a2, a3);
+        mac_rows(&acc2, block_b(base_b, k, j + 8u), a0, a1, a2, a3);
+        mac_rows(&acc3, block_b(base_b, k, j + 12u), a0, a1, a2, a3);
       }
     }
   }
-  if (slice != 0u || j >= p.n) { return; }
-  if (k4 < p.k) {
-    c0 = tail(base_a, base_b, min(i0, last), j, k4) + c0;
-    if (ROWS > 1u) { c1 = tail(base_a, base_b, i1, j, k4) + c1; }
-    if (ROWS > 2u) { c2 = tail(base_a, base_b, i2, j, k4) + c2; }
-    if (ROWS > 3u) { c3 = tail(base_a, base_b, i3, j, k4) + c3; }
+  if (SPLIT > 1u) {
+    // Sum the SPLIT partial sums of each quad, in slice order (the host sets QUADS = 1 with SPLIT > 1).
+    partial[lid.x] = acc0;
+    workgroupBarrier();
+    if (slice == 0u) {
+      for (var s = 1u; s < SPLIT; s++) { acc0 += partial[lid.x + s]; }
+    }
   }
-  store_row(base_c, i0, j, c0);
-  if (ROWS > 1u) { store_row(base_c, i0 + 1u, j, c1); }
-  if (ROWS > 2u) { store_row(base_c, i0 + 2u, j, c2); }
-  if (ROWS > 3u) { store_row(base_c, i0 + 3u, j, c3); }
+  if (slice != 0u) { return; }
+  finish(base_a, base_b, base_c, i0, j, k4, acc0);
+  if (QUADS > 1u) {
+    finish(base_a, base_b, base_c, i0, j + 4u, k4, acc1);
+    finish(base_a, base_b, base_c, i0, j + 8u, k4, acc2);
+    finish(base_a, base_b, base_c, i0, j + 12u, k4, acc3);
+  }
 }

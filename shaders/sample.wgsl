@@ -20,21 +20,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<i32>;
 @group(0) @binding(3) var<storage, read_write> errors: array<atomic<u32>>; // error reports (shaders/errors.wgsl)
 
-var<workgroup> red_f: array<f32, WG>;
-var<workgroup> red_u: array<u32, WG>;
 var<workgroup> row_ok: u32;
 
-// Like reduce_sum (rows.wgsl), on counts.
+// Counts over the workgroup (rows.wgsl).
 fn reduce_count(t: u32, x: u32) -> u32 {
-  red_u[t] = x;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (t < s) { red_u[t] = red_u[t] + red_u[t + s]; }
-    workgroupBarrier();
-  }
-  let r = red_u[0];
-  workgroupBarrier();
-  return r;
+  return workgroup_reduce_u32(t, x, WG, false);
 }
 
 // Smallest index with the maximum value (greedy), by reduction on (value, -index).
@@ -46,14 +36,7 @@ fn argmax_row(t: u32, base: u32) -> u32 {
     if (x > best) { best = x; best_i = i; }
   }
   let m = reduce_max(t, best, WG);
-  let cand = select(0xffffffffu, best_i, best == m);
-  red_u[t] = cand;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (t < s) { red_u[t] = min(red_u[t], red_u[t + s]); }
-    workgroupBarrier();
-  }
-  return red_u[0];
+  return workgroup_reduce_u32(t, select(0xffffffffu, best_i, best == m), WG, true);
 }
 
 // Whether a row can be sampled: no NaN or +Inf, and at least one value above −Inf. A row that cannot
@@ -73,9 +56,9 @@ fn row_is_valid(t: u32, base: u32) -> bool {
 }
 
 @compute @workgroup_size(WG)
-fn forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let t = lid.x;
-  let row = wid.x;
+fn forward(inv: RowInvocation) {
+  let t = row_thread(inv);  // rows.wgsl (or rows_subgroups.wgsl)
+  let row = inv.group.x;
   let base = row * p.v;
   if (!row_is_valid(t, base)) {
     if (t == 0u) {
@@ -145,22 +128,13 @@ fn forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid:
     let z = logits[base + i] * inv_t;
     if (z >= lo) { mass += exp(z - zmax); }
   }
-  red_f[t] = mass;
-  workgroupBarrier();
-  // Inclusive Hillis–Steele scan.
-  for (var s = 1u; s < WG; s = s * 2u) {
-    var add = 0.0;
-    if (t >= s) { add = red_f[t - s]; }
-    workgroupBarrier();
-    red_f[t] = red_f[t] + add;
-    workgroupBarrier();
-  }
-  let kept = red_f[WG - 1u];
-  let before = select(0.0, red_f[max(t, 1u) - 1u], t > 0u);
+  let sums = prefix_sum(t, mass, WG);  // (before, through, total) in thread order
+  let kept = sums.z;
+  let before = sums.x;
   let r = uniform01(pcg(pcg(p.seed) ^ pcg(row + 0x51ed270bu)));
   let u = r * kept;
   // The owning thread: u in [before, before + mass). The last thread with mass catches rounding.
-  if (u >= before && (u < red_f[t] || (t == WG - 1u))) {
+  if (u >= before && (u < sums.y || (t == WG - 1u))) {
     var acc = before;
     var chosen = 0xffffffffu;
     var last_kept = 0xffffffffu;

@@ -3,7 +3,7 @@
 // tiny ones), so a workgroup serves 256/tpr rows; a long row gets a whole workgroup.
 // OP 0 softmax, 1 log-softmax.
 // Entry `forward`: each thread keeps an online (max, Σexp(x − max)) over its strided share of the
-// row; the pairs combine in a shared-memory tree within the segment; then y = exp(x − M)/S, or
+// row; the pairs combine within the segment (segment_logsumexp); then y = exp(x − M)/S, or
 // (x − M) − log S.
 // Entry `backward` (x holds the saved output y, dy the output gradient, y receives dx):
 //   softmax:     dx = y·(dy − Σ dy·y)
@@ -26,12 +26,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 
-var<workgroup> shared_m: array<f32, WG>;
-var<workgroup> shared_s: array<f32, WG>;
-
 @compute @workgroup_size(WG)
-fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let at = slot(group_index(wid, nwg), tid, p.tpr, p.rows, WG);  // rows.wgsl
+fn forward(inv: RowInvocation) {
+  let tid = row_thread(inv);  // rows.wgsl (or rows_subgroups.wgsl)
+  let at = slot(group_index(inv.group, inv.groups), tid, p.tpr, p.rows, WG);
   let base = at.row * p.c;
   var m = LOWEST;
   var s = 0.0;
@@ -46,23 +44,10 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
       }
     }
   }
-  shared_m[tid] = m;
-  shared_s[tid] = s;
-  workgroupBarrier();
-  for (var k = p.tpr / 2u; k > 0u; k = k / 2u) {
-    if (at.lane < k) {
-      let m1 = shared_m[tid];
-      let m2 = shared_m[tid + k];
-      let mm = max(m1, m2);
-      shared_s[tid] = shared_s[tid] * exp(m1 - mm) + shared_s[tid + k] * exp(m2 - mm);
-      shared_m[tid] = mm;
-    }
-    workgroupBarrier();
-  }
+  let stats = segment_logsumexp(tid, at.lane, p.tpr, m, s);
   if (!at.live) { return; }
-  let head = tid - at.lane;
-  let row_max = shared_m[head];
-  let total = shared_s[head];
+  let row_max = stats.x;
+  let total = stats.y;
   if (OP == LOG_SOFTMAX) {
     // (x − M) − log S: x − M is exact for large logits, M + log S would round.
     let log_total = log(total);
@@ -74,8 +59,9 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 }
 
 @compute @workgroup_size(WG)
-fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) tid: u32) {
-  let at = slot(group_index(wid, nwg), tid, p.tpr, p.rows, WG);  // rows.wgsl
+fn backward(inv: RowInvocation) {
+  let tid = row_thread(inv);
+  let at = slot(group_index(inv.group, inv.groups), tid, p.tpr, p.rows, WG);
   let base = at.row * p.c;
   var s = 0.0;
   if (at.live) {

@@ -46,7 +46,7 @@ function escapeXml(text: string): string {
 
 /**
  * A small SVG line chart: `series` against `x` (a point marker on every value, so that short series
- * stay visible), with axis labels and a legend. Non-finite values are left out of the scale.
+ * stay visible), with axis labels and a legend above the plot area. Non-finite values are left out of the scale.
  */
 export function linePlotSvg({ x, xLabel, yLabel, series }: { x: number[]; xLabel: string; yLabel: string; series: PlotSeries[] }): string {
   const [w, h, pad] = [640, 360, 48];
@@ -64,12 +64,12 @@ export function linePlotSvg({ x, xLabel, yLabel, series }: { x: number[]; xLabel
     const path = pts.map(([a, b], i) => `${i ? 'L' : 'M'}${a.toFixed(1)},${b.toFixed(1)}`).join(' ');
     const dots = pts.map(([a, b]) => `<circle cx="${a.toFixed(1)}" cy="${b.toFixed(1)}" r="2.5" fill="${color}"/>`).join('');
     return `<path d="${path}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>${dots}
-<text x="${w - pad - 150}" y="${pad + 16 * k}" fill="${color}">${s.dashed ? '- - ' : '— '}${escapeXml(s.label)}</text>`;
+<text x="${pad + 8 + 200 * k}" y="${pad - 18}" fill="${color}">${s.dashed ? '- - ' : '— '}${escapeXml(s.label)}</text>`;
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="white"/>
 <line x1="${pad}" y1="${h - pad}" x2="${w - pad}" y2="${h - pad}" stroke="#333"/><line x1="${pad}" y1="${pad}" x2="${pad}" y2="${h - pad}" stroke="#333"/>
-${ticks.map((v) => `<text x="${pad - 6}" y="${py(v) + 4}" text-anchor="end">${v.toFixed(2)}</text>`).join('\n')}
+${ticks.map((v) => `<text x="${pad - 6}" y="${(py(v) + 4).toFixed(1)}" text-anchor="end">${v.toFixed(2)}</text>`).join('\n')}
 <text x="${w / 2}" y="${h - 12}" text-anchor="middle">${escapeXml(xLabel)} (max ${maxX})</text>
 <text x="14" y="${h / 2}" transform="rotate(-90 14 ${h / 2})" text-anchor="middle">${escapeXml(yLabel)}</text>
 ${lines.join('\n')}

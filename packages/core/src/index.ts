@@ -8,7 +8,7 @@ export * from './engine/device';
 export { ScratchGPTError, type ErrorCode } from './engine/errors';
 export { setLog, type LogLevel, type LogSetting, type LogSink } from './engine/log';
 export { memory, trimPool, type MemoryInfo, type Storage } from './engine/memory';
-export { flush, sync, pendingCommands, recordCopy } from './engine/queue';
+export { flush, sync, pendingCommands, commandCounts, recordCopy, type CommandCounts } from './engine/queue';
 export * from './engine/tensor';
 export * from './engine/graph';
 // Loading the gradient engine installs Tensor.prototype.backward (listed in package.json `sideEffects`).

@@ -4,9 +4,11 @@
  * explicit alias); importing it registers Dawn as the adapter source, then re-exports the whole library.
  *
  * Backend choice (`init({ backend })` or env `SCRATCHGPT_BACKEND`):
- * - `auto` (default): the platform's GPU (Vulkan/Metal/D3D12, core), then on Linux the software
- *   adapters: Mesa llvmpipe through OpenGL ES (compatibility mode; fastest on CPU), then SwiftShader Vulkan.
- * - `default`, `vulkan`, `opengles`, `swiftshader`, `d3d12`, `metal`: only that one.
+ * - `auto` (default): the platform's GPU (Vulkan/Metal/D3D12, core; a software Vulkan driver such as
+ *   lavapipe does not count), then on Linux the software adapters: Mesa llvmpipe through OpenGL ES
+ *   (compatibility mode; fastest on CPU), then Mesa lavapipe Vulkan (core, shader-f16 and subgroups; Mesa ≥ 24),
+ *   then SwiftShader Vulkan.
+ * - `default`, `vulkan`, `opengles`, `swiftshader`, `lavapipe`, `d3d12`, `metal`: only that one.
  *
  * Quiet by default: on Linux the platform's Vulkan is only asked when a Vulkan driver is installed, and
  * what Dawn prints natively while it finds adapters goes to the log at debug level (`SCRATCHGPT_LOG=debug`).
@@ -79,6 +81,42 @@ function swiftShader(): AdapterCandidate | null {
   };
 }
 
+const LAVAPIPE_ICDS = ['/usr/share/vulkan/icd.d/lvp_icd.json', '/usr/share/vulkan/icd.d/lvp_icd.x86_64.json', '/usr/share/vulkan/icd.d/lvp_icd.aarch64.json'];
+
+/** Mesa lavapipe (Vulkan on the CPU, package `mesa-vulkan-drivers`): core, shader-f16 and subgroups from Mesa 24 on. */
+function lavapipe(): AdapterCandidate | null {
+  const icd = LAVAPIPE_ICDS.find((path) => existsSync(path));
+  if (!icd) return null;
+  return {
+    label: 'dawn vulkan (lavapipe)',
+    gpu: dawn(['backend=vulkan']),
+    around: quietly('lavapipe'),
+    options: {},
+    prepare: () => {
+      process.env.VK_ICD_FILENAMES = icd;
+    },
+  };
+}
+
+/** A CPU rasteriser behind the platform's Vulkan (lavapipe): `auto` prefers llvmpipe through OpenGL ES to it. */
+function isSoftwareAdapter(adapter: GPUAdapter): boolean {
+  const info = adapter.info as GPUAdapterInfo | undefined;
+  const text = [info?.description, info?.device, info?.architecture].join(' ');
+  return /llvmpipe|lavapipe|softpipe|swiftshader/i.test(text);
+}
+
+function hardwareOnly(label: string): NonNullable<AdapterCandidate['around']> {
+  const request = quietly(label);
+  return async (make) => {
+    const adapter = await request(make);
+    if (adapter && isSoftwareAdapter(adapter)) {
+      logMessage('debug', `scratchgpt: adapter ${label}: a software Vulkan driver (${adapter.info?.description ?? 'unknown'}); trying the other software paths in order`);
+      return null;
+    }
+    return adapter;
+  };
+}
+
 function nodeCandidates(options: DeviceOptions): AdapterCandidate[] {
   const backend = (options.backend ?? (process.env.SCRATCHGPT_BACKEND as Backend | undefined) ?? 'auto') as Backend;
   const level = options.featureLevel;
@@ -98,6 +136,10 @@ function nodeCandidates(options: DeviceOptions): AdapterCandidate[] {
       const candidate = swiftShader();
       return candidate ? [candidate] : [];
     }
+    case 'lavapipe': {
+      const candidate = lavapipe();
+      return candidate ? [candidate] : [];
+    }
     case 'vulkan':
     case 'd3d12':
     case 'metal':
@@ -109,11 +151,15 @@ function nodeCandidates(options: DeviceOptions): AdapterCandidate[] {
     case 'auto': {
       // Dawn's default backend on Linux is Vulkan: without a driver manifest there is nothing to find,
       // and the loader would only complain ("Found no drivers!"), so go straight to the software paths.
-      const platformGpu = native([], 'dawn');
+      // A CPU Vulkan driver (Mesa's lavapipe) is only a last resort: llvmpipe through OpenGL ES is faster.
+      const platformGpu: AdapterCandidate = { ...native([], 'dawn'), deferIfFallback: true };
       if (process.platform === 'linux' && !hasVulkanDriver()) platformGpu.skip = 'no Vulkan driver installed';
+      if (process.platform === 'linux') platformGpu.around = hardwareOnly('dawn');
       const tries = [platformGpu];
       if (process.platform === 'linux') {
         if (level !== 'core') tries.push(openGles(options));
+        const lvp = lavapipe();
+        if (lvp) tries.push(lvp);
         const sw = swiftShader();
         if (sw) tries.push(sw);
       }
@@ -121,7 +167,7 @@ function nodeCandidates(options: DeviceOptions): AdapterCandidate[] {
     }
     default:
       throw new ScratchGPTError('value',
-        `scratchgpt: unknown backend '${backend as string}' (expected auto, default, vulkan, opengles, swiftshader, d3d12 or metal)`,
+        `scratchgpt: unknown backend '${backend as string}' (expected auto, default, vulkan, opengles, swiftshader, lavapipe, d3d12 or metal)`,
       );
   }
 }

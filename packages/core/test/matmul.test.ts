@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fromArray, init, matmul, matmulShape, memory, randn, type MatmulOptions, type Tensor } from '../src/node';
-import { setBindingLimitForTests, tileConfig } from '../src/ops/gemm/dispatch';
+import { setBindingLimitForTests } from '../src/ops/gemm/dispatch';
 import { MATMUL_VARIANTS, type MatmulKernel } from '../src/ops/gemm/variants';
 import { matmulRef } from '../src/testing';
 import { expectClose, randomTensor } from './helpers';
@@ -16,7 +16,7 @@ function stored(batch: number[], rows: number, cols: number, trans: boolean): nu
   return trans ? [...batch, cols, rows] : [...batch, rows, cols];
 }
 
-const label = (aShape: number[], bShape: number[], options: MatmulOptions) =>
+const label = (aShape: readonly number[], bShape: readonly number[], options: MatmulOptions) =>
   `[${aShape}]${options.transA ? 'ᵀ' : ''} @ [${bShape}]${options.transB ? 'ᵀ' : ''}${options._matmulKernel ? ` (${options._matmulKernel})` : ''}`;
 
 async function check(aShape: number[], bShape: number[], options: MatmulOptions, seed: number): Promise<void> {
@@ -32,18 +32,19 @@ async function check(aShape: number[], bShape: number[], options: MatmulOptions,
 
 /**
  * (M, K, N) products every variant runs under all four transpose combinations: 1, primes, row counts
- * around gemv's 4-row blocks, a K tail (K % 4), operands with unaligned rows (no vec4 loads), and
- * aligned ones big enough for each tile's interior plus ragged edges (tile32x16: 64 + 4 rows; the
- * 128×128 block: 129 rows).
+ * around gemv's 4-row blocks and the 128-row block tile, K tails (K % 4); first with every dim odd
+ * (no stored row starts on a vec4 under any transpose), then with every dim a multiple of 4 (the
+ * vec4 paths: tile interiors plus ragged edges, tile32x16's 64 + 4 rows). Keeping the two groups
+ * apart keeps the override combinations, hence the pipelines to compile, few.
  */
 const ODD: [number, number, number][] = [
   [1, 1, 1],
   [1, 7, 5],
   [3, 13, 17],
-  [5, 4, 33],
   [37, 29, 23],
+  [129, 13, 65],
+  [4, 8, 12],
   [68, 36, 40],
-  [129, 20, 65],
 ];
 
 /** Batched, broadcast and folded products (with the transposes attention and linear layers use). */
@@ -73,7 +74,7 @@ describe.each(MATMUL_VARIANTS.map((v) => v.name))('matmul variant %s vs float64 
   it('batched and broadcast; narrow outputs (computed transposed); an empty K', async () => {
     let seed = 100;
     for (const [sa, sb, options] of BATCHED) await check(sa, sb, { ...options, _matmulKernel: kernel }, seed++);
-    await check([45, 12], [12, 5], { _matmulKernel: kernel }, seed++);
+    await check([45, 12], [12, 2], { _matmulKernel: kernel }, seed++);
     await check([45, 12], [5, 12], { transB: true, _matmulKernel: kernel }, seed++);
     const c = matmul(fromArray(new Float32Array(0), [3, 0]), fromArray(new Float32Array(0), [0, 5]), { _matmulKernel: kernel });
     expectClose(await c.toArray(), new Float64Array(15), { label: `K = 0 (${kernel})` });
@@ -101,16 +102,14 @@ describe.each(MATMUL_VARIANTS.map((v) => v.name))('matmul variant %s vs float64 
 });
 
 describe('matmul variants agree', () => {
-  it('the register tiles give bit-identical results (the autotune may pick any), and so does gemv where it does not split K', async () => {
+  it('the register tiles and gemv give bit-identical results (the autotune may pick any; decoding matches the prompt)', async () => {
     const tiles: MatmulKernel[] = ['tile4x16', 'tile16x16', 'tile32x16'];
-    // gemv splits K across threads on GPUs (a different summation order there).
-    const withGemv = tileConfig().gemvSplit === 1;
     let seed = 300;
-    for (const [m, k, n] of [[68, 36, 40], [37, 29, 23], [3, 13, 17], [1, 64, 20]] as const) {
+    for (const [m, k, n] of [[68, 36, 40], [37, 29, 23], [3, 13, 17], [1, 7, 5], [4, 8, 12]] as const) {
       for (const t of TRANS) {
         const a = randomTensor(stored([], m, k, t.transA ?? false), seed++);
         const b = randomTensor(stored([], k, n, t.transB ?? false), seed++);
-        const kernels = m <= 4 && withGemv ? [...tiles, 'gemv' as const] : tiles;
+        const kernels: MatmulKernel[] = m <= 4 ? [...tiles, 'gemv'] : tiles;
         const results = [];
         for (const kernel of kernels) {
           const c = matmul(a.t, b.t, { ...t, _matmulKernel: kernel });

@@ -190,7 +190,10 @@ export class GPTModel extends Module<[Tensor, ForwardOptions?]> {
     return x;
   }
 
-  /** ids i32 `[B, T]` → logits `[B, T, V]` (or `[B, V]` with `lastOnly`). */
+  /**
+   * ids i32 `[B, T]` → logits `[B, T, V]` (or `[B, V]` with `lastOnly`). An id outside [0, V) is
+   * found by the embedding kernel and thrown by the next readback (check host ids with `checkTokenIds`).
+   */
   override forward(ids: Tensor, { cache, lastOnly = false }: ForwardOptions = {}): Tensor {
     let x = this.trunk(ids, { cache }); // [B, T, C]
     if (lastOnly) x = lastPosition(x); // [B, C]

@@ -11,7 +11,7 @@ import { clearLastLoss, lastLoss, markLost } from './lost';
 import { logMessage, setLog, type LogSetting } from './log';
 
 /** Which WebGPU implementation/backend to use. `auto` picks the best available. */
-export type Backend = 'auto' | 'browser' | 'default' | 'vulkan' | 'opengles' | 'swiftshader' | 'd3d12' | 'metal';
+export type Backend = 'auto' | 'browser' | 'default' | 'vulkan' | 'opengles' | 'swiftshader' | 'lavapipe' | 'd3d12' | 'metal';
 
 /** WebGPU feature level: `core` (full WebGPU) or `compatibility` (OpenGL ES class hardware/drivers). */
 export type FeatureLevel = 'core' | 'compatibility';
@@ -46,6 +46,12 @@ export interface AdapterCandidate {
   around?: (request: () => Promise<GPUAdapter | null>) => Promise<GPUAdapter | null>;
   /** Why this candidate is not tried at all (e.g. no Vulkan driver is installed); logged at debug level. */
   skip?: string;
+  /**
+   * A CPU fallback adapter from this candidate (Mesa's lavapipe through Vulkan, say) is used only when
+   * none of the later candidates gives an adapter: `auto` prefers llvmpipe through OpenGL ES, which
+   * runs the same kernels about twice as fast on a CPU.
+   */
+  deferIfFallback?: boolean;
 }
 
 /** Produces the adapter requests to try, best first (the Node entry registers one). */
@@ -126,6 +132,7 @@ async function acquire(options: DeviceOptions): Promise<Gpu> {
       ? browserCandidates(resolved)
       : [...adapterSource(resolved), ...(backend === 'auto' ? browserCandidates(resolved) : [])];
   const failures: string[] = [];
+  let deferred: { candidate: AdapterCandidate; adapter: GPUAdapter } | null = null;
   for (const candidate of candidates) {
     if (candidate.skip !== undefined) {
       failures.push(`${candidate.label}: skipped (${candidate.skip})`);
@@ -147,31 +154,51 @@ async function acquire(options: DeviceOptions): Promise<Gpu> {
       logMessage('debug', `scratchgpt: adapter ${candidate.label}: no adapter`);
       continue;
     }
-    const requiredLimits: Record<string, number> = {};
-    for (const key of WANTED_LIMITS) {
-      const value = (adapter.limits as unknown as Record<string, number | undefined>)[key];
-      if (typeof value === 'number') requiredLimits[key] = value;
+    if (candidate.deferIfFallback && isFallbackAdapter(adapter)) {
+      logMessage('debug', `scratchgpt: adapter ${candidate.label}: ${adapterName(adapter)} is a CPU fallback adapter; trying the others first`);
+      deferred ??= { candidate, adapter };
+      continue;
     }
-    const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter!.features.has(f)) as GPUFeatureName[];
-    const isCore = adapter.features.has('core-features-and-limits');
-    if (isCore) requiredFeatures.push('core-features-and-limits' as GPUFeatureName);
-    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'scratchgpt' });
-    device.lost.then((info) => {
-      markLost(device, info.reason, info.message);
-      if (info.reason !== 'destroyed') logMessage('error', `scratchgpt: WebGPU device lost (${info.reason}): ${info.message}`);
-      if (current?.device === device) current = null;
-    });
-    logMessage('info', `scratchgpt: using ${adapterName(adapter)} through ${candidate.label} (${isCore ? 'core' : 'compatibility'})`);
-    return {
-      device,
-      adapter,
-      backend: candidate.label,
-      adapterName: adapterName(adapter),
-      featureLevel: isCore ? 'core' : 'compatibility',
-      limits: device.limits,
-      features: new Set(device.features as unknown as Iterable<string>),
-    };
+    return openDevice(candidate, adapter);
   }
+  if (deferred) return openDevice(deferred.candidate, deferred.adapter);
+  throw noAdapterError(backend, failures);
+}
+
+/** Whether the implementation says `adapter` is a CPU fallback (software) adapter. */
+function isFallbackAdapter(adapter: GPUAdapter): boolean {
+  return (adapter.info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true;
+}
+
+/** Creates the library's device on `adapter`, with the adapter's own limits and the optional features it has. */
+async function openDevice(candidate: AdapterCandidate, adapter: GPUAdapter): Promise<Gpu> {
+  const requiredLimits: Record<string, number> = {};
+  for (const key of WANTED_LIMITS) {
+    const value = (adapter.limits as unknown as Record<string, number | undefined>)[key];
+    if (typeof value === 'number') requiredLimits[key] = value;
+  }
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  const isCore = adapter.features.has('core-features-and-limits');
+  if (isCore) requiredFeatures.push('core-features-and-limits' as GPUFeatureName);
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'scratchgpt' });
+  device.lost.then((info) => {
+    markLost(device, info.reason, info.message);
+    if (info.reason !== 'destroyed') logMessage('error', `scratchgpt: WebGPU device lost (${info.reason}): ${info.message}`);
+    if (current?.device === device) current = null;
+  });
+  logMessage('info', `scratchgpt: using ${adapterName(adapter)} through ${candidate.label} (${isCore ? 'core' : 'compatibility'})`);
+  return {
+    device,
+    adapter,
+    backend: candidate.label,
+    adapterName: adapterName(adapter),
+    featureLevel: isCore ? 'core' : 'compatibility',
+    limits: device.limits,
+    features: new Set(device.features as unknown as Iterable<string>),
+  };
+}
+
+function noAdapterError(backend: Backend, failures: string[]): Error {
   const hint =
     adapterSource === null && !(globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu
       ? 'This environment has no navigator.gpu. In Node, `@scratchgpt/core` (its `node` export condition) uses Dawn from the npm package "webgpu": ' +
@@ -179,7 +206,7 @@ async function acquire(options: DeviceOptions): Promise<Gpu> {
       : 'On Linux without a GPU install a software adapter: `apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri libegl-dev` ' +
         '(Mesa llvmpipe through OpenGL ES) or `apt-get install chromium-common libvulkan1` (SwiftShader Vulkan). ' +
         'In a browser, use one with WebGPU enabled (Chrome/Edge 113+, or --enable-unsafe-webgpu).';
-  throw new ScratchGPTError('device',
+  return new ScratchGPTError('device',
     `scratchgpt: no WebGPU adapter found (backend '${backend}'). Tried: ${failures.join('; ') || 'nothing'}. ${hint} ` +
       "init({ log: 'debug' }) (in Node also env SCRATCHGPT_LOG=debug) shows what each backend said.",
   );

@@ -20,11 +20,15 @@ interface Recording {
 }
 
 let recording: Recording | null = null;
+/** Commands recorded and submissions made since start (see {@link commandCounts}). */
+const totals = { dispatches: 0, copies: 0, clears: 0, submits: 0 };
 let arenaDevice: GPUDevice | null = null;
 let arenaBuffer: GPUBuffer | null = null;
 const arenaBytes = new Uint8Array(ARENA_BYTES);
 let arenaUsed = 0;
 let lastError: string | null = null;
+/** The device the pending errors belong to (see `current`). */
+let errorsDevice: GPUDevice | null = null;
 /** An out-of-memory error found asynchronously at buffer creation (see `memory.ts`); reported before the errors it causes. */
 let outOfMemory: { device: GPUDevice; message: string } | null = null;
 const watchedDevices = new WeakSet<GPUDevice>();
@@ -33,6 +37,7 @@ function watchErrors(device: GPUDevice): void {
   if (watchedDevices.has(device)) return;
   watchedDevices.add(device);
   const onError = (event: Event) => {
+    if (lostReason(device) !== undefined) return; // a lost device's late errors are not the new one's
     const message = (event as GPUUncapturedErrorEvent).error?.message ?? String(event);
     lastError ??= message;
   };
@@ -66,12 +71,13 @@ export function throwPendingError(): void {
 
 function current(): Recording {
   const { device } = gpu();
-  if (recording && recording.device !== device) {
+  if (errorsDevice !== device) {
     // A new device (the old one was lost or destroyed): what was recorded for the old one is gone, and
     // so are its pending errors.
-    recording = null;
-    lastError = null;
-    if (outOfMemory?.device !== device) outOfMemory = null;
+    if (recording && recording.device !== device) recording = null;
+    if (errorsDevice !== null) lastError = null;
+    if (outOfMemory && outOfMemory.device !== device) outOfMemory = null;
+    errorsDevice = device;
   }
   if (!recording) {
     watchErrors(device);
@@ -115,6 +121,7 @@ export function recordDispatch(
   rec.pass.setBindGroup(0, bindGroup, dynamicOffsets);
   rec.pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
   rec.dispatches += 1;
+  totals.dispatches += 1;
 }
 
 /** Records a buffer-to-buffer copy (closes the open compute pass). */
@@ -126,6 +133,7 @@ export function recordCopy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, ds
   }
   rec.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   rec.dispatches += 1;
+  totals.copies += 1;
 }
 
 /** Records zeroing `bytes` bytes of a buffer at `offset` (closes the open compute pass). */
@@ -137,6 +145,7 @@ export function recordClear(buffer: GPUBuffer, offset: number, bytes: number): v
   }
   rec.encoder.clearBuffer(buffer, offset, bytes);
   rec.dispatches += 1;
+  totals.clears += 1;
 }
 
 /** Submits everything recorded so far. Cheap when nothing is pending. */
@@ -150,11 +159,34 @@ export function flush(): void {
   }
   arenaUsed = 0;
   rec.device.queue.submit([rec.encoder.finish()]);
+  totals.submits += 1;
 }
 
 /** Number of commands recorded but not yet submitted (for tests and debugging). */
 export function pendingCommands(): number {
   return recording?.dispatches ?? 0;
+}
+
+/** Commands recorded since the process started: compute dispatches, buffer copies and clears, and queue submissions. */
+export interface CommandCounts {
+  dispatches: number;
+  copies: number;
+  clears: number;
+  submits: number;
+}
+
+/**
+ * Running totals of recorded commands (never reset): subtract two readings to count what a piece of
+ * work records, e.g. the dispatches of one decoding step or one training step.
+ * @example
+ * ```ts
+ * const before = commandCounts();
+ * await generate(model, prompt, { maxNewTokens: 1 });
+ * console.log(commandCounts().dispatches - before.dispatches, 'dispatches');
+ * ```
+ */
+export function commandCounts(): CommandCounts {
+  return { ...totals };
 }
 
 /** Uploads bytes into a buffer, in program order. */

@@ -2,7 +2,9 @@
  * Scopes: every tensor created while a scope is open belongs to it, and is disposed when the scope
  * ends unless it is returned (anywhere inside the returned value: arrays, plain objects, Maps) or
  * `keep()`-ed. Works with async functions (the scope stays open until the promise settles); scopes
- * opened by concurrent async tasks must not interleave.
+ * opened by concurrent async tasks must not interleave: a tensor belongs to the innermost open scope,
+ * whoever created it. When a scope ends while a later one is still open the library warns (and keeps
+ * the ending scope's result alive), and a tensor freed by a scope says so when it is used afterwards.
  */
 import { isTensor } from './brand';
 import { logMessage } from './log';

@@ -6,13 +6,13 @@
 import source from '../../../../shaders/layernorm.wgsl';
 import { ScratchGPTError } from '../engine/errors';
 import { record, shared } from '../engine/graph';
-import { defineKernel, launch } from '../engine/kernel';
+import { launch } from '../engine/kernel';
 import { expectDType, fmt, Tensor } from '../engine/tensor';
 import { sum, threadsPerRow } from './reduce';
 import type { OpInfo } from './info';
-import { commonWgsl, rowsWgsl } from './shared';
+import { defineRowKernels, rowKernel } from './variants';
 
-const kernel = defineKernel('layernorm', source, { with: [commonWgsl, rowsWgsl] });
+const kernels = defineRowKernels('layernorm', source);
 /** Rows one thread of `backward_params` sums serially; the chunks are then tree-summed by `sum`. */
 const ROWS_PER_CHUNK = 32;
 
@@ -43,7 +43,8 @@ export function layerNorm(x: Tensor, weight?: Tensor, bias?: Tensor, eps = 1e-5)
   const hasWeight = weight !== undefined;
   const hasBias = bias !== undefined;
   const shape = x.shape;
-  const constants = { HAS_WEIGHT: hasWeight, HAS_BIAS: hasBias };
+  const { kernel, constants: prelude } = rowKernel(kernels);
+  const constants = { ...prelude, HAS_WEIGHT: hasWeight, HAS_BIAS: hasBias };
   const tpr = threadsPerRow(c, kernel.workgroupSize('forward'));
   const uniforms = { rows, c, eps, rows_per_chunk: ROWS_PER_CHUNK, tpr };
   const out = Tensor.empty(x.shape, 'f32');

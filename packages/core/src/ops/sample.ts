@@ -6,15 +6,16 @@ import source from '../../../../shaders/sample.wgsl';
 import { ScratchGPTError } from '../engine/errors';
 import { nextSeed } from './creation';
 import { describeGpuError } from '../engine/gpuerrors';
-import { defineKernel, launch } from '../engine/kernel';
+import { launch } from '../engine/kernel';
 import { expectDType, fmt, Tensor } from '../engine/tensor';
 import type { OpInfo } from './info';
-import { commonWgsl, errorsWgsl, rowsWgsl } from './shared';
+import { errorsWgsl } from './shared';
+import { defineRowKernels, rowKernel } from './variants';
 
-const kernel = defineKernel('sample', source, { with: [commonWgsl, rowsWgsl, errorsWgsl] });
+const kernels = defineRowKernels('sample', source, [errorsWgsl]);
 
 describeGpuError(
-  kernel.consts.ERR_NONFINITE_LOGITS,
+  kernels.tree.consts.ERR_NONFINITE_LOGITS,
   'value',
   (r) =>
     `scratchgpt: sampleLogits: row ${r.index} of the logits (vocabulary ${r.limit}) holds NaN or +Infinity, or no value above -Infinity` +
@@ -52,7 +53,8 @@ export function sampleLogits(logits: Tensor, options: SampleOptions = {}): Tenso
   const out = Tensor.empty(logits.shape.slice(0, -1), 'i32');
   const seed = temperature > 0 ? (options.seed ?? nextSeed()) >>> 0 : 0;
   // One workgroup per row, indexed by workgroup_id.x alone (the row also keys the draw's hash).
-  launch(kernel, 'forward', { params: { v, top_k: topK, seed, temperature, top_p: topP }, bind: { logits, out }, workgroups: [rows, 1, 1] });
+  const { kernel, constants } = rowKernel(kernels);
+  launch(kernel, 'forward', { constants, params: { v, top_k: topK, seed, temperature, top_p: topP }, bind: { logits, out }, workgroups: [rows, 1, 1] });
   return out;
 }
 

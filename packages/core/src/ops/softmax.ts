@@ -6,13 +6,13 @@
 import source from '../../../../shaders/softmax.wgsl';
 import { ScratchGPTError } from '../engine/errors';
 import { record } from '../engine/graph';
-import { defineKernel, launch } from '../engine/kernel';
+import { launch } from '../engine/kernel';
 import { expectDType, fmt, sameShape, Tensor } from '../engine/tensor';
 import { threadsPerRow } from './reduce';
 import type { AnyOpInfo } from './info';
-import { commonWgsl, rowsWgsl } from './shared';
+import { defineRowKernels, rowKernel } from './variants';
 
-const kernel = defineKernel('softmax', source, { with: [commonWgsl, rowsWgsl] });
+const kernels = defineRowKernels('softmax', source);
 /** The op-code `const` of each op in shaders/softmax.wgsl. */
 const OP = { softmax: 'SOFTMAX', logSoftmax: 'LOG_SOFTMAX' } as const;
 type SoftmaxOp = keyof typeof OP;
@@ -26,10 +26,11 @@ function rowsOf(op: string, x: Tensor): { rows: number; c: number } {
 
 function run(op: SoftmaxOp, entry: 'forward' | 'backward', x: Tensor, dy: Tensor | null): Tensor<'f32'> {
   const { rows, c } = rowsOf(op, x);
+  const { kernel, constants } = rowKernel(kernels);
   const out = Tensor.empty(x.shape, 'f32');
   const tpr = threadsPerRow(c, kernel.workgroupSize(entry));
   // A segment of `tpr` threads per row.
-  launch(kernel, entry, { constants: { OP: kernel.consts[OP[op]] }, params: { rows, c, tpr }, bind: { x, y: out, dy }, items: rows * tpr });
+  launch(kernel, entry, { constants: { ...constants, OP: kernel.consts[OP[op]] }, params: { rows, c, tpr }, bind: { x, y: out, dy }, items: rows * tpr });
   return out;
 }
 

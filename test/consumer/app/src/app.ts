@@ -89,7 +89,7 @@ export async function runApp(): Promise<AppReport> {
   const gpu = await init();
   const liveBefore = memory().liveTensors;
   manualSeed(1234);
-  const config = gptConfig('gpt2-small', { contextLength: 16, embDim: 32, nHeads: 2, nLayers: 2, dropRate: 0, tieWeights: true });
+  const config = gptConfig('gpt2-small', { contextLength: 16, embDim: 32, nHeads: 2, nLayers: 2, dropRate: 0 });
   const model = new GPTModel(config);
   const train = createDataLoader(TRAIN_TEXT, { batchSize: 2, maxLength: 16, stride: 8 });
   const val = createDataLoader(VAL_TEXT, { batchSize: 1, maxLength: 16, stride: 16 });

@@ -31,8 +31,6 @@ export interface TileConfig {
    * vector at a time on one core: small workgroups spread better over the cores. GPUs get 64.
    */
   workgroup: number;
-  /** Threads sharing one column quad along K in `gemv` (GPUs: reads of a weight row coalesce). */
-  gemvSplit: number;
 }
 
 const configs = new WeakMap<GPUDevice, TileConfig>();
@@ -43,7 +41,7 @@ export function tileConfig(): TileConfig {
   let c = configs.get(device);
   if (!c) {
     const kind = adapterClass(adapter.info ?? {});
-    c = kind === 'cpu' ? { adapter: kind, workgroup: 16, gemvSplit: 1 } : { adapter: kind, workgroup: 64, gemvSplit: 16 };
+    c = { adapter: kind, workgroup: kind === 'cpu' ? 16 : 64 };
     configs.set(device, c);
   }
   return c;
@@ -141,7 +139,7 @@ function dispatchPart(g: Gemm<Tensor>, kernel: MatmulKernel, config: TileConfig)
   const vecB = vec(g.ldb, b.first, g.strideB);
   const vecC = !g.transC && vec(g.ldc, c.first, [g.strideC]);
   const bind = { a: a.binding, b: b.binding, c: c.binding };
-  const launches = coverGemm(kernel, { m: g.m, n: g.n, k: g.k, accumulate: g.accumulate, transC: g.transC, vecA, vecB, workgroup: config.workgroup, gemvSplit: config.gemvSplit });
+  const launches = coverGemm(kernel, { m: g.m, n: g.n, k: g.k, accumulate: g.accumulate, transC: g.transC, vecA, vecB, workgroup: config.workgroup });
   // Each entry gets exactly the constants it reads (fewer pipelines to compile).
   const base = { TRANS_A: g.transA, TRANS_B: g.transB };
   const wg = { ...base, WG: config.workgroup };
@@ -183,7 +181,7 @@ function dispatchPart(g: Gemm<Tensor>, kernel: MatmulKernel, config: TileConfig)
         const constants = { ...base, VEC_A: vecA, VEC_B: vecB, VEC_C: vecC, C_TRANS: g.transC, TM: l.tile?.TM ?? 8, TN: l.tile?.TN ?? 8 };
         launch(shared, 'block', { constants, params, bind, workgroups });
       } else {
-        const constants = { ...base, VEC_A: vecA, VEC_B: vecB, C_TRANS: g.transC, ROWS: l.tile?.ROWS ?? 1, SPLIT: l.tile?.SPLIT ?? 1, WG: config.workgroup };
+        const constants = { ...base, VEC_A: vecA, VEC_B: vecB, C_TRANS: g.transC, ROWS: l.tile?.ROWS ?? 1, QUADS: l.tile?.QUADS ?? 1, SPLIT: l.tile?.SPLIT ?? 1, WG: l.tile?.WG ?? config.workgroup };
         launch(gemv, 'gemv', { constants, params, bind, workgroups });
       }
     }

@@ -3,7 +3,7 @@
  * of rules instead of thresholds scattered through the dispatcher):
  * 1. a forced variant (`_matmulKernel`, env `SCRATCHGPT_MATMUL_KERNEL`);
  * 2. tiny problems → `simple` (launch cost dominates; fewest pipelines to compile);
- * 3. at most 4 rows (decoding, a column vector) → `gemv`;
+ * 3. at most 4 rows (decoding, a column vector) → `gemv` (CPU adapters) or `gemv_splitk` (GPUs);
  * 4. CPU adapters (llvmpipe, lavapipe, SwiftShader: every storage load is a per-lane gather, barriers
  *    are slow) → the register tile the autotune picked (`tile32x16` until it has);
  * 5. GPUs → shared-memory block tiles, 128×128 when that still gives enough workgroups, else 64×64.
@@ -62,7 +62,7 @@ export function chooseKernel(g: Gemm, ctx: ChoiceContext): MatmulKernel {
   if (ctx.forced) return ctx.forced;
   const entries = sizeOf(g.batch);
   if (entries * g.m * g.n * g.k <= TINY) return 'simple';
-  if (g.m <= GEMV_MAX_ROWS) return 'gemv';
+  if (g.m <= GEMV_MAX_ROWS) return ctx.adapter === 'cpu' ? 'gemv' : 'gemv_splitk';
   if (ctx.adapter === 'cpu') return ctx.tuned ?? 'tile32x16';
   const blocks128 = Math.ceil(g.m / 128) * Math.ceil(g.n / 128) * entries;
   return blocks128 >= MIN_BLOCKS_128 ? 'shared128' : 'shared64';

@@ -11,7 +11,7 @@ import { ScratchGPTError } from '../../engine/errors';
 import { PAD_MIN_WORK } from './plan';
 
 /** Names of the matmul kernel variants. */
-export type MatmulKernel = 'simple' | 'tile4x16' | 'tile16x16' | 'tile32x16' | 'shared64' | 'shared128' | 'gemv';
+export type MatmulKernel = 'simple' | 'tile4x16' | 'tile16x16' | 'tile32x16' | 'shared64' | 'shared128' | 'gemv' | 'gemv_splitk';
 
 /** One variant of the lab. */
 export interface MatmulVariant {
@@ -32,7 +32,8 @@ export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
   { name: 'tile32x16', summary: '32×16 register tile interior (+ tile4x16 edges); CPU adapters', shader: 'matmul.wgsl', padMinWork: PAD_MIN_WORK },
   { name: 'shared64', summary: '64×64 shared-memory block tiles, 4×4 per thread; GPUs', shader: 'matmul_shared.wgsl', padMinWork: PAD_MIN_WORK },
   { name: 'shared128', summary: '128×128 shared-memory block tiles, 8×8 per thread; GPUs', shader: 'matmul_shared.wgsl', padMinWork: PAD_MIN_WORK },
-  { name: 'gemv', summary: 'few rows (decoding): exact row blocks, 4 columns per thread, K split on GPUs', shader: 'matmul_gemv.wgsl', padMinWork: PAD_MIN_WORK },
+  { name: 'gemv', summary: 'few rows (decoding): exact row blocks, 16 columns per thread; CPU adapters', shader: 'matmul_gemv.wgsl', padMinWork: PAD_MIN_WORK },
+  { name: 'gemv_splitk', summary: 'few rows: 4 columns per 16 threads splitting K, summed in shared memory; GPUs', shader: 'matmul_gemv.wgsl', padMinWork: PAD_MIN_WORK },
 ];
 
 const byName = new Map(MATMUL_VARIANTS.map((v) => [v.name, v]));
@@ -62,8 +63,8 @@ export interface Launch {
   /** Rows and columns of C one workgroup covers (the grid is sized from them). */
   rowsPerGroup: number;
   colsPerGroup: number;
-  /** Entry-specific tile constants (shared: TM, TN; gemv: ROWS, SPLIT). */
-  tile?: { TM?: number; TN?: number; ROWS?: number; SPLIT?: number };
+  /** Entry-specific tile constants (shared: TM, TN; gemv: ROWS, QUADS, SPLIT, WG). */
+  tile?: { TM?: number; TN?: number; ROWS?: number; QUADS?: number; SPLIT?: number; WG?: number };
 }
 
 /** What {@link coverGemm} needs to know about one (binding-sized) problem and the device. */
@@ -78,9 +79,11 @@ export interface CoverInput {
   vecB: boolean;
   /** Threads per workgroup of the 1-D entries (16 on CPU adapters, 64 on GPUs). */
   workgroup: number;
-  /** Threads sharing one column quad along K in `gemv` (1 on CPU adapters). */
-  gemvSplit: number;
 }
+
+/** `gemv_splitk`: threads sharing one column quad along K, and threads per workgroup. */
+const SPLIT_K = 16;
+const SPLIT_K_WORKGROUP = 64;
 
 function launchOf(module: MatmulModule, entry: string, rect: [number, number, number, number], k0: number, k: number, accumulate: boolean, groups: [number, number]): Launch {
   const [r0, r1, c0, c1] = rect;
@@ -128,9 +131,15 @@ export function coverGemm(name: MatmulKernel, g: CoverInput): Launch[] {
       out.push({ ...launchOf('shared', 'block', all, 0, g.k, g.accumulate, [16 * t, 16 * t]), tile: { TM: t, TN: t } });
       break;
     }
-    case 'gemv': {
+    case 'gemv':
+    case 'gemv_splitk': {
       const rows = Math.min(g.m, 4);
-      out.push({ ...launchOf('gemv', 'gemv', all, 0, g.k, g.accumulate, [rows, (4 * wg) / g.gemvSplit]), tile: { ROWS: rows, SPLIT: g.gemvSplit } });
+      // gemv: each thread 4 column quads (one load of an activation row serves 16 columns). gemv_splitk:
+      // 16 threads per quad, each summing every 16th vec4 of K (consecutive threads read consecutive
+      // vec4s of a weight row, and decoding's few columns still fill a GPU).
+      const [quads, split, threads] = name === 'gemv' ? [4, 1, wg] : [1, SPLIT_K, SPLIT_K_WORKGROUP];
+      const launch = launchOf('gemv', 'gemv', all, 0, g.k, g.accumulate, [rows, (4 * quads * threads) / split]);
+      out.push({ ...launch, tile: { ROWS: rows, QUADS: quads, SPLIT: split, WG: threads } });
       break;
     }
   }
