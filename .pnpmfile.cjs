@@ -24,6 +24,12 @@ function beforePacking(pkg) {
   // The build runs in the workspace (its config lives outside the package): no scripts, no dev tools.
   delete pkg.scripts;
   delete pkg.devDependencies;
+  // The packages are released together (changesets' `fixed` group), so a sibling peer is published as a caret
+  // range of this release's version. In the tree it reads `workspace:>=0.1.0`: changesets forces a major bump
+  // on dependents whose peer range a release leaves, which any `^0.x` range (and `workspace:*`/`^`) would.
+  for (const name of Object.keys(pkg.peerDependencies ?? {})) {
+    if (name.startsWith('@scratchgpt/')) pkg.peerDependencies[name] = `^${pkg.version}`;
+  }
   // `sideEffects` names the shipped files only.
   if (Array.isArray(pkg.sideEffects)) {
     const targets = exportTargets(pkg.exports);

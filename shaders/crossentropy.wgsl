@@ -29,9 +29,9 @@ fn counted(tgt: i32) -> bool {
 }
 
 @compute @workgroup_size(WG)
-fn forward(inv: RowInvocation) {
+fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = row_thread(inv);  // rows.wgsl (or rows_subgroups.wgsl)
-  let r = group_index(inv.group, inv.groups);
+  let r = group_index(wid, nwg);
   if (r >= p.rows) { return; }  // uniform per workgroup
   let base = p.shift + r * p.v;
   var m = -3.4e38;

@@ -35,9 +35,9 @@ fn w_at(j: u32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn forward(inv: RowInvocation) {
+fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let tid = row_thread(inv);  // rows.wgsl (or rows_subgroups.wgsl)
-  let at = slot(group_index(inv.group, inv.groups), tid, p.tpr, p.rows, WG);
+  let at = slot(group_index(wid, nwg), tid, p.tpr, p.rows, WG);
   let base = at.row * p.c;
   let inv_c = 1.0 / f32(p.c);
 
@@ -70,9 +70,9 @@ fn forward(inv: RowInvocation) {
 }
 
 @compute @workgroup_size(WG)
-fn backward_dx(inv: RowInvocation) {
+fn backward_dx(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let tid = row_thread(inv);  // rows.wgsl (or rows_subgroups.wgsl)
-  let at = slot(group_index(inv.group, inv.groups), tid, p.tpr, p.rows, WG);
+  let at = slot(group_index(wid, nwg), tid, p.tpr, p.rows, WG);
   let base = at.row * p.c;
   var mean = 0.0;
   var rstd = 0.0;

@@ -16,11 +16,10 @@ var<workgroup> rows_a: array<f32, ROWS_MAX_WG>;
 var<workgroup> rows_b: array<f32, ROWS_MAX_WG>;
 var<workgroup> rows_u: array<u32, ROWS_MAX_WG>;
 
-// The builtins a row kernel's entry point takes (the subgroup prelude adds the subgroup ones).
+// The per-invocation builtins a row kernel's entry point takes (the subgroup prelude adds the subgroup
+// ones). Workgroup builtins stay separate parameters: a struct parameter counts as non-uniform.
 struct RowInvocation {
   @builtin(local_invocation_index) index: u32,
-  @builtin(workgroup_id) group: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
 }
 
 // This invocation's index within the workgroup, as the helpers below expect it: the local index.

@@ -30,8 +30,6 @@ var<private> rows_sg: u32;
 
 struct RowInvocation {
   @builtin(local_invocation_index) index: u32,
-  @builtin(workgroup_id) group: vec3u,
-  @builtin(num_workgroups) groups: vec3u,
   @builtin(subgroup_invocation_id) sg_lane: u32,
   @builtin(subgroup_size) sg_size: u32,
 }

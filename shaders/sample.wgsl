@@ -56,9 +56,9 @@ fn row_is_valid(t: u32, base: u32) -> bool {
 }
 
 @compute @workgroup_size(WG)
-fn forward(inv: RowInvocation) {
+fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u) {
   let t = row_thread(inv);  // rows.wgsl (or rows_subgroups.wgsl)
-  let row = inv.group.x;
+  let row = wid.x;
   let base = row * p.v;
   if (!row_is_valid(t, base)) {
     if (t == 0u) {

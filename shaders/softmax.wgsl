@@ -27,9 +27,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 
 @compute @workgroup_size(WG)
-fn forward(inv: RowInvocation) {
+fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let tid = row_thread(inv);  // rows.wgsl (or rows_subgroups.wgsl)
-  let at = slot(group_index(inv.group, inv.groups), tid, p.tpr, p.rows, WG);
+  let at = slot(group_index(wid, nwg), tid, p.tpr, p.rows, WG);
   let base = at.row * p.c;
   var m = LOWEST;
   var s = 0.0;
@@ -53,15 +53,15 @@ fn forward(inv: RowInvocation) {
     let log_total = log(total);
     for (var j = at.lane; j < p.c; j += p.tpr) { y[base + j] = (x[base + j] - row_max) - log_total; }
   } else {
-    let inv = 1.0 / total;
-    for (var j = at.lane; j < p.c; j += p.tpr) { y[base + j] = exp(x[base + j] - row_max) * inv; }
+    let inv_total = 1.0 / total;
+    for (var j = at.lane; j < p.c; j += p.tpr) { y[base + j] = exp(x[base + j] - row_max) * inv_total; }
   }
 }
 
 @compute @workgroup_size(WG)
-fn backward(inv: RowInvocation) {
+fn backward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let tid = row_thread(inv);
-  let at = slot(group_index(inv.group, inv.groups), tid, p.tpr, p.rows, WG);
+  let at = slot(group_index(wid, nwg), tid, p.tpr, p.rows, WG);
   let base = at.row * p.c;
   var s = 0.0;
   if (at.live) {

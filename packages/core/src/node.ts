@@ -151,8 +151,7 @@ function nodeCandidates(options: DeviceOptions): AdapterCandidate[] {
     case 'auto': {
       // Dawn's default backend on Linux is Vulkan: without a driver manifest there is nothing to find,
       // and the loader would only complain ("Found no drivers!"), so go straight to the software paths.
-      // A CPU Vulkan driver (Mesa's lavapipe) is only a last resort: llvmpipe through OpenGL ES is faster.
-      const platformGpu: AdapterCandidate = { ...native([], 'dawn'), deferIfFallback: true };
+      const platformGpu = native([], 'dawn');
       if (process.platform === 'linux' && !hasVulkanDriver()) platformGpu.skip = 'no Vulkan driver installed';
       if (process.platform === 'linux') platformGpu.around = hardwareOnly('dawn');
       const tries = [platformGpu];

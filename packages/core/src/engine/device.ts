@@ -4,11 +4,29 @@
  * here. This module never imports `webgpu` itself, so browser bundles never see it.
  */
 import { VERSION } from '../version';
-import './webgpu-globals';
 import { registerCopy, otherInitialisedCopies, type LoadedCopy } from './copies';
 import { ScratchGPTError } from './errors';
 import { clearLastLoss, lastLoss, markLost } from './lost';
 import { logMessage, setLog, type LogSetting } from './log';
+
+/**
+ * The WebGPU types the public API names (`GPUDevice`, `GPUBuffer`, ...), declared as empty global
+ * interfaces. Interfaces merge: where a project has WebGPU's types — TypeScript's DOM library from 6.0
+ * on, or `@webgpu/types` in `compilerOptions.types` — these add nothing and the full types apply; in a
+ * Node-only project (`lib: ["es2022"]`, no DOM) they stand in, so the published declarations type-check
+ * with `skipLibCheck: false` everywhere. (Referencing `@webgpu/types` from the declarations instead
+ * would break both: it needs DOM types, and it clashes with the DOM library's own WebGPU types.)
+ * Only interfaces belong here: type aliases (`GPUPowerPreference`, ...) cannot merge, so the API spells
+ * those out.
+ */
+declare global {
+  interface GPU {}
+  interface GPUAdapter {}
+  interface GPUBuffer {}
+  interface GPUDevice {}
+  interface GPURequestAdapterOptions {}
+  interface GPUSupportedLimits {}
+}
 
 /** Which WebGPU implementation/backend to use. `auto` picks the best available. */
 export type Backend = 'auto' | 'browser' | 'default' | 'vulkan' | 'opengles' | 'swiftshader' | 'lavapipe' | 'd3d12' | 'metal';
@@ -46,12 +64,6 @@ export interface AdapterCandidate {
   around?: (request: () => Promise<GPUAdapter | null>) => Promise<GPUAdapter | null>;
   /** Why this candidate is not tried at all (e.g. no Vulkan driver is installed); logged at debug level. */
   skip?: string;
-  /**
-   * A CPU fallback adapter from this candidate (Mesa's lavapipe through Vulkan, say) is used only when
-   * none of the later candidates gives an adapter: `auto` prefers llvmpipe through OpenGL ES, which
-   * runs the same kernels about twice as fast on a CPU.
-   */
-  deferIfFallback?: boolean;
 }
 
 /** Produces the adapter requests to try, best first (the Node entry registers one). */
@@ -132,7 +144,6 @@ async function acquire(options: DeviceOptions): Promise<Gpu> {
       ? browserCandidates(resolved)
       : [...adapterSource(resolved), ...(backend === 'auto' ? browserCandidates(resolved) : [])];
   const failures: string[] = [];
-  let deferred: { candidate: AdapterCandidate; adapter: GPUAdapter } | null = null;
   for (const candidate of candidates) {
     if (candidate.skip !== undefined) {
       failures.push(`${candidate.label}: skipped (${candidate.skip})`);
@@ -154,20 +165,9 @@ async function acquire(options: DeviceOptions): Promise<Gpu> {
       logMessage('debug', `scratchgpt: adapter ${candidate.label}: no adapter`);
       continue;
     }
-    if (candidate.deferIfFallback && isFallbackAdapter(adapter)) {
-      logMessage('debug', `scratchgpt: adapter ${candidate.label}: ${adapterName(adapter)} is a CPU fallback adapter; trying the others first`);
-      deferred ??= { candidate, adapter };
-      continue;
-    }
     return openDevice(candidate, adapter);
   }
-  if (deferred) return openDevice(deferred.candidate, deferred.adapter);
   throw noAdapterError(backend, failures);
-}
-
-/** Whether the implementation says `adapter` is a CPU fallback (software) adapter. */
-function isFallbackAdapter(adapter: GPUAdapter): boolean {
-  return (adapter.info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter === true;
 }
 
 /** Creates the library's device on `adapter`, with the adapter's own limits and the optional features it has. */
