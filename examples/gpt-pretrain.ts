@@ -32,13 +32,13 @@ const valLoader = createDataLoader(val, { batchSize: 1, maxLength: contextLength
 console.log(`before training: validation loss ${(await loaderLoss(model, valLoader)).toFixed(3)}`);
 
 const result = await trainModel(model, trainLoader, valLoader, {
-  epochs: 6,
+  epochs: 4,
   lr: 3e-3,
   warmupSteps: 2,
   minLr: 2e-4,
   maxGradNorm: 1,
-  evalFreq: 6,
-  evalIter: 2,
+  evalFreq: 4,
+  evalIter: 1,
   onProgress: (p) => {
     if (p.trainLoss !== undefined) console.log(`step ${p.step}/${p.totalSteps}: train loss ${p.trainLoss.toFixed(3)}, val loss ${p.valLoss!.toFixed(3)}`);
   },
@@ -46,7 +46,7 @@ const result = await trainModel(model, trainLoader, valLoader, {
 console.log(`trained ${result.finalStep} steps`);
 
 const prompt = 'The height of his glory';
-const ids = await generate(model, encode(prompt), { maxNewTokens: 20, temperature: 0.8, topK: 20, seed: 7 });
+const ids = await generate(model, encode(prompt), { maxNewTokens: 12, temperature: 0.8, topK: 20, seed: 7 });
 console.log(`sample: ${JSON.stringify(decode(ids))}`);
 result.optimizer.dispose();
 model.dispose();

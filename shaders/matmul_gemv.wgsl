@@ -1,9 +1,9 @@
 // Matrix-vector products and other few-row matmuls (decoding: one token's activations times a weight):
 // the kernel lab's `gemv` (CPU adapters) and `gemv_splitk` (GPUs) variants, ops/gemm/variants.ts. Same
 // problem, Params and bindings as shaders/matmul.wgsl: C = op(A)·op(B) (+ C when accumulating), f32, with
-//   op(A) is M×K: A stored [M, K] (row stride lda), or [K, M] when TRANS_A;
+//   op(A) is M×K: A stored [M, K] (row stride lda), or [K, M] with flag TRANS_A;
 //   op(B) is K×N: B stored [K, N] (row stride ldb), or [N, K] when TRANS_B (an [out, in] weight);
-//   C stored [M, N] (row stride ldc), or [N, M] when C_TRANS.
+//   C stored [M, N] (row stride ldc), or [N, M] with flag C_TRANS.
 //
 // A workgroup computes ROWS rows of C (exactly: no wasted rows, unlike the 4-row register tiles), and
 // each thread 4·QUADS columns of them. Every element of B is loaded once per row block, so the cost is
@@ -12,17 +12,19 @@
 // sums through workgroup memory. gemv (CPU adapters): SPLIT = 1, each thread walks all of K in the same
 // order as the register-tile entries of matmul.wgsl (decoding gives the same bits as a prompt's rows).
 // The last K % 4 terms are added after the vec4 steps, as matmul.wgsl's `simple` entry does.
-override TRANS_A: bool = false;
+// The weight's layout is specialised (it is read in the inner loop); the rest are bits of p.flags
+// (numbered as in matmul_shared.wgsl), read outside it or for the few activation rows.
 override TRANS_B: bool = false;
-override VEC_A: bool = true;
 override VEC_B: bool = true;
-override C_TRANS: bool = false;
+const TRANS_A = 1u;
+const VEC_A = 4u;
+const C_TRANS = 32u;
 override ROWS: u32 = 1u;   // rows of C per workgroup, 1..4
 override QUADS: u32 = 1u;  // column quads per thread: 1, or 4 (CPU adapters: one row load serves 16 columns)
 override SPLIT: u32 = 1u;  // threads sharing one column quad along K (a power of two dividing WG; QUADS = 1)
 override WG: u32 = 16u;    // at most 64
 
-// Same layout as matmul.wgsl's Params (the host passes one record to every matmul kernel).
+// matmul.wgsl's Params, with the layout flags in its first spare word.
 struct Params {
   m: u32,
   n: u32,
@@ -37,7 +39,7 @@ struct Params {
   off_c: u32,
   batch0: u32,
   stride_c: u32,
-  _pad0: u32,
+  flags: u32,
   _pad1: u32,
   _pad2: u32,
   shape: array<vec4u, 2>,
@@ -58,8 +60,12 @@ fn shifted(lo: vec4f, hi: vec4f, s: u32) -> vec4f {
   return select(select(one, vec4f(lo.zw, hi.xy), s == 2u), lo, s == 0u);
 }
 
+fn has(flag: u32) -> bool {
+  return (p.flags & flag) != 0u;
+}
+
 fn vec_a(e: u32) -> vec4f {
-  if (VEC_A) { return a[e >> 2u]; }
+  if (has(VEC_A)) { return a[e >> 2u]; }
   return shifted(a[e >> 2u], a[(e >> 2u) + 1u], e & 3u);
 }
 
@@ -78,7 +84,7 @@ fn elem_b(e: u32) -> f32 {
 
 // op(A)[i, k..k+3].
 fn row_a(base: u32, i: u32, k: u32) -> vec4f {
-  if (TRANS_A) {
+  if (has(TRANS_A)) {
     let e = base + k * p.lda + i;
     return vec4f(elem_a(e), elem_a(e + p.lda), elem_a(e + 2u * p.lda), elem_a(e + 3u * p.lda));
   }
@@ -100,7 +106,7 @@ fn block_b(base: u32, k: u32, j: u32) -> mat4x4f {
 fn tail(base_a: u32, base_b: u32, i: u32, j: u32, k4: u32) -> vec4f {
   var sum = vec4f();
   for (var k = k4; k < p.k; k++) {
-    let x = elem_a(base_a + select(i * p.lda + k, k * p.lda + i, TRANS_A));
+    let x = elem_a(base_a + select(i * p.lda + k, k * p.lda + i, has(TRANS_A)));
     let e = base_b + select(k * p.ldb + j, j * p.ldb + k, TRANS_B);
     let s = select(1u, p.ldb, TRANS_B);
     sum += x * vec4f(elem_b(e), elem_b(e + s), elem_b(e + 2u * s), elem_b(e + 3u * s));
@@ -119,8 +125,8 @@ fn set_c(e: u32, x: f32) {
 // Writes (or adds) the in-range part of C(i, j..j+3) = v.
 fn store_row(base: u32, i: u32, j: u32, v: vec4f) {
   if (i >= p.m || j >= p.n) { return; }
-  let e = base + select(i * p.ldc + j, j * p.ldc + i, C_TRANS);
-  let s = select(1u, p.ldc, C_TRANS);
+  let e = base + select(i * p.ldc + j, j * p.ldc + i, has(C_TRANS));
+  let s = select(1u, p.ldc, has(C_TRANS));
   for (var q = 0u; q < 4u; q++) {
     if (j + q < p.n) {
       var x = v[q];

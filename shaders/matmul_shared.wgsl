@@ -1,9 +1,9 @@
 // Batched matrix multiply with workgroup shared-memory block tiles (GPU-oriented: the kernel lab's
 // `shared64` and `shared128` variants, ops/gemm/variants.ts). Same problem, Params and bindings as
 // shaders/matmul.wgsl: C = op(A)·op(B) (+ C when accumulating), f32,
-//   op(A) is M×K: A stored [M, K] (row stride lda), or [K, M] when TRANS_A;
-//   op(B) is K×N: B stored [K, N] (row stride ldb), or [N, K] when TRANS_B;
-//   C stored [M, N] (row stride ldc), or [N, M] when C_TRANS.
+//   op(A) is M×K: A stored [M, K] (row stride lda), or [K, M] with flag TRANS_A;
+//   op(B) is K×N: B stored [K, N] (row stride ldb), or [N, K] with flag TRANS_B;
+//   C stored [M, N] (row stride ldc), or [N, M] with flag C_TRANS.
 //
 // A workgroup of 16×16 threads computes a BM×BN block of C (BM = 16·TM, BN = 16·TN), walking K in
 // steps of BK = 16. Each step the threads copy op(A)[BM×BK] and op(B)[BK×BN] into workgroup memory
@@ -16,18 +16,21 @@
 // register-tile entries of matmul.wgsl are the fast path; this kernel is for real GPUs (tested on
 // every adapter for correctness). Not yet double-buffered (a second pair of tiles would exceed the
 // 16 KiB of workgroup storage WebGPU guarantees).
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-override VEC_A: bool = true;
-override VEC_B: bool = true;
-override VEC_C: bool = true;
-override C_TRANS: bool = false;
 override TM: u32 = 8u;  // rows of C per thread: 4 or 8
 override TN: u32 = 8u;  // columns of C per thread: 4 or 8
 
+// Bits of p.flags. Layouts are uniforms, not override constants: they steer only the tile copies and
+// the stores (uniform branches, cheap on GPUs), so one pipeline per tile shape serves every product.
+const TRANS_A = 1u;  // A stored [K, M]
+const TRANS_B = 2u;  // B stored [N, K]
+const VEC_A = 4u;    // rows of A start at multiples of 4 elements (vec4 loads)
+const VEC_B = 8u;
+const VEC_C = 16u;
+const C_TRANS = 32u; // C stored [N, M]
+
 const BK = 16u;
 
-// Same layout as matmul.wgsl's Params (the host passes one record to every matmul kernel).
+// matmul.wgsl's Params, with the layout flags in its first spare word.
 struct Params {
   m: u32,
   n: u32,
@@ -42,7 +45,7 @@ struct Params {
   off_c: u32,
   batch0: u32,
   stride_c: u32,
-  _pad0: u32,
+  flags: u32,
   _pad1: u32,
   _pad2: u32,
   shape: array<vec4u, 2>,
@@ -59,16 +62,20 @@ struct Params {
 var<workgroup> As: array<vec4f, 512>;
 var<workgroup> Bs: array<vec4f, 512>;
 
+fn has(flag: u32) -> bool {
+  return (p.flags & flag) != 0u;
+}
+
 // `count` (0..4) consecutive elements of `a` from element e, zeros after them.
 fn load_a(e: u32, count: u32) -> vec4f {
-  if (VEC_A && count == 4u) { return a[e >> 2u]; }
+  if (has(VEC_A) && count == 4u) { return a[e >> 2u]; }
   var v = vec4f();
   for (var q = 0u; q < count; q++) { v[q] = a[(e + q) >> 2u][(e + q) & 3u]; }
   return v;
 }
 
 fn load_b(e: u32, count: u32) -> vec4f {
-  if (VEC_B && count == 4u) { return b[e >> 2u]; }
+  if (has(VEC_B) && count == 4u) { return b[e >> 2u]; }
   var v = vec4f();
   for (var q = 0u; q < count; q++) { v[q] = b[(e + q) >> 2u][(e + q) & 3u]; }
   return v;
@@ -84,7 +91,7 @@ fn fill_a(base: u32, row0: u32, k0: u32, tid: u32) {
   let bm4 = TM * 4u;  // BM / 4
   let units = BK * bm4;
   for (var u = tid; u < units; u += 256u) {
-    if (TRANS_A) {
+    if (has(TRANS_A)) {
       let k = u / bm4;
       let i = (u % bm4) * 4u;
       var v = vec4f();
@@ -105,7 +112,7 @@ fn fill_b(base: u32, col0: u32, k0: u32, tid: u32) {
   let bn4 = TN * 4u;  // BN / 4
   let units = BK * bn4;
   for (var u = tid; u < units; u += 256u) {
-    if (TRANS_B) {
+    if (has(TRANS_B)) {
       let j = u / (BK / 4u);
       let k = (u % (BK / 4u)) * 4u;
       var v = vec4f();
@@ -132,9 +139,9 @@ fn set_c(e: u32, x: f32) {
 // Writes (or adds) the in-range part of C(i, j..j+3) = v.
 fn store_row(base: u32, i: u32, j: u32, v: vec4f) {
   if (i >= p.m || j >= p.n) { return; }
-  let e = base + select(i * p.ldc + j, j * p.ldc + i, C_TRANS);
-  let s = select(1u, p.ldc, C_TRANS);
-  if (VEC_C && !C_TRANS && p.accumulate == 0u && j + 3u < p.n) {
+  let e = base + select(i * p.ldc + j, j * p.ldc + i, has(C_TRANS));
+  let s = select(1u, p.ldc, has(C_TRANS));
+  if (has(VEC_C) && !has(C_TRANS) && p.accumulate == 0u && j + 3u < p.n) {
     c[e >> 2u] = v;
     return;
   }

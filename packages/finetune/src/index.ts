@@ -1,4 +1,4 @@
-/** @scratchgpt/finetune — classification fine-tuning of @scratchgpt/gpt models (the book's chapter 6). */
+/** @scratchgpt/finetune — classification and instruction fine-tuning of @scratchgpt/gpt models (the book's chapters 6 and 7), LoRA and LLM-judge scoring. */
 export * from './datasets';
 export { POOLINGS, poolingNeedsLengths, poolingWeights, poolPositions, type Pooling } from './pooling';
 export * from './classifier';
@@ -8,6 +8,9 @@ export * from './classifier-file';
 export * from './prompts';
 export * from './collate';
 export * from './instruct';
+export * from './instruct-train';
+export * from './respond';
+export * from './subvocab';
 export * from './judge';
 export * from './lora';
 export * from './lora-adapters';

@@ -216,8 +216,18 @@ export class InstructionLoader implements Iterable<TokenBatch> {
     return collateInstructions(sequences, { ...this.collate, promptLengths });
   }
 
-  *[Symbol.iterator](): Iterator<TokenBatch> {
-    const order = this.order(this.epoch++);
-    for (let b = 0; b < this.numBatches; b++) yield this.batch(order.slice(b * this.batchSize, (b + 1) * this.batchSize));
+  /** Each iteration is the next epoch (0, 1, ...): `batches(0)`, then `batches(1)`, ... */
+  [Symbol.iterator](): Iterator<TokenBatch> {
+    return this.batches(this.epoch++);
+  }
+
+  /**
+   * The batches of epoch `epoch` from batch `from` on, independent of how often the loader was
+   * iterated: what the training loop uses, so that evaluation never changes the training order and a
+   * resumed run continues in the same order.
+   */
+  *batches(epoch: number, from = 0): Generator<TokenBatch> {
+    const order = this.order(epoch);
+    for (let b = from; b < this.numBatches; b++) yield this.batch(order.slice(b * this.batchSize, (b + 1) * this.batchSize));
   }
 }

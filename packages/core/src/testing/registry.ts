@@ -16,6 +16,9 @@ import { matmulInfo } from '../ops/matmul';
 import { permuteInfos } from '../ops/permute';
 import { reduceInfos } from '../ops/reduce';
 import { sampleLogitsInfo } from '../ops/sample';
+import { linearEpilogueInfo } from '../ops/epilogue';
+import { linearInfo } from '../ops/linear';
+import { qkvProjectionInfo } from '../ops/qkv';
 import { sliceInfos } from '../ops/slice';
 import { softmaxInfos } from '../ops/softmax';
 import { topkInfo } from '../ops/topk';
@@ -41,4 +44,7 @@ export const OP_INFOS: readonly AnyOpInfo[] = [
   dropoutInfo,
   attentionInfo,
   sampleLogitsInfo,
+  linearEpilogueInfo,
+  linearInfo,
+  qkvProjectionInfo,
 ];

@@ -99,13 +99,13 @@ export async function runApp(): Promise<AppReport> {
     epochs: 1,
     lr: 1e-3,
     evalFreq: 1,
-    evalIter: 2,
+    evalIter: 1,
     onProgress: (p) => {
       if (p.trainLoss !== undefined) losses.push(p.trainLoss);
       if (p.valLoss !== undefined) valLosses.push(p.valLoss);
     },
   });
-  const generated = decode(await generate(model, encode('Every effort moves'), { maxNewTokens: 6 }));
+  const generated = decode(await generate(model, encode('Every effort moves'), { maxNewTokens: 4 }));
 
   const bytes = await checkpointBytes(model, result.optimizer, { step: result.finalStep });
   const restored = restoreCheckpoint(bytes);

@@ -149,6 +149,10 @@ function dispatchPart(g: Gemm<Tensor>, kernel: MatmulKernel, config: TileConfig)
     tile4x16: { ...wg, VEC_A: vecA, VEC_B: vecB, C_TRANS: g.transC },
     simple: { ...wg, C_TRANS: g.transC },
   };
+  // The layout as bits of p.flags (matmul_shared.wgsl and matmul_gemv.wgsl read it at run time).
+  const bit = shared.consts;
+  const flags =
+    (g.transA ? bit.TRANS_A : 0) | (g.transB ? bit.TRANS_B : 0) | (vecA ? bit.VEC_A : 0) | (vecB ? bit.VEC_B : 0) | (vecC ? bit.VEC_C : 0) | (g.transC ? bit.C_TRANS : 0);
   for (const l of launches) {
     const groupsX = Math.ceil((l.c1 - l.c0) / l.colsPerGroup);
     const groupsY = Math.ceil((l.r1 - l.r0) / l.rowsPerGroup);
@@ -178,11 +182,11 @@ function dispatchPart(g: Gemm<Tensor>, kernel: MatmulKernel, config: TileConfig)
         const entry = l.entry as keyof typeof constantsFor;
         launch(tiles, entry, { constants: constantsFor[entry], params, bind, workgroups });
       } else if (l.module === 'shared') {
-        const constants = { ...base, VEC_A: vecA, VEC_B: vecB, VEC_C: vecC, C_TRANS: g.transC, TM: l.tile?.TM ?? 8, TN: l.tile?.TN ?? 8 };
-        launch(shared, 'block', { constants, params, bind, workgroups });
+        const constants = { TM: l.tile?.TM ?? 8, TN: l.tile?.TN ?? 8 };
+        launch(shared, 'block', { constants, params: { ...params, flags }, bind, workgroups });
       } else {
-        const constants = { ...base, VEC_A: vecA, VEC_B: vecB, C_TRANS: g.transC, ROWS: l.tile?.ROWS ?? 1, QUADS: l.tile?.QUADS ?? 1, SPLIT: l.tile?.SPLIT ?? 1, WG: l.tile?.WG ?? config.workgroup };
-        launch(gemv, 'gemv', { constants, params, bind, workgroups });
+        const constants = { TRANS_B: g.transB, VEC_B: vecB, ROWS: l.tile?.ROWS ?? 1, QUADS: l.tile?.QUADS ?? 1, SPLIT: l.tile?.SPLIT ?? 1, WG: l.tile?.WG ?? config.workgroup };
+        launch(gemv, 'gemv', { constants, params: { ...params, flags }, bind, workgroups });
       }
     }
   }

@@ -1,0 +1,226 @@
+// The query, key and value projections of one attention layer in one dispatch (decoding):
+//   q = norm(x)·Wqᵀ + bq,  k = norm(x)·Wkᵀ + bk,  v = norm(x)·Wvᵀ + bv
+// with the block's LayerNorm computed inside (its statistics per workgroup, as shaders/linear.wgsl
+// does), q written to its own [m, n] tensor and k, v written straight into the KV cache rows of the
+// new positions (row r of x, position r % t of sequence r / t, goes to cache row
+// (r / t)·y_seq + y_row0 + r % t). Grid z picks the projection; the rest is shaders/linear.wgsl's
+// thread layout: ROWS rows per workgroup, QUADS column quads per thread, SPLIT threads per quad
+// along k. Twelve storage bindings: the host falls back to three linear launches where the device
+// allows fewer.
+override HAS_NORM: bool = false;
+override HAS_BIAS: bool = false;
+override VEC_W: bool = true;  // weight rows start on vec4 boundaries (k % 4 == 0)
+override ROWS: u32 = 1u;      // rows of y per workgroup, 1..4
+override QUADS: u32 = 1u;     // column quads per thread: 1, or 4 (CPU adapters)
+override SPLIT: u32 = 1u;     // threads per column quad along k (a power of two dividing WG; QUADS = 1 when > 1)
+override WG: u32 = 64u;       // at most MAX_WG
+const MAX_WG: u32 = 128u;
+
+struct Params {
+  m: u32,        // rows of x
+  n: u32,        // output columns of this launch
+  k: u32,        // input features
+  eps: f32,      // norm
+  t: u32,        // rows of x per sequence
+  y_seq: u32,    // rows of the cache per sequence
+  y_row0: u32,   // cache row where each sequence's new rows start
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> norm_w: array<f32>;
+@group(0) @binding(3) var<storage, read> norm_b: array<f32>;
+@group(0) @binding(4) var<storage, read> wq: array<vec4f>;
+@group(0) @binding(5) var<storage, read> wk: array<vec4f>;
+@group(0) @binding(6) var<storage, read> wv: array<vec4f>;
+@group(0) @binding(7) var<storage, read> bq: array<f32>;
+@group(0) @binding(8) var<storage, read> bk: array<f32>;
+@group(0) @binding(9) var<storage, read> bv: array<f32>;
+@group(0) @binding(10) var<storage, read_write> q: array<f32>;
+@group(0) @binding(11) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(12) var<storage, read_write> v_cache: array<f32>;
+
+var<workgroup> sums: array<vec4f, MAX_WG>;
+var<workgroup> partial: array<mat4x4f, MAX_WG>;
+
+// Sum of v over the workgroup, per lane (lane r = row r), a tree in workgroup memory.
+fn workgroup_sum(lid: u32, v: vec4f) -> vec4f {
+  sums[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (lid < s) { sums[lid] += sums[lid + s]; }
+    workgroupBarrier();
+  }
+  let total = sums[0];
+  workgroupBarrier();
+  return total;
+}
+
+fn x_at(row: u32, kk: u32) -> f32 {
+  return x[row * p.k + kk];
+}
+
+fn x4(row: u32, kk: u32) -> vec4f {
+  let e = row * p.k + kk;
+  return vec4f(x[e], x[e + 1u], x[e + 2u], x[e + 3u]);
+}
+
+// norm(x)[row, kk..kk+3], with this row's mean and rstd.
+fn a4(row: u32, kk: u32, mean: f32, rstd: f32) -> vec4f {
+  let v = x4(row, kk);
+  if (!HAS_NORM) { return v; }
+  let g = vec4f(norm_w[kk], norm_w[kk + 1u], norm_w[kk + 2u], norm_w[kk + 3u]);
+  let b = vec4f(norm_b[kk], norm_b[kk + 1u], norm_b[kk + 2u], norm_b[kk + 3u]);
+  return (v - mean) * rstd * g + b;
+}
+
+fn a1(row: u32, kk: u32, mean: f32, rstd: f32) -> f32 {
+  let v = x_at(row, kk);
+  if (!HAS_NORM) { return v; }
+  return (v - mean) * rstd * norm_w[kk] + norm_b[kk];
+}
+
+// Element e of the weight of projection `which` (0 query, 1 key, 2 value): uniform per workgroup.
+fn w_elem(which: u32, e: u32) -> f32 {
+  switch which {
+    case 0u: { return wq[e >> 2u][e & 3u]; }
+    case 1u: { return wk[e >> 2u][e & 3u]; }
+    default: { return wv[e >> 2u][e & 3u]; }
+  }
+}
+
+fn w_vec(which: u32, i: u32) -> vec4f {
+  switch which {
+    case 0u: { return wq[i]; }
+    case 1u: { return wk[i]; }
+    default: { return wv[i]; }
+  }
+}
+
+// Weight row `col` of projection `which`, elements kk..kk+3.
+fn w4(which: u32, col: u32, kk: u32) -> vec4f {
+  let e = col * p.k + kk;
+  if (VEC_W) { return w_vec(which, e >> 2u); }
+  return vec4f(w_elem(which, e), w_elem(which, e + 1u), w_elem(which, e + 2u), w_elem(which, e + 3u));
+}
+
+// Columns j..j+3 times four rows: column r of the result = row r's four outputs.
+fn mac(acc: ptr<function, mat4x4f>, which: u32, j: u32, kk: u32, a: mat4x4f) {
+  let wm = mat4x4f(w4(which, j, kk), w4(which, j + 1u, kk), w4(which, j + 2u, kk), w4(which, j + 3u, kk));
+  (*acc)[0] += a[0] * wm;
+  if (ROWS > 1u) { (*acc)[1] += a[1] * wm; }
+  if (ROWS > 2u) { (*acc)[2] += a[2] * wm; }
+  if (ROWS > 3u) { (*acc)[3] += a[3] * wm; }
+}
+
+// The last k % 4 terms of columns j..j+3 for four rows (scalar loads).
+fn tail(which: u32, j: u32, k4: u32, rows: vec4u, mean: vec4f, rstd: vec4f) -> mat4x4f {
+  var t = mat4x4f();
+  for (var kk = k4; kk < p.k; kk++) {
+    let e = j * p.k + kk;
+    let wc = vec4f(w_elem(which, e), w_elem(which, e + p.k), w_elem(which, e + 2u * p.k), w_elem(which, e + 3u * p.k));
+    for (var r = 0u; r < ROWS; r++) { t[r] += a1(rows[r], kk, mean[r], rstd[r]) * wc; }
+  }
+  return t;
+}
+
+fn bias_at(which: u32, col: u32) -> f32 {
+  switch which {
+    case 0u: { return bq[col]; }
+    case 1u: { return bk[col]; }
+    default: { return bv[col]; }
+  }
+}
+
+fn store(which: u32, e: u32, v: f32) {
+  switch which {
+    case 0u: { q[e] = v; }
+    case 1u: { k_cache[e] = v; }
+    default: { v_cache[e] = v; }
+  }
+}
+
+// Bias, then the store of the in-range part of columns j..j+3 (q: row by row; k, v: cache rows).
+fn finish(which: u32, j: u32, i0: u32, acc: mat4x4f) {
+  for (var r = 0u; r < ROWS; r++) {
+    let row = i0 + r;
+    if (row >= p.m) { continue; }
+    let out_row = select((row / p.t) * p.y_seq + p.y_row0 + row % p.t, row, which == 0u);
+    for (var c = 0u; c < 4u; c++) {
+      let col = j + c;
+      if (col >= p.n) { continue; }
+      var v = acc[r][c];
+      if (HAS_BIAS) { v = v + bias_at(which, col); }
+      store(which, out_row * p.n + col, v);
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let i0 = wid.y * ROWS;
+  let last = p.m - 1u;
+  // Rows past m re-read row m − 1 and are never stored.
+  let clamped = vec4u(min(i0, last), min(i0 + 1u, last), min(i0 + 2u, last), min(i0 + 3u, last));
+
+  var mean = vec4f();
+  var rstd = vec4f(1.0);
+  if (HAS_NORM) {
+    let inv_k = 1.0 / f32(p.k);
+    var s = vec4f();
+    for (var kk = lid; kk < p.k; kk += WG) {
+      s += vec4f(x_at(clamped.x, kk), x_at(clamped.y, kk), x_at(clamped.z, kk), x_at(clamped.w, kk));
+    }
+    mean = workgroup_sum(lid, s) * inv_k;
+    var q = vec4f();
+    for (var kk = lid; kk < p.k; kk += WG) {
+      let d = vec4f(x_at(clamped.x, kk), x_at(clamped.y, kk), x_at(clamped.z, kk), x_at(clamped.w, kk)) - mean;
+      q += d * d;
+    }
+    rstd = inverseSqrt(workgroup_sum(lid, q) * inv_k + p.eps);
+  }
+
+  let which = wid.z;
+  let slice = lid % SPLIT;
+  let j = (wid.x * (WG / SPLIT) + lid / SPLIT) * 4u * QUADS;
+  let k4 = p.k - p.k % 4u;
+  var acc0 = mat4x4f(); var acc1 = mat4x4f(); var acc2 = mat4x4f(); var acc3 = mat4x4f();
+  if (j < p.n) {
+    for (var kk = slice * 4u; kk < k4; kk += SPLIT * 4u) {
+      var a = mat4x4f();
+      a[0] = a4(clamped.x, kk, mean.x, rstd.x);
+      if (ROWS > 1u) { a[1] = a4(clamped.y, kk, mean.y, rstd.y); }
+      if (ROWS > 2u) { a[2] = a4(clamped.z, kk, mean.z, rstd.z); }
+      if (ROWS > 3u) { a[3] = a4(clamped.w, kk, mean.w, rstd.w); }
+      mac(&acc0, which, j, kk, a);
+      if (QUADS > 1u) {
+        mac(&acc1, which, j + 4u, kk, a);
+        mac(&acc2, which, j + 8u, kk, a);
+        mac(&acc3, which, j + 12u, kk, a);
+      }
+    }
+    if (slice == 0u && k4 < p.k) {
+      acc0 += tail(which, j, k4, clamped, mean, rstd);
+      if (QUADS > 1u) {
+        acc1 += tail(which, j + 4u, k4, clamped, mean, rstd);
+        acc2 += tail(which, j + 8u, k4, clamped, mean, rstd);
+        acc3 += tail(which, j + 12u, k4, clamped, mean, rstd);
+      }
+    }
+  }
+  if (SPLIT > 1u) {
+    // The SPLIT partial sums of each quad, added in slice order.
+    partial[lid] = acc0;
+    workgroupBarrier();
+    if (slice == 0u) {
+      for (var s = 1u; s < SPLIT; s++) { acc0 += partial[lid + s]; }
+    }
+  }
+  if (slice != 0u || j >= p.n) { return; }
+  finish(which, j, i0, acc0);
+  if (QUADS > 1u) {
+    finish(which, j + 4u, i0, acc1);
+    finish(which, j + 8u, i0, acc2);
+    finish(which, j + 12u, i0, acc3);
+  }
+}
