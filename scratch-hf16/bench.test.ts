@@ -19,11 +19,12 @@ test('bench', async () => {
   const logits = fromArray(rnd(64 * 50257), [64, 50257]).requireGrad();
   const targets = fromArray(Int32Array.from({ length: 64 }, (_, i) => (i * 7919) % 50257), [64], 'i32');
   const l8 = fromArray(rnd(8 * 50257), [8, 50257]);
+  const dyl = fromArray(rnd(1024*768), [1024, 768]);
   const small = fromArray(rnd(1000 * 11), [1000, 11]);
   const cases: [string, () => void][] = [
     ['softmax [256,1024] fwd', () => { softmax(x1); }],
     ['layerNorm [1024,768] fwd', () => { layerNorm(xl, w, b); }],
-    ['layerNorm [1024,768] fwd+bwd', () => { const y = layerNorm(xl, w, b); (y as Tensor).backward(fromArray(rnd(1024*768), [1024, 768])); xl.zeroGrad(); w.zeroGrad(); b.zeroGrad(); }],
+    ['layerNorm [1024,768] fwd+bwd', () => { const y = layerNorm(xl, w, b); (y as Tensor).backward(dyl); xl.zeroGrad(); w.zeroGrad(); b.zeroGrad(); }],
     ['crossEntropy [64,50257] fwd+bwd', () => { crossEntropy(logits, targets).backward(); logits.zeroGrad(); }],
     ['sample [8,50257] greedy', () => { sampleLogits(l8); }],
     ['sample [8,50257] T=1 topP=0.9', () => { sampleLogits(l8, { temperature: 1, topP: 0.9, seed: 3 }); }],

@@ -2,6 +2,8 @@
 // (PyTorch semantics: mean over targets != ignore_index). One workgroup per row; rows are processed
 // in binding-sized ranges (`row0` = first row of the range, `shift` = its element offset in the
 // bound logits), so N·V may exceed one storage binding.
+// `act`: the storage type of the logits and their gradient (f32, or f16 with shader-f16;
+// ops/variants.ts); losses and math are f32.
 const WG: u32 = 256u;
 
 struct Params {
@@ -16,12 +18,12 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> logits: array<f32>;   // backward: gradient rows written here
+@group(0) @binding(1) var<storage, read_write> logits: array<act>;   // backward: gradient rows written here
 @group(0) @binding(2) var<storage, read> targets: array<i32>;
 @group(0) @binding(3) var<storage, read_write> row_stats: array<f32>; // [2N]: loss per row, then logsumexp per row
 @group(0) @binding(4) var<storage, read_write> result: array<f32>;    // [2]: mean loss, count of counted rows
 @group(0) @binding(5) var<storage, read> upstream: array<f32>;        // backward: dL/d(mean loss)
-@group(0) @binding(6) var<storage, read> source: array<f32>;          // backward: the forward logits
+@group(0) @binding(6) var<storage, read> source: array<act>;          // backward: the forward logits
 @group(0) @binding(7) var<storage, read_write> errors: array<atomic<u32>>; // error reports (shaders/errors.wgsl)
 
 fn counted(tgt: i32) -> bool {
@@ -35,10 +37,10 @@ fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(num_w
   if (r >= p.rows) { return; }  // uniform per workgroup
   let base = p.shift + r * p.v;
   var m = -3.4e38;
-  for (var j = t; j < p.v; j += WG) { m = max(m, logits[base + j]); }
+  for (var j = t; j < p.v; j += WG) { m = max(m, f32(logits[base + j])); }
   m = reduce_max(t, m, WG);
   var s = 0.0;
-  for (var j = t; j < p.v; j += WG) { s += exp(logits[base + j] - m); }
+  for (var j = t; j < p.v; j += WG) { s += exp(f32(logits[base + j]) - m); }
   s = reduce_sum(t, s, WG);
   if (t == 0u) {
     let row = p.row0 + r;
@@ -47,7 +49,7 @@ fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(num_w
     let ok = counted(tgt);
     // An out-of-range target (not the ignore index) is not counted, and reported: PyTorch raises.
     if (!ok && tgt != p.ignore) { report_error(ERR_TARGET_ID, bitcast<u32>(tgt), row, p.v); }
-    row_stats[row] = select(0.0, lse - logits[base + u32(min(max(tgt, 0), i32(p.v) - 1))], ok);
+    row_stats[row] = select(0.0, lse - f32(logits[base + u32(min(max(tgt, 0), i32(p.v) - 1))]), ok);
     row_stats[p.n + row] = lse;
   }
 }
@@ -86,10 +88,10 @@ fn backward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid
   for (var j = lid.x; j < p.v; j += WG) {
     var d = 0.0;
     if (keep) {
-      d = exp(source[base + j] - lse);
+      d = exp(f32(source[base + j]) - lse);
       if (i32(j) == tgt) { d -= 1.0; }
       d *= scale;
     }
-    logits[base + j] = d;
+    logits[base + j] = act(d);
   }
 }

@@ -7,6 +7,8 @@
 // Row entries give each row a segment of `tpr` threads (a power of two; 256/tpr rows per workgroup, a
 // whole workgroup for a long row): two-pass mean/variance with sums inside the segment (segment_sum).
 // backward_params runs one thread per (chunk, column), so neighbouring threads read neighbouring columns.
+// `act`: the storage type of x, out and dy (f32, or f16 with shader-f16; ops/variants.ts); weight,
+// bias, stats and the parameter gradients stay f32, and so does the math.
 override HAS_WEIGHT: bool = true;
 override HAS_BIAS: bool = true;
 const WG: u32 = 256u;
@@ -20,12 +22,12 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;    // forward: y; backward_dx: dx
+@group(0) @binding(4) var<storage, read_write> out: array<act>;    // forward: y; backward_dx: dx
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;  // [2, rows]: mean, then rstd
-@group(0) @binding(6) var<storage, read> dy: array<f32>;
+@group(0) @binding(6) var<storage, read> dy: array<act>;
 @group(0) @binding(7) var<storage, read_write> dw_part: array<f32>;
 @group(0) @binding(8) var<storage, read_write> db_part: array<f32>;
 
@@ -43,14 +45,14 @@ fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(num_w
 
   var s = 0.0;
   if (at.live) {
-    for (var j = at.lane; j < p.c; j += p.tpr) { s += x[base + j]; }
+    for (var j = at.lane; j < p.c; j += p.tpr) { s += f32(x[base + j]); }
   }
   let mean = segment_sum(tid, at.lane, p.tpr, s, 0.0).x * inv_c;
 
   var q = 0.0;
   if (at.live) {
     for (var j = at.lane; j < p.c; j += p.tpr) {
-      let d = x[base + j] - mean;
+      let d = f32(x[base + j]) - mean;
       q += d * d;
     }
   }
@@ -59,9 +61,9 @@ fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(num_w
   let rstd = inverseSqrt(var_sum * inv_c + p.eps);
 
   for (var j = at.lane; j < p.c; j += p.tpr) {
-    var v = (x[base + j] - mean) * rstd * w_at(j);
+    var v = (f32(x[base + j]) - mean) * rstd * w_at(j);
     if (HAS_BIAS) { v += bias[j]; }
-    out[base + j] = v;
+    out[base + j] = act(v);
   }
   if (at.lane == 0u) {
     stats[at.row] = mean;
@@ -82,8 +84,8 @@ fn backward_dx(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(n
     mean = stats[at.row];
     rstd = stats[p.rows + at.row];
     for (var j = at.lane; j < p.c; j += p.tpr) {
-      let xhat = (x[base + j] - mean) * rstd;
-      let g = dy[base + j] * w_at(j);
+      let xhat = (f32(x[base + j]) - mean) * rstd;
+      let g = f32(dy[base + j]) * w_at(j);
       sg += g;
       sgx += g * xhat;
     }
@@ -95,9 +97,9 @@ fn backward_dx(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(n
   let mean_gx = sums.y * inv_c;
 
   for (var j = at.lane; j < p.c; j += p.tpr) {
-    let xhat = (x[base + j] - mean) * rstd;
-    let g = dy[base + j] * w_at(j);
-    out[base + j] = rstd * (g - mean_g - xhat * mean_gx);
+    let xhat = (f32(x[base + j]) - mean) * rstd;
+    let g = f32(dy[base + j]) * w_at(j);
+    out[base + j] = act(rstd * (g - mean_g - xhat * mean_gx));
   }
 }
 
@@ -114,8 +116,8 @@ fn backward_params(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
   var sb = 0.0;
   for (var row = first; row < last; row++) {
     let i = row * p.c + col;
-    let g = dy[i];
-    sw += g * (x[i] - stats[row]) * stats[p.rows + row];
+    let g = f32(dy[i]);
+    sw += g * (f32(x[i]) - stats[row]) * stats[p.rows + row];
     sb += g;
   }
   if (HAS_WEIGHT) { dw_part[t] = sw; }

@@ -2,8 +2,9 @@
 // few tokens per step, where launches, not arithmetic, set the pace):
 //   y = act(norm(x)·Wᵀ + bias) + res
 // x [m, k]; W [n, k] (PyTorch's [out, in]); norm: an optional LayerNorm of each row of x (biased
-// variance, eps inside the root, as shaders/layernorm.wgsl), whose statistics every workgroup
-// computes for its own rows (k values per row: little next to the weight block it reads).
+// variance, eps inside the root, the arithmetic of shaders/layernorm.wgsl). Each workgroup normalises
+// its own rows into workgroup memory first (k values per row: little next to the weight block it
+// reads), so the main loop reads one vec4 per row and step whether or not there is a norm.
 //
 // A workgroup computes ROWS rows of y (grid y: row blocks) for 4·QUADS·WG/SPLIT columns (grid x).
 // Each thread owns QUADS column quads; SPLIT threads share a quad along k, each summing every
@@ -22,8 +23,9 @@ override VEC_W: bool = true;  // weight rows start on vec4 boundaries (k % 4 == 
 override ROWS: u32 = 1u;      // rows of y per workgroup, 1..4
 override QUADS: u32 = 1u;     // column quads per thread: 1, or 4 (CPU adapters)
 override SPLIT: u32 = 1u;     // threads per column quad along k (a power of two dividing WG; QUADS = 1 when > 1)
-override WG: u32 = 64u;       // at most MAX_WG
-const MAX_WG: u32 = 128u;
+override WG: u32 = 64u;       // a power of two
+override XN: u32 = 1u;        // vec4s of normalised rows in workgroup memory: ROWS·⌈k/4⌉ with a norm, else 1
+override PARTIALS: u32 = 1u;  // WG when SPLIT > 1, else 1
 const GELU_C: f32 = 0.7978845608028654;  // sqrt(2/pi)
 
 struct Params {
@@ -48,8 +50,9 @@ struct Params {
 @group(0) @binding(6) var<storage, read> res: array<f32>;
 @group(0) @binding(7) var<storage, read_write> y: array<f32>;
 
-var<workgroup> sums: array<vec4f, MAX_WG>;
-var<workgroup> partial: array<mat4x4f, MAX_WG>;
+var<workgroup> sums: array<vec4f, WG>;
+var<workgroup> xn: array<vec4f, XN>;
+var<workgroup> partial: array<mat4x4f, PARTIALS>;
 
 fn safe_tanh(v: f32) -> f32 {
   return tanh(clamp(v, -15.0, 15.0));
@@ -76,24 +79,45 @@ fn x_at(row: u32, kk: u32) -> f32 {
   return x[row * p.k + kk];
 }
 
-fn x4(row: u32, kk: u32) -> vec4f {
+fn x_rows(rows: vec4u, kk: u32) -> vec4f {
+  return vec4f(x_at(rows.x, kk), x_at(rows.y, kk), x_at(rows.z, kk), x_at(rows.w, kk));
+}
+
+// LayerNorm of the workgroup's rows (mean, then the variance around it) into xn[r·⌈k/4⌉ + kk/4].
+fn normalize_rows(lid: u32, rows: vec4u) {
+  let inv_k = 1.0 / f32(p.k);
+  var s = vec4f();
+  for (var kk = lid; kk < p.k; kk += WG) { s += x_rows(rows, kk); }
+  let mean = workgroup_sum(lid, s) * inv_k;
+  var q = vec4f();
+  for (var kk = lid; kk < p.k; kk += WG) {
+    let d = x_rows(rows, kk) - mean;
+    q += d * d;
+  }
+  let rstd = inverseSqrt(workgroup_sum(lid, q) * inv_k + p.eps);
+  let kv = (p.k + 3u) / 4u;
+  for (var i = lid; i < ROWS * kv; i += WG) {
+    let r = i / kv;
+    var v = vec4f();
+    for (var c = 0u; c < 4u; c++) {
+      let e = (i % kv) * 4u + c;
+      if (e < p.k) { v[c] = (x_at(rows[r], e) - mean[r]) * rstd[r] * norm_w[e] + norm_b[e]; }
+    }
+    xn[i] = v;
+  }
+  workgroupBarrier();
+}
+
+// Input row r of the block (x row `row`), elements kk..kk+3 (kk a multiple of 4).
+fn a4(r: u32, row: u32, kk: u32) -> vec4f {
+  if (HAS_NORM) { return xn[r * ((p.k + 3u) / 4u) + kk / 4u]; }
   let e = row * p.k + kk;
   return vec4f(x[e], x[e + 1u], x[e + 2u], x[e + 3u]);
 }
 
-// norm(x)[row, kk..kk+3], with this row's mean and rstd.
-fn a4(row: u32, kk: u32, mean: f32, rstd: f32) -> vec4f {
-  let v = x4(row, kk);
-  if (!HAS_NORM) { return v; }
-  let g = vec4f(norm_w[kk], norm_w[kk + 1u], norm_w[kk + 2u], norm_w[kk + 3u]);
-  let b = vec4f(norm_b[kk], norm_b[kk + 1u], norm_b[kk + 2u], norm_b[kk + 3u]);
-  return (v - mean) * rstd * g + b;
-}
-
-fn a1(row: u32, kk: u32, mean: f32, rstd: f32) -> f32 {
-  let v = x_at(row, kk);
-  if (!HAS_NORM) { return v; }
-  return (v - mean) * rstd * norm_w[kk] + norm_b[kk];
+fn a1(r: u32, row: u32, kk: u32) -> f32 {
+  if (HAS_NORM) { return xn[r * ((p.k + 3u) / 4u) + kk / 4u][kk % 4u]; }
+  return x_at(row, kk);
 }
 
 fn w_elem(e: u32) -> f32 {
@@ -107,7 +131,7 @@ fn w4(col: u32, kk: u32) -> vec4f {
   return vec4f(w_elem(e), w_elem(e + 1u), w_elem(e + 2u), w_elem(e + 3u));
 }
 
-// Columns j..j+3 times four rows: column r of the result = row r's four outputs.
+// Columns j..j+3 times the block's rows: column r of acc = row r's four outputs.
 fn mac(acc: ptr<function, mat4x4f>, j: u32, kk: u32, a: mat4x4f) {
   let wm = mat4x4f(w4(j, kk), w4(j + 1u, kk), w4(j + 2u, kk), w4(j + 3u, kk));
   (*acc)[0] += a[0] * wm;
@@ -116,13 +140,13 @@ fn mac(acc: ptr<function, mat4x4f>, j: u32, kk: u32, a: mat4x4f) {
   if (ROWS > 3u) { (*acc)[3] += a[3] * wm; }
 }
 
-// The last k % 4 terms of columns j..j+3 for four rows (scalar loads).
-fn tail(j: u32, k4: u32, rows: vec4u, mean: vec4f, rstd: vec4f) -> mat4x4f {
+// The last k % 4 terms of columns j..j+3 (scalar loads).
+fn tail(j: u32, k4: u32, rows: vec4u) -> mat4x4f {
   var t = mat4x4f();
   for (var kk = k4; kk < p.k; kk++) {
     let e = p.w_shift + j * p.k + kk;
     let wc = vec4f(w_elem(e), w_elem(e + p.k), w_elem(e + 2u * p.k), w_elem(e + 3u * p.k));
-    for (var r = 0u; r < ROWS; r++) { t[r] += a1(rows[r], kk, mean[r], rstd[r]) * wc; }
+    for (var r = 0u; r < ROWS; r++) { t[r] += a1(r, rows[r], kk) * wc; }
   }
   return t;
 }
@@ -150,24 +174,8 @@ fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
   let i0 = wid.y * ROWS;
   let last = p.m - 1u;
   // Rows past m re-read row m − 1 and are never stored.
-  let clamped = vec4u(min(i0, last), min(i0 + 1u, last), min(i0 + 2u, last), min(i0 + 3u, last));
-
-  var mean = vec4f();
-  var rstd = vec4f(1.0);
-  if (HAS_NORM) {
-    let inv_k = 1.0 / f32(p.k);
-    var s = vec4f();
-    for (var kk = lid; kk < p.k; kk += WG) {
-      s += vec4f(x_at(clamped.x, kk), x_at(clamped.y, kk), x_at(clamped.z, kk), x_at(clamped.w, kk));
-    }
-    mean = workgroup_sum(lid, s) * inv_k;
-    var q = vec4f();
-    for (var kk = lid; kk < p.k; kk += WG) {
-      let d = vec4f(x_at(clamped.x, kk), x_at(clamped.y, kk), x_at(clamped.z, kk), x_at(clamped.w, kk)) - mean;
-      q += d * d;
-    }
-    rstd = inverseSqrt(workgroup_sum(lid, q) * inv_k + p.eps);
-  }
+  let rows = vec4u(min(i0, last), min(i0 + 1u, last), min(i0 + 2u, last), min(i0 + 3u, last));
+  if (HAS_NORM) { normalize_rows(lid, rows); }
 
   let slice = lid % SPLIT;
   let j = (wid.x * (WG / SPLIT) + lid / SPLIT) * 4u * QUADS;
@@ -176,10 +184,10 @@ fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
   if (j < p.n) {
     for (var kk = slice * 4u; kk < k4; kk += SPLIT * 4u) {
       var a = mat4x4f();
-      a[0] = a4(clamped.x, kk, mean.x, rstd.x);
-      if (ROWS > 1u) { a[1] = a4(clamped.y, kk, mean.y, rstd.y); }
-      if (ROWS > 2u) { a[2] = a4(clamped.z, kk, mean.z, rstd.z); }
-      if (ROWS > 3u) { a[3] = a4(clamped.w, kk, mean.w, rstd.w); }
+      a[0] = a4(0u, rows.x, kk);
+      if (ROWS > 1u) { a[1] = a4(1u, rows.y, kk); }
+      if (ROWS > 2u) { a[2] = a4(2u, rows.z, kk); }
+      if (ROWS > 3u) { a[3] = a4(3u, rows.w, kk); }
       mac(&acc0, j, kk, a);
       if (QUADS > 1u) {
         mac(&acc1, j + 4u, kk, a);
@@ -188,11 +196,11 @@ fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
       }
     }
     if (slice == 0u && k4 < p.k) {
-      acc0 += tail(j, k4, clamped, mean, rstd);
+      acc0 += tail(j, k4, rows);
       if (QUADS > 1u) {
-        acc1 += tail(j + 4u, k4, clamped, mean, rstd);
-        acc2 += tail(j + 8u, k4, clamped, mean, rstd);
-        acc3 += tail(j + 12u, k4, clamped, mean, rstd);
+        acc1 += tail(j + 4u, k4, rows);
+        acc2 += tail(j + 8u, k4, rows);
+        acc3 += tail(j + 12u, k4, rows);
       }
     }
   }

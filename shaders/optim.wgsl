@@ -1,5 +1,6 @@
 // Fused optimizer updates and gradient-norm clipping, in place, over one binding-sized chunk of a
 // parameter at a time. Hyperparameters and bias corrections travel in uniforms: no recompiles.
+// AdamW, two chunks per dispatch, is shaders/adamw.wgsl.
 const WG: u32 = 256u;
 const PER_THREAD: u32 = 16u;
 
@@ -9,42 +10,19 @@ struct Params {
   nesterov: u32,       // sgd
   first: u32,          // sgd: 1 on the first step (momentum buffer = grad)
   lr: f32,
-  beta1: f32,          // adamw beta1 / sgd momentum
-  beta2: f32,          // adamw beta2
-  eps: f32,
+  beta1: f32,          // sgd momentum
   weight_decay: f32,
-  step_size: f32,      // adamw: lr / (1 − beta1^t)
-  bc2_sqrt: f32,       // adamw: sqrt(1 − beta2^t)
   max_norm: f32,       // clip_factor
-  // Differences taken in float64 on the CPU (as PyTorch does with Python floats): 1 − 0.999 in f32
-  // would be off by 1e-5 relative.
-  one_minus_beta1: f32, // adamw: 1 − beta1; sgd: 1 − dampening
-  one_minus_beta2: f32, // adamw: 1 − beta2
-  decay: f32,           // adamw: 1 − lr·weight_decay
+  // Taken in float64 on the CPU (as PyTorch does with Python floats).
+  one_minus_beta1: f32, // sgd: 1 − dampening
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> param: array<f32>;
 @group(0) @binding(2) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
-@group(0) @binding(4) var<storage, read_write> v: array<f32>;
-@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(6) var<storage, read_write> norm: array<f32>;   // [total norm, clip factor]
-
-// PyTorch 1.13 AdamW: decoupled decay, then Adam with bias corrections.
-@compute @workgroup_size(WG)
-fn adamw(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = linear_index(gid, nwg, WG);
-  if (i >= p.n) { return; }
-  let g = grad[i];
-  let w = param[i] * p.decay;
-  let mi = p.beta1 * m[i] + p.one_minus_beta1 * g;
-  let vi = p.beta2 * v[i] + p.one_minus_beta2 * g * g;
-  m[i] = mi;
-  v[i] = vi;
-  let denom = sqrt(vi) / p.bc2_sqrt + p.eps;
-  param[i] = w - p.step_size * mi / denom;
-}
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(5) var<storage, read_write> norm: array<f32>;   // [total norm, clip factor]
 
 // PyTorch SGD: L2 weight decay into the gradient, momentum buffer with dampening, optional Nesterov.
 @compute @workgroup_size(WG)

@@ -1,24 +1,24 @@
 // The query, key and value projections of one attention layer in one dispatch (decoding):
 //   q = norm(x)·Wqᵀ + bq,  k = norm(x)·Wkᵀ + bk,  v = norm(x)·Wvᵀ + bv
-// with the block's LayerNorm computed inside (its statistics per workgroup, as shaders/linear.wgsl
-// does), q written to its own [m, n] tensor and k, v written straight into the KV cache rows of the
+// with the block's LayerNorm computed inside (each workgroup normalises its rows into workgroup
+// memory first, as shaders/linear.wgsl does), q written to its own [m, n] tensor and k, v written straight into the KV cache rows of the
 // new positions (row r of x, position r % t of sequence r / t, goes to cache row
-// (r / t)·y_seq + y_row0 + r % t). Grid z picks the projection; the rest is shaders/linear.wgsl's
-// thread layout: ROWS rows per workgroup, QUADS column quads per thread, SPLIT threads per quad
-// along k. Twelve storage bindings: the host falls back to three linear launches where the device
-// allows fewer.
+// (r / t)·y_seq + y_row0 + r % t). Each thread owns one column quad of all three projections, so one
+// load of a normalised x row serves twelve columns; otherwise shaders/linear.wgsl's layout: ROWS rows
+// per workgroup, SPLIT threads per quad along k. Twelve storage bindings: the host falls back to
+// three linear launches where the device allows fewer.
 override HAS_NORM: bool = false;
 override HAS_BIAS: bool = false;
 override VEC_W: bool = true;  // weight rows start on vec4 boundaries (k % 4 == 0)
-override ROWS: u32 = 1u;      // rows of y per workgroup, 1..4
-override QUADS: u32 = 1u;     // column quads per thread: 1, or 4 (CPU adapters)
-override SPLIT: u32 = 1u;     // threads per column quad along k (a power of two dividing WG; QUADS = 1 when > 1)
-override WG: u32 = 64u;       // at most MAX_WG
-const MAX_WG: u32 = 128u;
+override ROWS: u32 = 1u;      // rows of x per workgroup, 1..4
+override SPLIT: u32 = 1u;     // threads per column quad along k (a power of two dividing WG)
+override WG: u32 = 64u;       // a power of two
+override XN: u32 = 1u;        // vec4s of normalised rows in workgroup memory: ROWS·⌈k/4⌉ with a norm, else 1
+override PARTIALS: u32 = 1u;  // WG when SPLIT > 1, else 1
 
 struct Params {
   m: u32,        // rows of x
-  n: u32,        // output columns of this launch
+  n: u32,        // output features
   k: u32,        // input features
   eps: f32,      // norm
   t: u32,        // rows of x per sequence
@@ -40,8 +40,9 @@ struct Params {
 @group(0) @binding(11) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(12) var<storage, read_write> v_cache: array<f32>;
 
-var<workgroup> sums: array<vec4f, MAX_WG>;
-var<workgroup> partial: array<mat4x4f, MAX_WG>;
+var<workgroup> sums: array<vec4f, WG>;
+var<workgroup> xn: array<vec4f, XN>;
+var<workgroup> partial: array<array<mat4x4f, 3>, PARTIALS>;
 
 // Sum of v over the workgroup, per lane (lane r = row r), a tree in workgroup memory.
 fn workgroup_sum(lid: u32, v: vec4f) -> vec4f {
@@ -60,98 +61,94 @@ fn x_at(row: u32, kk: u32) -> f32 {
   return x[row * p.k + kk];
 }
 
-fn x4(row: u32, kk: u32) -> vec4f {
+fn x_rows(rows: vec4u, kk: u32) -> vec4f {
+  return vec4f(x_at(rows.x, kk), x_at(rows.y, kk), x_at(rows.z, kk), x_at(rows.w, kk));
+}
+
+// LayerNorm of the workgroup's rows (mean, then the variance around it) into xn[r·⌈k/4⌉ + kk/4].
+fn normalize_rows(lid: u32, rows: vec4u) {
+  let inv_k = 1.0 / f32(p.k);
+  var s = vec4f();
+  for (var kk = lid; kk < p.k; kk += WG) { s += x_rows(rows, kk); }
+  let mean = workgroup_sum(lid, s) * inv_k;
+  var q = vec4f();
+  for (var kk = lid; kk < p.k; kk += WG) {
+    let d = x_rows(rows, kk) - mean;
+    q += d * d;
+  }
+  let rstd = inverseSqrt(workgroup_sum(lid, q) * inv_k + p.eps);
+  let kv = (p.k + 3u) / 4u;
+  for (var i = lid; i < ROWS * kv; i += WG) {
+    let r = i / kv;
+    var v = vec4f();
+    for (var c = 0u; c < 4u; c++) {
+      let e = (i % kv) * 4u + c;
+      if (e < p.k) { v[c] = (x_at(rows[r], e) - mean[r]) * rstd[r] * norm_w[e] + norm_b[e]; }
+    }
+    xn[i] = v;
+  }
+  workgroupBarrier();
+}
+
+// Input row r of the block (x row `row`), elements kk..kk+3 (kk a multiple of 4).
+fn a4(r: u32, row: u32, kk: u32) -> vec4f {
+  if (HAS_NORM) { return xn[r * ((p.k + 3u) / 4u) + kk / 4u]; }
   let e = row * p.k + kk;
   return vec4f(x[e], x[e + 1u], x[e + 2u], x[e + 3u]);
 }
 
-// norm(x)[row, kk..kk+3], with this row's mean and rstd.
-fn a4(row: u32, kk: u32, mean: f32, rstd: f32) -> vec4f {
-  let v = x4(row, kk);
-  if (!HAS_NORM) { return v; }
-  let g = vec4f(norm_w[kk], norm_w[kk + 1u], norm_w[kk + 2u], norm_w[kk + 3u]);
-  let b = vec4f(norm_b[kk], norm_b[kk + 1u], norm_b[kk + 2u], norm_b[kk + 3u]);
-  return (v - mean) * rstd * g + b;
+fn a1(r: u32, row: u32, kk: u32) -> f32 {
+  if (HAS_NORM) { return xn[r * ((p.k + 3u) / 4u) + kk / 4u][kk % 4u]; }
+  return x_at(row, kk);
 }
 
-fn a1(row: u32, kk: u32, mean: f32, rstd: f32) -> f32 {
-  let v = x_at(row, kk);
-  if (!HAS_NORM) { return v; }
-  return (v - mean) * rstd * norm_w[kk] + norm_b[kk];
+// Rows j..j+3 of each weight at elements kk..kk+3, as matrices (column c = weight row j + c).
+fn load_q(j: u32, kk: u32) -> mat4x4f {
+  let e = j * p.k + kk;
+  if (VEC_W) { return mat4x4f(wq[e >> 2u], wq[(e + p.k) >> 2u], wq[(e + 2u * p.k) >> 2u], wq[(e + 3u * p.k) >> 2u]); }
+  var m = mat4x4f();
+  for (var c = 0u; c < 4u; c++) { for (var i = 0u; i < 4u; i++) { let f = e + c * p.k + i; m[c][i] = wq[f >> 2u][f & 3u]; } }
+  return m;
 }
 
-// Element e of the weight of projection `which` (0 query, 1 key, 2 value): uniform per workgroup.
-fn w_elem(which: u32, e: u32) -> f32 {
-  switch which {
-    case 0u: { return wq[e >> 2u][e & 3u]; }
-    case 1u: { return wk[e >> 2u][e & 3u]; }
-    default: { return wv[e >> 2u][e & 3u]; }
-  }
+fn load_k(j: u32, kk: u32) -> mat4x4f {
+  let e = j * p.k + kk;
+  if (VEC_W) { return mat4x4f(wk[e >> 2u], wk[(e + p.k) >> 2u], wk[(e + 2u * p.k) >> 2u], wk[(e + 3u * p.k) >> 2u]); }
+  var m = mat4x4f();
+  for (var c = 0u; c < 4u; c++) { for (var i = 0u; i < 4u; i++) { let f = e + c * p.k + i; m[c][i] = wk[f >> 2u][f & 3u]; } }
+  return m;
 }
 
-fn w_vec(which: u32, i: u32) -> vec4f {
-  switch which {
-    case 0u: { return wq[i]; }
-    case 1u: { return wk[i]; }
-    default: { return wv[i]; }
-  }
+fn load_v(j: u32, kk: u32) -> mat4x4f {
+  let e = j * p.k + kk;
+  if (VEC_W) { return mat4x4f(wv[e >> 2u], wv[(e + p.k) >> 2u], wv[(e + 2u * p.k) >> 2u], wv[(e + 3u * p.k) >> 2u]); }
+  var m = mat4x4f();
+  for (var c = 0u; c < 4u; c++) { for (var i = 0u; i < 4u; i++) { let f = e + c * p.k + i; m[c][i] = wv[f >> 2u][f & 3u]; } }
+  return m;
 }
 
-// Weight row `col` of projection `which`, elements kk..kk+3.
-fn w4(which: u32, col: u32, kk: u32) -> vec4f {
-  let e = col * p.k + kk;
-  if (VEC_W) { return w_vec(which, e >> 2u); }
-  return vec4f(w_elem(which, e), w_elem(which, e + 1u), w_elem(which, e + 2u), w_elem(which, e + 3u));
-}
-
-// Columns j..j+3 times four rows: column r of the result = row r's four outputs.
-fn mac(acc: ptr<function, mat4x4f>, which: u32, j: u32, kk: u32, a: mat4x4f) {
-  let wm = mat4x4f(w4(which, j, kk), w4(which, j + 1u, kk), w4(which, j + 2u, kk), w4(which, j + 3u, kk));
+// acc column r += row r of `a` times the four weight rows.
+fn mac(acc: ptr<function, mat4x4f>, a: mat4x4f, wm: mat4x4f) {
   (*acc)[0] += a[0] * wm;
   if (ROWS > 1u) { (*acc)[1] += a[1] * wm; }
   if (ROWS > 2u) { (*acc)[2] += a[2] * wm; }
   if (ROWS > 3u) { (*acc)[3] += a[3] * wm; }
 }
 
-// The last k % 4 terms of columns j..j+3 for four rows (scalar loads).
-fn tail(which: u32, j: u32, k4: u32, rows: vec4u, mean: vec4f, rstd: vec4f) -> mat4x4f {
-  var t = mat4x4f();
-  for (var kk = k4; kk < p.k; kk++) {
-    let e = j * p.k + kk;
-    let wc = vec4f(w_elem(which, e), w_elem(which, e + p.k), w_elem(which, e + 2u * p.k), w_elem(which, e + 3u * p.k));
-    for (var r = 0u; r < ROWS; r++) { t[r] += a1(rows[r], kk, mean[r], rstd[r]) * wc; }
-  }
-  return t;
-}
-
-fn bias_at(which: u32, col: u32) -> f32 {
-  switch which {
-    case 0u: { return bq[col]; }
-    case 1u: { return bk[col]; }
-    default: { return bv[col]; }
-  }
-}
-
-fn store(which: u32, e: u32, v: f32) {
-  switch which {
-    case 0u: { q[e] = v; }
-    case 1u: { k_cache[e] = v; }
-    default: { v_cache[e] = v; }
-  }
-}
-
-// Bias, then the store of the in-range part of columns j..j+3 (q: row by row; k, v: cache rows).
+// Bias, then the store of the in-range part of columns j..j+3 of projection `which` (q: row by row;
+// k, v: cache rows).
 fn finish(which: u32, j: u32, i0: u32, acc: mat4x4f) {
   for (var r = 0u; r < ROWS; r++) {
     let row = i0 + r;
     if (row >= p.m) { continue; }
-    let out_row = select((row / p.t) * p.y_seq + p.y_row0 + row % p.t, row, which == 0u);
+    let cache_row = (row / p.t) * p.y_seq + p.y_row0 + row % p.t;
     for (var c = 0u; c < 4u; c++) {
       let col = j + c;
       if (col >= p.n) { continue; }
-      var v = acc[r][c];
-      if (HAS_BIAS) { v = v + bias_at(which, col); }
-      store(which, out_row * p.n + col, v);
+      let v = acc[r][c];
+      if (which == 0u) { q[row * p.n + col] = select(v, v + bq[col], HAS_BIAS); }
+      if (which == 1u) { k_cache[cache_row * p.n + col] = select(v, v + bk[col], HAS_BIAS); }
+      if (which == 2u) { v_cache[cache_row * p.n + col] = select(v, v + bv[col], HAS_BIAS); }
     }
   }
 }
@@ -161,66 +158,57 @@ fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
   let i0 = wid.y * ROWS;
   let last = p.m - 1u;
   // Rows past m re-read row m − 1 and are never stored.
-  let clamped = vec4u(min(i0, last), min(i0 + 1u, last), min(i0 + 2u, last), min(i0 + 3u, last));
+  let rows = vec4u(min(i0, last), min(i0 + 1u, last), min(i0 + 2u, last), min(i0 + 3u, last));
+  if (HAS_NORM) { normalize_rows(lid, rows); }
 
-  var mean = vec4f();
-  var rstd = vec4f(1.0);
-  if (HAS_NORM) {
-    let inv_k = 1.0 / f32(p.k);
-    var s = vec4f();
-    for (var kk = lid; kk < p.k; kk += WG) {
-      s += vec4f(x_at(clamped.x, kk), x_at(clamped.y, kk), x_at(clamped.z, kk), x_at(clamped.w, kk));
-    }
-    mean = workgroup_sum(lid, s) * inv_k;
-    var q = vec4f();
-    for (var kk = lid; kk < p.k; kk += WG) {
-      let d = vec4f(x_at(clamped.x, kk), x_at(clamped.y, kk), x_at(clamped.z, kk), x_at(clamped.w, kk)) - mean;
-      q += d * d;
-    }
-    rstd = inverseSqrt(workgroup_sum(lid, q) * inv_k + p.eps);
-  }
-
-  let which = wid.z;
   let slice = lid % SPLIT;
-  let j = (wid.x * (WG / SPLIT) + lid / SPLIT) * 4u * QUADS;
+  let j = (wid.x * (WG / SPLIT) + lid / SPLIT) * 4u;
   let k4 = p.k - p.k % 4u;
-  var acc0 = mat4x4f(); var acc1 = mat4x4f(); var acc2 = mat4x4f(); var acc3 = mat4x4f();
+  var acc_q = mat4x4f(); var acc_k = mat4x4f(); var acc_v = mat4x4f();
   if (j < p.n) {
     for (var kk = slice * 4u; kk < k4; kk += SPLIT * 4u) {
       var a = mat4x4f();
-      a[0] = a4(clamped.x, kk, mean.x, rstd.x);
-      if (ROWS > 1u) { a[1] = a4(clamped.y, kk, mean.y, rstd.y); }
-      if (ROWS > 2u) { a[2] = a4(clamped.z, kk, mean.z, rstd.z); }
-      if (ROWS > 3u) { a[3] = a4(clamped.w, kk, mean.w, rstd.w); }
-      mac(&acc0, which, j, kk, a);
-      if (QUADS > 1u) {
-        mac(&acc1, which, j + 4u, kk, a);
-        mac(&acc2, which, j + 8u, kk, a);
-        mac(&acc3, which, j + 12u, kk, a);
-      }
+      a[0] = a4(0u, rows.x, kk);
+      if (ROWS > 1u) { a[1] = a4(1u, rows.y, kk); }
+      if (ROWS > 2u) { a[2] = a4(2u, rows.z, kk); }
+      if (ROWS > 3u) { a[3] = a4(3u, rows.w, kk); }
+      mac(&acc_q, a, load_q(j, kk));
+      mac(&acc_k, a, load_k(j, kk));
+      mac(&acc_v, a, load_v(j, kk));
     }
-    if (slice == 0u && k4 < p.k) {
-      acc0 += tail(which, j, k4, clamped, mean, rstd);
-      if (QUADS > 1u) {
-        acc1 += tail(which, j + 4u, k4, clamped, mean, rstd);
-        acc2 += tail(which, j + 8u, k4, clamped, mean, rstd);
-        acc3 += tail(which, j + 12u, k4, clamped, mean, rstd);
+    // The last k % 4 terms (scalar loads), by the quad's first thread.
+    if (slice == 0u) {
+      for (var kk = k4; kk < p.k; kk++) {
+        let e = j * p.k + kk;
+        let e1 = e + p.k;
+        let e2 = e + 2u * p.k;
+        let e3 = e + 3u * p.k;
+        let cq = vec4f(wq[e >> 2u][e & 3u], wq[e1 >> 2u][e1 & 3u], wq[e2 >> 2u][e2 & 3u], wq[e3 >> 2u][e3 & 3u]);
+        let ck = vec4f(wk[e >> 2u][e & 3u], wk[e1 >> 2u][e1 & 3u], wk[e2 >> 2u][e2 & 3u], wk[e3 >> 2u][e3 & 3u]);
+        let cv = vec4f(wv[e >> 2u][e & 3u], wv[e1 >> 2u][e1 & 3u], wv[e2 >> 2u][e2 & 3u], wv[e3 >> 2u][e3 & 3u]);
+        for (var r = 0u; r < ROWS; r++) {
+          let a = a1(r, rows[r], kk);
+          acc_q[r] += a * cq;
+          acc_k[r] += a * ck;
+          acc_v[r] += a * cv;
+        }
       }
     }
   }
   if (SPLIT > 1u) {
     // The SPLIT partial sums of each quad, added in slice order.
-    partial[lid] = acc0;
+    partial[lid] = array<mat4x4f, 3>(acc_q, acc_k, acc_v);
     workgroupBarrier();
     if (slice == 0u) {
-      for (var s = 1u; s < SPLIT; s++) { acc0 += partial[lid + s]; }
+      for (var s = 1u; s < SPLIT; s++) {
+        acc_q += partial[lid + s][0];
+        acc_k += partial[lid + s][1];
+        acc_v += partial[lid + s][2];
+      }
     }
   }
   if (slice != 0u || j >= p.n) { return; }
-  finish(which, j, i0, acc0);
-  if (QUADS > 1u) {
-    finish(which, j + 4u, i0, acc1);
-    finish(which, j + 8u, i0, acc2);
-    finish(which, j + 12u, i0, acc3);
-  }
+  finish(0u, j, i0, acc_q);
+  finish(1u, j, i0, acc_k);
+  finish(2u, j, i0, acc_v);
 }

@@ -10,6 +10,10 @@
 // `row_thread` for its local index, runs with either prelude (ops/variants.ts picks one per adapter).
 // Here the reductions are pairwise trees in workgroup memory, one barrier per level.
 
+// The subgroup size for rows_subgroups.wgsl; declared here too (and unused) so that one launch with
+// `constants: { ROWS_SG }` serves either prelude.
+override ROWS_SG: u32 = 0u;
+
 const ROWS_MAX_WG: u32 = 256u;
 
 var<workgroup> rows_a: array<f32, ROWS_MAX_WG>;

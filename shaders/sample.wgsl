@@ -16,7 +16,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read> logits: array<act>;  // f32, or f16 with shader-f16 (ops/variants.ts)
 @group(0) @binding(2) var<storage, read_write> out: array<i32>;
 @group(0) @binding(3) var<storage, read_write> errors: array<atomic<u32>>; // error reports (shaders/errors.wgsl)
 
@@ -32,7 +32,7 @@ fn argmax_row(t: u32, base: u32) -> u32 {
   var best = -3.4e38;
   var best_i = 0xffffffffu;
   for (var i = t; i < p.v; i += WG) {
-    let x = logits[base + i];
+    let x = f32(logits[base + i]);
     if (x > best) { best = x; best_i = i; }
   }
   let m = reduce_max(t, best, WG);
@@ -45,7 +45,7 @@ fn row_is_valid(t: u32, base: u32) -> bool {
   var bad = 0u;
   var usable = 0u;
   for (var i = t; i < p.v; i += WG) {
-    let x = logits[base + i];
+    let x = f32(logits[base + i]);
     if (is_nan_or_pos_inf(x)) { bad += 1u; } else if (bitcast<u32>(x) != 0xff800000u) { usable += 1u; }
   }
   let nbad = reduce_count(t, bad);
@@ -75,7 +75,7 @@ fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u) {
   let inv_t = 1.0 / p.temperature;
   // Scaled logits z = logits / temperature; probabilities ∝ exp(z − zmax).
   var local_max = -3.4e38;
-  for (var i = t; i < p.v; i += WG) { local_max = max(local_max, logits[base + i] * inv_t); }
+  for (var i = t; i < p.v; i += WG) { local_max = max(local_max, f32(logits[base + i]) * inv_t); }
   let zmax = reduce_max(t, local_max, WG);
 
   // Threshold on z: keep z ≥ lo. Start with everything.
@@ -83,23 +83,23 @@ fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u) {
   if (p.top_k > 0u && p.top_k < p.v) {
     // Largest τ with count(z ≥ τ) ≥ k, by bisection between the row's min and max.
     var local_min = 3.4e38;
-    for (var i = t; i < p.v; i += WG) { local_min = min(local_min, logits[base + i] * inv_t); }
+    for (var i = t; i < p.v; i += WG) { local_min = min(local_min, f32(logits[base + i]) * inv_t); }
     var a = -reduce_max(t, -local_min, WG); // count(z ≥ a) = V ≥ k
     var b = zmax;                        // count(z ≥ zmax) ≥ 1
     for (var it = 0u; it < ITERS; it++) {
       let mid = a + (b - a) * 0.5;
       var c = 0u;
-      for (var i = t; i < p.v; i += WG) { c += select(0u, 1u, logits[base + i] * inv_t >= mid); }
+      for (var i = t; i < p.v; i += WG) { c += select(0u, 1u, f32(logits[base + i]) * inv_t >= mid); }
       if (reduce_count(t, c) >= p.top_k) { a = mid; } else { b = mid; }
     }
     // Also accept b if it still keeps k (bisection interval closed on the right).
     var cb = 0u;
-    for (var i = t; i < p.v; i += WG) { cb += select(0u, 1u, logits[base + i] * inv_t >= b); }
+    for (var i = t; i < p.v; i += WG) { cb += select(0u, 1u, f32(logits[base + i]) * inv_t >= b); }
     lo = select(a, b, reduce_count(t, cb) >= p.top_k);
   }
   var local_z = 0.0;
   for (var i = t; i < p.v; i += WG) {
-    let z = logits[base + i] * inv_t;
+    let z = f32(logits[base + i]) * inv_t;
     if (z >= lo) { local_z += exp(z - zmax); }
   }
   let total = reduce_sum(t, local_z, WG);
@@ -112,7 +112,7 @@ fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u) {
       let mid = a + (b - a) * 0.5;
       var m = 0.0;
       for (var i = t; i < p.v; i += WG) {
-        let z = logits[base + i] * inv_t;
+        let z = f32(logits[base + i]) * inv_t;
         if (z >= mid) { m += exp(z - zmax); }
       }
       if (reduce_sum(t, m, WG) >= p.top_p * total) { a = mid; } else { b = mid; }
@@ -125,7 +125,7 @@ fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u) {
   let end = min(start + chunk, p.v);
   var mass = 0.0;
   for (var i = start; i < end; i++) {
-    let z = logits[base + i] * inv_t;
+    let z = f32(logits[base + i]) * inv_t;
     if (z >= lo) { mass += exp(z - zmax); }
   }
   let sums = prefix_sum(t, mass, WG);  // (before, through, total) in thread order
@@ -139,7 +139,7 @@ fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u) {
     var chosen = 0xffffffffu;
     var last_kept = 0xffffffffu;
     for (var i = start; i < end; i++) {
-      let z = logits[base + i] * inv_t;
+      let z = f32(logits[base + i]) * inv_t;
       if (z >= lo) {
         last_kept = i;
         acc += exp(z - zmax);

@@ -8,6 +8,7 @@
 // Entry `backward` (x holds the saved output y, dy the output gradient, y receives dx):
 //   softmax:     dx = y·(dy − Σ dy·y)
 //   log-softmax: dx = dy − exp(y)·Σ dy
+// `act`: the storage type of x, y and dy (f32, or f16 with shader-f16; ops/variants.ts); math in f32.
 override OP: u32 = 0u;
 const WG: u32 = 256u;
 const SOFTMAX: u32 = 0u;
@@ -22,9 +23,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<act>;
+@group(0) @binding(2) var<storage, read_write> y: array<act>;
+@group(0) @binding(3) var<storage, read> dy: array<act>;
 
 @compute @workgroup_size(WG)
 fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -35,7 +36,7 @@ fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(num_w
   var s = 0.0;
   if (at.live) {
     for (var j = at.lane; j < p.c; j += p.tpr) {
-      let v = x[base + j];
+      let v = f32(x[base + j]);
       if (v > m) {
         s = s * exp(m - v) + 1.0;
         m = v;
@@ -51,10 +52,10 @@ fn forward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(num_w
   if (OP == LOG_SOFTMAX) {
     // (x − M) − log S: x − M is exact for large logits, M + log S would round.
     let log_total = log(total);
-    for (var j = at.lane; j < p.c; j += p.tpr) { y[base + j] = (x[base + j] - row_max) - log_total; }
+    for (var j = at.lane; j < p.c; j += p.tpr) { y[base + j] = act((f32(x[base + j]) - row_max) - log_total); }
   } else {
     let inv_total = 1.0 / total;
-    for (var j = at.lane; j < p.c; j += p.tpr) { y[base + j] = exp(x[base + j] - row_max) * inv_total; }
+    for (var j = at.lane; j < p.c; j += p.tpr) { y[base + j] = act(exp(f32(x[base + j]) - row_max) * inv_total); }
   }
 }
 
@@ -66,13 +67,13 @@ fn backward(inv: RowInvocation, @builtin(workgroup_id) wid: vec3u, @builtin(num_
   var s = 0.0;
   if (at.live) {
     for (var j = at.lane; j < p.c; j += p.tpr) {
-      if (OP == LOG_SOFTMAX) { s += dy[base + j]; } else { s += dy[base + j] * x[base + j]; }
+      if (OP == LOG_SOFTMAX) { s += f32(dy[base + j]); } else { s += f32(dy[base + j]) * f32(x[base + j]); }
     }
   }
   let total = segment_sum(tid, at.lane, p.tpr, s, 0.0).x;
   if (!at.live) { return; }
   for (var j = at.lane; j < p.c; j += p.tpr) {
     let i = base + j;
-    if (OP == LOG_SOFTMAX) { y[i] = dy[i] - exp(x[i]) * total; } else { y[i] = x[i] * (dy[i] - total); }
+    if (OP == LOG_SOFTMAX) { y[i] = act(f32(dy[i]) - exp(f32(x[i])) * total); } else { y[i] = act(f32(x[i]) * (f32(dy[i]) - total)); }
   }
 }

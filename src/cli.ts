@@ -1,12 +1,17 @@
 /**
  * The `scratchgpt` command-line tool.
  *   scratchgpt finetune spam [options]  fine-tune a spam classifier (the book's chapter 6)
+ *   scratchgpt finetune instruct [options]  instruction fine-tuning (the book's chapter 7)
+ *   scratchgpt judge FILE [options]  score model responses with a judge LLM (Ollama / OpenAI-compatible)
  *   scratchgpt pretrain [options]   pretrain a small GPT on the-verdict.txt (or --text FILE)
  *   scratchgpt demo [options]       adapter in use + a matmul checked against a CPU reference
  */
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo';
 import { runFinetune } from './finetune';
+import { runInstruct } from './instruct';
+import { runJudge } from './judge';
+import { parseLoRAOption } from './lora-option';
 import { runPretrain } from './pretrain';
 
 const USAGE = `usage: scratchgpt <command> [options]
@@ -25,6 +30,33 @@ commands:
             --plot P        SVG plots: a directory, or a file-name prefix (default spam- → spam-loss.svg, spam-accuracy.svg)
             --limit N       use at most N texts of each split (quick runs)
             --data FILE     another SMS Spam Collection TSV (label<TAB>text)
+            --lora R,A      train LoRA adapters only (rank R, alpha A; the book: 16,16), merged into the saved classifier
+  finetune instruct  instruction fine-tuning on the book's 1100 instructions (split 935/55/110), a response to
+            the first validation entry after each epoch, responses for the test set
+            --weights P     GPT-2 safetensors file or URL: the book's recipe (gpt2-medium in the book; 2 epochs,
+                            batch 8, lr 5e-5); default: a small built-in GPT over the training texts'
+                            subvocabulary, trained from scratch (C=64, L=2, 3 epochs, batch 8, lr 2e-3)
+            --lora R,A      train LoRA adapters only (rank R, alpha A), merged into the saved model
+            --epochs N      --batch-size N      --lr X      --seed N (default 123)
+            --format F      alpaca | phi3 (default alpaca)
+            --mask-instruction  mask the prompt tokens in the targets (the book's exercise 7.2)
+            --max-length N  cut training texts to N tokens (default: the context length)
+            --max-new-tokens N  per test response (default 256, the book's; built-in 64)
+            --emb N  --layers N  --heads N   shape of the built-in model
+            --limit N       use at most N entries of each split (quick runs)
+            --data FILE     other instruction data (JSON array or JSON Lines of {instruction, input, output})
+            --out DIR       model.safetensors + config.json (+ vocabulary.json, lora-adapters.safetensors),
+                            instruction-data-with-response.json, loss.svg (default instruct-model)
+            --plot FILE     the SVG loss plot (default DIR/loss.svg)
+  judge FILE  score the responses in FILE (instruction-data-with-response.json) with the book's judge prompt;
+            prints the average score and the replies that did not parse
+            --url U         server (default http://localhost:11434 for ollama, https://api.openai.com for openai)
+            --model M       judge model (default llama3 for ollama, gpt-4-turbo for openai)
+            --api A         ollama (/api/chat, streamed) | openai (/v1/chat/completions; key from OPENAI_API_KEY)
+            --key K         entry key of the responses (default model_response)
+            --format F      alpaca | phi3: the format_input part of the judge prompt (default alpaca)
+            --timeout MS    wait for the server's next bytes (default 60000)
+            --retries N     further attempts after a failed request (default 2)
   pretrain  pretrain a small GPT on the book's the-verdict.txt, print losses and samples
             --text FILE     train on this text instead
             --epochs N      (default 10)         --lr X          peak learning rate (default 1e-3)
@@ -60,6 +92,16 @@ const OPTIONS = {
   'max-length': { type: 'string' },
   limit: { type: 'string' },
   data: { type: 'string' },
+  lora: { type: 'string' },
+  format: { type: 'string' },
+  'mask-instruction': { type: 'boolean' },
+  'max-new-tokens': { type: 'string' },
+  url: { type: 'string' },
+  model: { type: 'string' },
+  api: { type: 'string' },
+  key: { type: 'string' },
+  timeout: { type: 'string' },
+  retries: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -76,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command ? 0 : 1;
   }
-  const { values: v, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: command === 'finetune' });
+  const { values: v, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: command === 'finetune' || command === 'judge' });
   if (v.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -86,18 +128,41 @@ async function main(argv: string[]): Promise<number> {
     case 'demo':
       return runDemo({ size: num(v.size, 256, 'size'), backend: v.backend });
     case 'finetune': {
-      if (positionals.length !== 1 || positionals[0] !== 'spam') {
-        process.stderr.write(`scratchgpt: finetune needs a task; the one available is 'spam' (scratchgpt finetune spam)\n`);
+      if (positionals.length !== 1 || (positionals[0] !== 'spam' && positionals[0] !== 'instruct')) {
+        process.stderr.write(`scratchgpt: finetune needs a task: 'spam' or 'instruct' (scratchgpt finetune spam)\n`);
         return 1;
       }
       const limit = optional(v.limit, 'limit');
       const maxLength = optional(v['max-length'], 'max-length');
       const batchSize = optional(v['batch-size'], 'batch-size');
       const epochs = optional(v.epochs, 'epochs');
-      for (const [name, value] of [['limit', limit], ['max-length', maxLength], ['batch-size', batchSize], ['epochs', epochs]] as const) {
+      const maxNewTokens = optional(v['max-new-tokens'], 'max-new-tokens');
+      for (const [name, value] of [['limit', limit], ['max-length', maxLength], ['batch-size', batchSize], ['epochs', epochs], ['max-new-tokens', maxNewTokens]] as const) {
         if (value !== undefined && !Number.isInteger(value)) throw new Error(`scratchgpt: --${name} must be a positive integer, got '${value}'`);
       }
+      if (positionals[0] === 'instruct') {
+        const shape = { embDim: optional(v.emb, 'emb'), layers: optional(v.layers, 'layers'), heads: optional(v.heads, 'heads') };
+        return runInstruct({
+          weights: v.weights,
+          lora: parseLoRAOption(v.lora),
+          epochs,
+          batchSize,
+          lr: optional(v.lr, 'lr'),
+          format: v.format,
+          maskInstruction: v['mask-instruction'] === true,
+          maxLength,
+          maxNewTokens,
+          ...shape,
+          limit,
+          out: v.out ?? 'instruct-model',
+          plot: v.plot,
+          data: v.data,
+          seed: num(v.seed, 123, 'seed'),
+          backend: v.backend,
+        });
+      }
       return runFinetune({
+        lora: parseLoRAOption(v.lora),
         weights: v.weights,
         trainable: v.trainable,
         pooling: v.pooling,
@@ -111,6 +176,24 @@ async function main(argv: string[]): Promise<number> {
         maxLength,
         data: v.data,
         backend: v.backend,
+      });
+    }
+    case 'judge': {
+      if (positionals.length !== 1) {
+        process.stderr.write(`scratchgpt: judge needs one responses file (scratchgpt judge instruction-data-with-response.json)\n`);
+        return 1;
+      }
+      const retries = v.retries === undefined ? undefined : Number(v.retries);
+      if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) throw new Error(`scratchgpt: --retries must be an integer ≥ 0, got '${v.retries}'`);
+      return runJudge({
+        file: positionals[0],
+        api: v.api,
+        url: v.url,
+        model: v.model,
+        key: v.key,
+        format: v.format,
+        timeoutMs: optional(v.timeout, 'timeout'),
+        retries,
       });
     }
     case 'pretrain':

@@ -9,23 +9,27 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { init, manualSeed, mulScalar, noGrad, randn, type Backend } from '@scratchgpt/core/node';
+import { init, manualSeed, memory, mulScalar, noGrad, randn, type Backend } from '@scratchgpt/core/node';
 import { GPTModel, gptConfig, loadGPT2, type TrainProgress } from '@scratchgpt/gpt';
 import {
   accuracy,
+  applyLoRA,
   bookSmsSpamSplit,
   ClassificationDataset,
   classify,
   createClassificationLoader,
   evaluateClassifier,
   GPTClassifier,
+  loraAdapterBytes,
   POOLINGS,
+  removeLoRA,
   saveClassifier,
   SMS_SPAM_LABELS,
   trainClassifier,
   type Pooling,
   type Trainable,
 } from '@scratchgpt/finetune';
+import { trainingStateBytes, type LoRAOption } from './lora-option';
 import { linePlotSvg, ProgressBar } from './progress';
 
 export interface FinetuneOptions {
@@ -47,6 +51,8 @@ export interface FinetuneOptions {
   maxLength?: number;
   /** Another SMS Spam Collection TSV (default: the bundled one). */
   data?: string;
+  /** Train LoRA adapters only (every Linear wrapped, the rest frozen; the book's appendix E). */
+  lora?: LoRAOption;
   backend?: string;
 }
 
@@ -148,6 +154,9 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
   manualSeed(o.seed);
   const gpt = o.weights ? await loadGPT2(o.weights) : builtInModel(recipe.maxLength ?? 64);
   const model = GPTClassifier.fromGPT(gpt, { numClasses: 2, labels: SMS_SPAM_LABELS, trainable: recipe.trainable, pooling: recipe.pooling, seed: o.seed });
+  // Parameters the recipe would train without LoRA (for the memory comparison below).
+  const recipeTrainable = model.numParameters({ trainableOnly: true });
+  if (o.lora) applyLoRA(model, { ...o.lora, seed: o.seed });
   const { contextLength } = gpt.config;
   const trainSet = new ClassificationDataset(split.train, { labels: SMS_SPAM_LABELS, maxLength: recipe.maxLength, contextLength });
   const maxLength = trainSet.maxLength;
@@ -159,12 +168,20 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
   const c = gpt.config;
   console.log(
     `recipe: ${recipe.name}; trainable ${JSON.stringify(recipe.trainable)}, pooling ${recipe.pooling}, ${recipe.epochs} epochs, batch ${recipe.batchSize}, ` +
-      `lr ${recipe.lr}, weight decay 0.1, seed ${o.seed}`,
+      `lr ${recipe.lr}, weight decay 0.1, seed ${o.seed}${o.lora ? `; LoRA rank ${o.lora.rank} alpha ${o.lora.alpha} (every Linear, the rest frozen)` : ''}`,
   );
   console.log(
     `model: C=${c.embDim}, L=${c.nLayers}, NH=${c.nHeads}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ` +
       `${model.numParameters({ trainableOnly: true }).toLocaleString('en-US')} trainable`,
   );
+  if (o.lora) {
+    const lora = model.numParameters({ trainableOnly: true });
+    console.log(
+      `LoRA: gradients + AdamW moments ${trainingStateBytes(lora).toLocaleString('en-US')} bytes instead of ` +
+        `${trainingStateBytes(recipeTrainable).toLocaleString('en-US')} for the recipe's ${recipeTrainable.toLocaleString('en-US')} trainable parameters ` +
+        `(${(trainingStateBytes(recipeTrainable) - trainingStateBytes(lora)).toLocaleString('en-US')} bytes saved)`,
+    );
+  }
   console.log(
     `data: ${split.train.length} train / ${split.val.length} val / ${split.test.length} test texts, ${maxLength} tokens per row ` +
       `(${trainSet.truncated} training texts cut); ${trainLoader.numBatches} train batches per epoch`,
@@ -172,6 +189,7 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
 
   const bar = new ProgressBar(trainLoader.numBatches * recipe.epochs);
   const t0 = performance.now();
+  const liveBefore = memory().liveBytes;
   const result = await trainClassifier(model, trainLoader, valLoader, {
     epochs: recipe.epochs,
     lr: recipe.lr,
@@ -179,6 +197,8 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
     evalFreq: 50,
     evalIter: 5,
     onProgress: (p: TrainProgress) => {
+      // After the first step the only new live buffers are AdamW's moments (gradients are freed after each step).
+      if (p.step === 1 && !p.epochEnd) bar.log(`AdamW state: ${(memory().liveBytes - liveBefore).toLocaleString('en-US')} bytes live on the GPU (measured)`);
       if (p.metrics) {
         bar.log(`epoch ${p.epoch + 1}: training accuracy ${pct(p.metrics.trainAccuracy)}, validation accuracy ${pct(p.metrics.valAccuracy)} (${p.examplesSeen} examples seen)`);
         return;
@@ -216,9 +236,15 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
     console.log(`${JSON.stringify(text)}\n  → ${shown} (p(spam) = ${verdict.probabilities[1].toFixed(3)}; ${mark})`);
   }
 
+  if (o.lora) {
+    const adapters = o.out.replace(/(\.safetensors)?$/, '.lora.safetensors');
+    await writeFile(adapters, await loraAdapterBytes(model));
+    console.log(`LoRA adapters: ${adapters}`);
+    removeLoRA(model); // merged into the weights: the classifier file has the plain names
+  }
   await saveClassifier(o.out, model, {
     maxLength,
-    extra: { recipe, accuracies, trainAccuracies: result.trainAccuracies, valAccuracies: result.valAccuracies },
+    extra: { recipe, lora: o.lora ?? null, accuracies, trainAccuracies: result.trainAccuracies, valAccuracies: result.valAccuracies },
   });
   console.log(`\nclassifier: ${o.out}`);
   const plots = await plotPaths(o.plot);

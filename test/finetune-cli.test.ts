@@ -102,6 +102,6 @@ describe('scratchgpt finetune spam', () => {
     expect(noData.stderr).toMatch(/cannot read the SMS Spam Collection at missing.tsv \(ENOENT/);
     const noTask = await run(cli, ['finetune'], dir);
     expect(noTask.code).toBe(1);
-    expect(noTask.stderr).toMatch(/the one available is 'spam'/);
+    expect(noTask.stderr).toMatch(/finetune needs a task: 'spam' or 'instruct'/);
   });
 });

@@ -18,6 +18,16 @@ export * from './engine/kernel';
 export * from './ops/creation';
 // The float64 references (`*Ref`) and the op registry are in `@scratchgpt/core/testing` (src/testing.ts).
 export * from './ops/index';
+export {
+  attentionVariant,
+  hasF16,
+  hasSubgroups,
+  reductionVariant,
+  setKernelVariants,
+  type AttentionVariant,
+  type KernelVariantChoices,
+  type ReductionVariant,
+} from './ops/variants';
 export * from './nn/index';
 export * from './optim/index';
 export * from './ops/custom';

@@ -41,6 +41,7 @@ export { topkRef } from './ops/topk';
 export { dropoutMaskRef, dropoutRef } from './ops/dropout';
 export { attentionKeepRef, attentionRef } from './ops/attention';
 export { samplingDistributionRef } from './ops/sample';
+export { castRef } from './ops/cast';
 export { linearEpilogueGradRef, linearEpilogueRef } from './ops/epilogue';
 export { linearRef } from './ops/linear';
 export { qkvProjectionRef } from './ops/qkv';

@@ -5,6 +5,7 @@ export * from './classifier';
 export * from './train';
 export * from './evaluate';
 export * from './classifier-file';
+export * from './spam-recipe';
 export * from './prompts';
 export * from './collate';
 export * from './instruct';

@@ -6,6 +6,13 @@
  * except that LayerNorm's `scale`/`shift` are called `weight`/`bias` (see `weights.ts` for mapping).
  *
  * Shapes: B batch, T sequence, C embedding, NH heads, V vocabulary.
+ *
+ * Fusion happens at run time and leaves the parameters and the state dict as they are: a block made
+ * of the standard layers runs its LayerNorms inside the following projections, its bias, GELU and
+ * shortcut adds in the projections' epilogues (`linear`, `linearEpilogue`), and, when decoding with a
+ * KV cache, its query/key/value projections as one dispatch that writes the cache (`qkvProjection`):
+ * five dispatches per block and token. A block whose layers were replaced (LoRA, custom modules)
+ * runs the modules' own `forward`s.
  */
 import {
   add,
@@ -17,14 +24,19 @@ import {
   GELU,
   keep,
   LayerNorm,
+  layerNorm,
   Linear,
+  linear,
   matmul,
   Module,
   ModuleList,
+  needsGrad,
+  qkvProjection,
   recordCopy,
   scope,
   Sequential,
   Tensor,
+  type LinearNorm,
 } from '@scratchgpt/core';
 import { countParameters, validateConfig, type GPTConfig } from './config';
 
@@ -49,6 +61,28 @@ export class KVCache {
       v.dispose();
     }
   }
+}
+
+let fusedKernels = true;
+
+/**
+ * @internal Turns the run-time fusions off (`false`: every module's own `forward`, as before they
+ * existed) or back on; returns the previous setting. For tests and benchmarks that compare the two.
+ */
+export function setFusedKernels(enabled: boolean): boolean {
+  const previous = fusedKernels;
+  fusedKernels = enabled;
+  return previous;
+}
+
+/** Whether `m` is exactly an instance of `type` (not a subclass or a replacement such as a LoRA layer). */
+function isExactly(m: unknown, type: abstract new (...args: never[]) => unknown): boolean {
+  return m !== null && typeof m === 'object' && m.constructor === type;
+}
+
+/** A LayerNorm module as the `norm` option of the fused ops. */
+function normOf(ln: LayerNorm): LinearNorm {
+  return { weight: ln.weight, bias: ln.bias, eps: ln.eps };
 }
 
 /** Appends `x` `[B, n, C]` at row `at` of `cache` `[B, capacity, C]` (one copy per batch row). */
@@ -110,8 +144,71 @@ export class TransformerBlock extends Module<[Tensor, LayerCache?, number?]> {
   }
 
   override forward(x: Tensor, cache?: LayerCache, past = 0): Tensor {
+    if (fusedKernels && this.isStandard()) return this.fusedForward(x, cache, past);
     x = add(x, this.drop_shortcut.forward(this.att.forward(this.norm1.forward(x), cache, past))); // [B, T, C]
     return add(x, this.drop_shortcut.forward(this.ff.forward(this.norm2.forward(x)))); // [B, T, C]
+  }
+
+  /** Whether every layer is the library's own (so the fused ops compute exactly what the modules would). */
+  private isStandard(): boolean {
+    const { att, ff } = this;
+    const layers = ff instanceof FeedForward ? ff.layers.layers : [];
+    return (
+      isExactly(att, MultiHeadAttention) &&
+      [att.W_query, att.W_key, att.W_value, att.out_proj].every((l) => isExactly(l, Linear)) &&
+      isExactly(ff, FeedForward) &&
+      layers.length === 3 &&
+      isExactly(layers[0], Linear) &&
+      isExactly(layers[1], GELU) &&
+      isExactly(layers[2], Linear) &&
+      isExactly(this.norm1, LayerNorm) &&
+      isExactly(this.norm2, LayerNorm) &&
+      isExactly(this.drop_shortcut, Dropout)
+    );
+  }
+
+  /**
+   * The same computation as the modules', in fewer dispatches: the LayerNorms inside the projections
+   * that read them, bias/GELU/shortcut in the projections' epilogues, and with a cache (no gradients)
+   * the query/key/value projections in one dispatch that writes the new keys and values into it.
+   * While dropout is active the shortcut adds stay separate (dropout sits between them).
+   */
+  private fusedForward(x: Tensor, cache: LayerCache | undefined, past: number): Tensor {
+    const { att } = this;
+    const { W_query: wq, W_key: wk, W_value: wv, out_proj: proj } = att;
+    const [fc, , fcOut] = (this.ff as FeedForward).layers.layers as [Linear, GELU, Linear];
+    const heads = att.config.nHeads;
+    const T = x.shape[1];
+    const dropping = this.drop_shortcut.training && this.drop_shortcut.p > 0;
+    /** `x + drop(linear(h))`: the add in the epilogue unless dropout sits between. */
+    const shortcut = (h: Tensor, layer: Linear, residual: Tensor): Tensor =>
+      dropping
+        ? add(residual, this.drop_shortcut.forward(linear(h, layer.weight, { bias: layer.bias })))
+        : linear(h, layer.weight, { bias: layer.bias, residual });
+
+    let a: Tensor; // attention output before out_proj, [B, T, C]
+    if (cache && !needsGrad(x, wq.weight, wk.weight, wv.weight, wq.bias, wk.bias, wv.bias, this.norm1.weight, this.norm1.bias)) {
+      const q = qkvProjection(
+        x,
+        { query: wq.weight, key: wk.weight, value: wv.weight, queryBias: wq.bias, keyBias: wk.bias, valueBias: wv.bias },
+        { keys: cache.k, values: cache.v, position: past },
+        { norm: normOf(this.norm1) },
+      ); // [B, T, C]; keys and values written to cache rows past .. past+T
+      a = attention(q, cache.k, cache.v, { causal: true, heads, kvLength: past + T });
+    } else {
+      const h = layerNorm(x, this.norm1.weight, this.norm1.bias, this.norm1.eps); // read by all three projections
+      const [q, k, v] = [wq, wk, wv].map((l) => linear(h, l.weight, { bias: l.bias })); // [B, T, C] each
+      if (cache) {
+        writeRows(cache.k, k, past);
+        writeRows(cache.v, v, past);
+        a = attention(q, cache.k, cache.v, { causal: true, heads, kvLength: past + T });
+      } else {
+        a = attention(q, k, v, { causal: true, heads, dropout: att.training ? att.config.dropRate : 0 });
+      }
+    }
+    x = shortcut(a, proj, x); // [B, T, C]
+    const hidden = linear(x, fc.weight, { bias: fc.bias, activation: 'gelu', norm: normOf(this.norm2) }); // [B, T, 4C]
+    return shortcut(hidden, fcOut, x); // [B, T, C]
   }
 }
 
@@ -197,8 +294,13 @@ export class GPTModel extends Module<[Tensor, ForwardOptions?]> {
   override forward(ids: Tensor, { cache, lastOnly = false }: ForwardOptions = {}): Tensor {
     let x = this.trunk(ids, { cache }); // [B, T, C]
     if (lastOnly) x = lastPosition(x); // [B, C]
+    const head = this.out_head ?? null;
+    if (fusedKernels && isExactly(this.final_norm, LayerNorm) && (head === null || isExactly(head, Linear))) {
+      // final_norm inside the head's projection (one dispatch per weight range when decoding).
+      return linear(x, head ? head.weight : this.tok_emb.weight, { bias: head?.bias, norm: normOf(this.final_norm) }); // [B, (T,) V]
+    }
     x = this.final_norm.forward(x); // [B, (T,) C]
-    return this.out_head ? this.out_head.forward(x) : matmul(x, this.tok_emb.weight, { transB: true }); // [B, (T,) V]
+    return head ? head.forward(x) : matmul(x, this.tok_emb.weight, { transB: true }); // [B, (T,) V]
   }
 
   /** An empty KV cache for `batch` sequences (up to the context length). Kept out of scopes: dispose it. */

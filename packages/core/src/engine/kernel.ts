@@ -70,6 +70,8 @@ interface Index {
   fields: Map<string, ParamField>;
   bindings: Map<string, KernelBinding>;
   paramsError: string | null;
+  /** Whether the kernel reads or writes halves (`enable f16`, or packed with pack2x16float/unpack2x16float). */
+  halves: boolean;
 }
 
 const caches = new WeakMap<GPUDevice, DeviceCache>();
@@ -131,6 +133,7 @@ export function defineKernel(name: string, source: string, options: KernelOption
     fields: new Map((parsed.params?.fields ?? []).map((f) => [f.name, f])),
     bindings: new Map(parsed.bindings.map((b) => [b.name, b])),
     paramsError: parsed.paramsError,
+    halves: /\benable\s+f16\s*;|\b(?:un)?pack2x16float\s*\(/.test(full),
   });
   kernelsByName.set(name, kernel);
   return kernel;
@@ -268,6 +271,13 @@ function storageResource(kernel: Kernel, binding: StorageBinding): GPUBufferBind
   const tensor = whole ? binding : binding.tensor;
   const offset = whole ? 0 : binding.offset;
   const size = whole ? Math.max(4, Math.ceil(binding.byteLength / 4) * 4) : binding.size;
+  if (tensor.dtype === 'f16' && !indexes.get(kernel)?.halves) {
+    // Every element of this kernel is 32 bits wide: halves would be read two at a time.
+    throw new ScratchGPTError('dtype',
+      `scratchgpt: kernel '${kernel.name}' works on 32-bit elements and was given an f16 tensor of shape [${tensor.shape.join(', ')}]: ` +
+        "this op does not take f16; cast(x, 'f32') first",
+    );
+  }
   if (size > limits.maxStorageBufferBindingSize) {
     throw new ScratchGPTError('limit',
       `scratchgpt: kernel '${kernel.name}' would bind ${size} bytes of a tensor of shape [${tensor.shape.join(', ')}], ` +

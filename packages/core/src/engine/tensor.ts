@@ -8,13 +8,23 @@ import { record, type GradNode } from './graph';
 import { lostDeviceError, lostReason } from './lost';
 import { allocStorage, countTensor, type Storage } from './memory';
 import { readBuffer } from './queue';
+import { fromHalfBits } from './half';
 import { disposalNote, track } from './scope';
 
-/** Element types. All are 4 bytes wide. */
-export type DType = 'f32' | 'i32' | 'u32';
+/**
+ * Element types. f32, i32 and u32 are 4 bytes wide; f16 (IEEE half, 2 bytes) is a storage type for
+ * activations, weights and KV caches on adapters with `shader-f16`: the ops that take it compute in
+ * f32 (see `cast`), and `toArray()` widens it to a Float32Array.
+ */
+export type DType = 'f32' | 'f16' | 'i32' | 'u32';
 
 /** The typed array returned by `toArray()` for each dtype. */
-export type TypedArrayFor<D extends DType> = D extends 'f32' ? Float32Array : D extends 'i32' ? Int32Array : Uint32Array;
+export type TypedArrayFor<D extends DType> = D extends 'f32' | 'f16' ? Float32Array : D extends 'i32' ? Int32Array : Uint32Array;
+
+/** Bytes per element of a dtype (2 for f16, else 4). */
+export function bytesPerElement(dtype: DType): number {
+  return dtype === 'f16' ? 2 : 4;
+}
 
 export type Shape = readonly number[];
 
@@ -90,7 +100,7 @@ export class Tensor<D extends DType = DType> {
   /** Allocates an uninitialised tensor (kernels fill it). */
   static empty<D extends DType>(shape: Shape, dtype: D): Tensor<D> {
     const dims = checkShape(shape);
-    return new Tensor(allocStorage(sizeOf(dims) * 4), dims, dtype);
+    return new Tensor(allocStorage(Math.ceil((sizeOf(dims) * bytesPerElement(dtype)) / 4) * 4), dims, dtype);
   }
 
   get rank(): number {
@@ -102,9 +112,9 @@ export class Tensor<D extends DType = DType> {
     return stridesOf(this.shape);
   }
 
-  /** Bytes of data (4 per element). */
+  /** Bytes of data (4 per element, 2 for f16). */
   get byteLength(): number {
-    return this.size * 4;
+    return this.size * bytesPerElement(this.dtype);
   }
 
   /** The GPU buffer holding the data (may be larger than `byteLength`). Throws after `dispose()`. */
@@ -187,6 +197,7 @@ export class Tensor<D extends DType = DType> {
   /** Copies the data back to the CPU. */
   async toArray(): Promise<TypedArrayFor<D>> {
     const bytes = await readBuffer(this.buffer, 0, this.byteLength);
+    if (this.dtype === 'f16') return Float32Array.from(new Uint16Array(bytes), fromHalfBits) as TypedArrayFor<D>;
     const Ctor = this.dtype === 'f32' ? Float32Array : this.dtype === 'i32' ? Int32Array : Uint32Array;
     return new Ctor(bytes) as TypedArrayFor<D>;
   }
@@ -232,7 +243,10 @@ export function normAxis(op: string, axis: number, rank: number): number {
   return a;
 }
 
-/** Numeric code of a dtype for WGSL `override DTYPE: u32` (0 f32, 1 i32, 2 u32). */
+/** Numeric code of a dtype for WGSL `override DTYPE: u32` (0 f32, 1 i32, 2 u32); f16 has none. */
 export function dtypeCode(dtype: DType): number {
+  if (dtype === 'f16') {
+    throw new ScratchGPTError('dtype', "scratchgpt: this op works on 32-bit elements (f32, i32, u32) and got an f16 tensor: cast(x, 'f32') first");
+  }
   return dtype === 'f32' ? 0 : dtype === 'i32' ? 1 : 2;
 }

@@ -4,16 +4,36 @@
  * regenerates from the seed. Forward and backward, plus float64 references.
  */
 import source from '../../../../shaders/attention.wgsl';
+import commonSource from '../../../../shaders/attention_common.wgsl';
+import flashSource from '../../../../shaders/attention_flash.wgsl';
 import { ScratchGPTError } from '../engine/errors';
 import { record, shared } from '../engine/graph';
 import { nextSeed } from './creation';
-import { defineKernel, launch } from '../engine/kernel';
+import { launch, type Kernel } from '../engine/kernel';
 import { recordCopy } from '../engine/queue';
 import { expectDType, fmt, sameShape, Tensor } from '../engine/tensor';
 import type { OpInfo } from './info';
 import { commonWgsl, pcg, uniform01 } from './shared';
+import { attentionVariant, defineStorageKernel, storageOf, storageVariant, type StorageType } from './variants';
 
-const kernel = defineKernel('attention', source, { with: [commonWgsl] });
+/** The row kernel (one invocation per query row; CPU adapters). */
+const kernel = defineStorageKernel('attention', source, [commonWgsl, commonSource]);
+/** The tiled kernel (K/V tiles through workgroup memory; GPUs). Same Params, bindings and entries. */
+const flash = defineStorageKernel('attention_flash', flashSource, [commonWgsl, commonSource]);
+/** Workgroup memory the flash kernel's largest entry needs (its tiles, from the shader's constants). */
+const FLASH_BYTES = (() => {
+  const { BR, BC, MAX_D } = flash.consts;
+  return 4 * (3 * BR * MAX_D + BR * BC);
+})();
+
+/**
+ * The kernel of this launch: `base` or `tiled` (ops/variants.ts policy), with f32 or f16 storage.
+ * Both have the same ABI, so the launches below are written once.
+ */
+function pickKernel(base: Kernel, tiled: Kernel, storage: StorageType): Kernel {
+  return storageVariant(attentionVariant(FLASH_BYTES) === 'flash' ? tiled : base, storage);
+}
+
 /** Largest head dimension the fused kernel keeps in registers. */
 export const MAX_HEAD_DIM = 128;
 
@@ -51,7 +71,8 @@ interface Dims {
 
 function checkInputs(q: Tensor, k: Tensor, v: Tensor, causal: boolean, heads: number, kvLength?: number): Dims {
   for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
-    expectDType('attention', t, 'f32');
+    expectDType('attention', t, 'f32', 'f16');
+    if (t.dtype !== q.dtype) throw new ScratchGPTError('dtype', `scratchgpt: attention: q, k and v must share a dtype, got q ${q.dtype}, ${name} ${t.dtype}`);
     if (t.rank < 2) throw new ScratchGPTError('shape', `scratchgpt: attention: ${name} must be [..., T, D], got ${fmt(t.shape)}`);
   }
   const width = q.shape[q.rank - 1];
@@ -83,18 +104,35 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   if (!(p >= 0 && p < 1)) throw new ScratchGPTError('range', `scratchgpt: attention: dropout must be in [0, 1), got ${p}`);
   const seed = p > 0 ? (options.seed ?? nextSeed()) >>> 0 : 0;
   const { bh, t, s, d } = dims;
-  const params = { bh, t, s, d, scale, causal, drop_p: p, seed, heads: Math.max(heads, 1), packed: heads > 0, kv_rows: dims.kvRows ?? s };
-  const out = Tensor.empty(q.shape, 'f32');
+  const kvRows = dims.kvRows ?? s;
+  const params = { bh, t, s, d, scale, causal, drop_p: p, seed, heads: Math.max(heads, 1), packed: heads > 0, kv_rows: kvRows };
+  const storage = storageOf('attention', q);
+  if (storage === 'f16' && [q, k, v].some((x) => x.requiresGrad)) {
+    throw new ScratchGPTError('dtype', 'scratchgpt: attention: f16 inputs are for inference (no gradients); cast to f32 to train');
+  }
+  const variant = pickKernel(kernel, flash, storage);
+  // The row kernel: an invocation per query row (or key row), WG to a workgroup; the tiled one: a
+  // workgroup per block of BR rows of one head.
+  const tiled = variant === flash || variant === storageVariant(flash, 'f16');
+  const rowsPerGroup = tiled ? flash.consts.BR : 1;
+  const threads = tiled ? 1 : kernel.workgroupSize('forward');
+  const queryGroups = Math.ceil((bh * Math.ceil(t / rowsPerGroup)) / threads);
+  const keyGroups = Math.ceil((bh * Math.ceil(kvRows / rowsPerGroup)) / threads);
+  const out = Tensor.empty(q.shape, q.dtype);
   const stats = Tensor.empty([2, bh, t], 'f32'); // log-sum-exp, then D_i in backward
-  launch(kernel, 'forward', { params, bind: { q, k, v, o: out, stats }, items: bh * t });
+  launch(variant, 'forward', { params, bind: { q, k, v, o: out, stats }, groups: queryGroups });
+  if (storage === 'f16') {
+    stats.dispose();
+    return out;
+  }
   const recorded = record(out, 'attention', [q, k, v], [q, k, v, out, stats], (g, [qs, ks, vs, os, st]) => {
     // Two kernels write all three gradients at once; the thunks share them.
     const grads = shared(() => {
       const dq = Tensor.empty(q.shape, 'f32');
       const dkv = Tensor.empty([2, ...k.shape], 'f32');
       const bind = { q: qs, k: ks, v: vs, o: os, stats: st, dout: g, dq, dkv };
-      launch(kernel, 'backward_q', { params, bind, items: bh * t });
-      launch(kernel, 'backward_kv', { params, bind, items: bh * s });
+      launch(variant, 'backward_q', { params, bind, groups: queryGroups });
+      launch(variant, 'backward_kv', { params, bind, groups: keyGroups });
       const dk = Tensor.empty(k.shape, 'f32');
       const dv = Tensor.empty(v.shape, 'f32');
       recordCopy(dkv.buffer, 0, dk.buffer, 0, dk.byteLength);

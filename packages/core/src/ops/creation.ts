@@ -7,6 +7,7 @@ import randomSource from '../../../../shaders/random.wgsl';
 import { ScratchGPTError } from '../engine/errors';
 import { chunks, defineKernel, launch, range } from '../engine/kernel';
 import { writeBuffer } from '../engine/queue';
+import { toHalfBits } from '../engine/half';
 import { checkShape, dtypeCode, fmt, sizeOf, Tensor, type DType, type Shape } from '../engine/tensor';
 import { bitsOf, commonWgsl } from './shared';
 
@@ -22,7 +23,7 @@ const INT_RANGE: Record<'i32' | 'u32', readonly [number, number]> = { i32: [-0x8
 
 /** Throws unless `value` fits `dtype` exactly: integers in range for i32/u32 (they would wrap silently). */
 function checkValue(value: number, dtype: DType, what: string): void {
-  if (dtype === 'f32') return;
+  if (dtype === 'f32' || dtype === 'f16') return;
   if (!Number.isInteger(value)) throw new ScratchGPTError('value', `scratchgpt: ${what}: ${value} is not an integer (dtype ${dtype})`);
   const [low, high] = INT_RANGE[dtype];
   if (value < low || value > high) throw new ScratchGPTError('range', `scratchgpt: ${what}: ${value} is out of range for ${dtype} [${low}, ${high}] (it would wrap around)`);
@@ -32,6 +33,7 @@ function checkValue(value: number, dtype: DType, what: string): void {
 export function full<D extends DType = 'f32'>(shape: Shape, value: number, options: CreateOptions<D> = {}): Tensor<D> {
   const dtype = (options.dtype ?? 'f32') as D;
   checkValue(value, dtype, 'full');
+  if (dtype === 'f16') return uploadHalves(new Float32Array(sizeOf(checkShape(shape))).fill(value), shape) as Tensor<D>;
   const out = Tensor.empty(checkShape(shape), dtype);
   for (const { start, count } of chunks(out.size)) {
     if (count === 0) continue;
@@ -157,6 +159,7 @@ export function fromArray<D extends DType = 'f32'>(data: ArrayLike<number>, shap
   if (sizeOf(dims) !== data.length) {
     throw new ScratchGPTError('shape', `scratchgpt: fromArray: ${data.length} values do not fill shape ${fmt(dims)} (${sizeOf(dims)} elements)`);
   }
+  if (dtype === 'f16') return uploadHalves(data, dims) as Tensor<D>;
   const typed =
     dtype === 'f32'
       ? data instanceof Float32Array ? data : Float32Array.from(data)
@@ -165,6 +168,15 @@ export function fromArray<D extends DType = 'f32'>(data: ArrayLike<number>, shap
         : data instanceof Uint32Array ? data : Uint32Array.from(data, (v, i) => checkInt(v, i, dtype));
   const out = Tensor.empty(dims, dtype);
   if (typed.length > 0) writeBuffer(out.buffer, 0, typed);
+  return out;
+}
+
+/** An f16 tensor holding `data` rounded to half precision (packed on the CPU, two per 32-bit word). */
+function uploadHalves(data: ArrayLike<number>, shape: Shape): Tensor<'f16'> {
+  const out = Tensor.empty(shape, 'f16');
+  const bits = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) bits[i] = toHalfBits(data[i]);
+  if (bits.length > 0) writeBuffer(out.buffer, 0, bits);
   return out;
 }
 

@@ -14,12 +14,12 @@ import { recordCopy } from '../engine/queue';
 import { expectDType, fmt, Tensor } from '../engine/tensor';
 import type { OpInfo } from './info';
 import { errorsWgsl, rowRanges } from './shared';
-import { defineRowKernels, rowKernel } from './variants';
+import { defineRowKernel, rowsSubgroupSize, rowVariant } from './variants';
 
-const kernels = defineRowKernels('crossentropy', source, [errorsWgsl]);
+const kernel = defineRowKernel('crossentropy', source, [errorsWgsl]);
 
 describeGpuError(
-  kernels.tree.consts.ERR_TARGET_ID,
+  kernel.consts.ERR_TARGET_ID,
   'range',
   (r) =>
     `scratchgpt: crossEntropy: target ${r.value | 0} at row ${r.index} is out of range for ${r.limit} classes` +
@@ -43,27 +43,28 @@ export function crossEntropy(logits: Tensor, targets: Tensor, { ignoreIndex = -1
     throw new ScratchGPTError('shape', `scratchgpt: crossEntropy: logits ${fmt(logits.shape)} hold ${n} rows but targets ${fmt(targets.shape)} hold ${targets.size}`);
   }
   if (v > chunkElements() - 64) throw new ScratchGPTError('limit', `scratchgpt: crossEntropy: rows of ${v} logits exceed one storage binding`);
-  const { kernel, constants } = rowKernel(kernels);
+  const variant = rowVariant(kernel);
+  const sg = rowsSubgroupSize();
   const rowStats = Tensor.empty([2, n], 'f32');
   const result = Tensor.empty([2], 'f32');
   const ranges = rowRanges(n, v);
   // One workgroup per row.
   for (const r of ranges) {
-    launch(kernel, 'forward', {
-      constants,
+    launch(variant, 'forward', {
+      constants: { ROWS_SG: sg },
       params: { v, rows: r.rows, row0: r.row0, shift: r.shift, ignore: ignoreIndex, n },
       bind: { logits: r.bind(logits), targets, row_stats: rowStats },
       groups: r.rows,
     });
   }
-  launch(kernel, 'mean_loss', { constants, params: { v, ignore: ignoreIndex, n }, bind: { targets, row_stats: rowStats, result }, groups: 1 });
+  launch(variant, 'mean_loss', { constants: { ROWS_SG: sg }, params: { v, ignore: ignoreIndex, n }, bind: { targets, row_stats: rowStats, result }, groups: 1 });
   const loss = Tensor.empty([1], 'f32');
   recordCopy(result.buffer, 0, loss.buffer, 0, 4);
   const out = record(loss, 'crossEntropy', [logits, targets], [logits, targets, rowStats, result], (g, [x, tg, stats, res]) => [() => {
     const dx = Tensor.empty(x.shape, 'f32');
     for (const r of ranges) {
-      launch(kernel, 'backward', {
-        constants,
+      launch(variant, 'backward', {
+        constants: { ROWS_SG: sg },
         params: { v, rows: r.rows, row0: r.row0, shift: r.shift, ignore: ignoreIndex, n },
         bind: { logits: r.bind(dx), targets: tg, row_stats: stats, result: res, upstream: g, source: r.bind(x) },
         groups: r.rows,

@@ -10,9 +10,9 @@ import { launch } from '../engine/kernel';
 import { expectDType, fmt, Tensor } from '../engine/tensor';
 import { sum, threadsPerRow } from './reduce';
 import type { OpInfo } from './info';
-import { defineRowKernels, rowKernel } from './variants';
+import { defineRowKernel, rowsSubgroupSize, rowVariant } from './variants';
 
-const kernels = defineRowKernels('layernorm', source);
+const kernel = defineRowKernel('layernorm', source);
 /** Rows one thread of `backward_params` sums serially; the chunks are then tree-summed by `sum`. */
 const ROWS_PER_CHUNK = 32;
 
@@ -43,21 +43,21 @@ export function layerNorm(x: Tensor, weight?: Tensor, bias?: Tensor, eps = 1e-5)
   const hasWeight = weight !== undefined;
   const hasBias = bias !== undefined;
   const shape = x.shape;
-  const { kernel, constants: prelude } = rowKernel(kernels);
-  const constants = { ...prelude, HAS_WEIGHT: hasWeight, HAS_BIAS: hasBias };
+  const variant = rowVariant(kernel);
+  const constants = { ROWS_SG: rowsSubgroupSize(), HAS_WEIGHT: hasWeight, HAS_BIAS: hasBias };
   const tpr = threadsPerRow(c, kernel.workgroupSize('forward'));
   const uniforms = { rows, c, eps, rows_per_chunk: ROWS_PER_CHUNK, tpr };
   const out = Tensor.empty(x.shape, 'f32');
   const stats = Tensor.empty([2, rows], 'f32');
   // A segment of `tpr` threads per row.
-  launch(kernel, 'forward', { constants, params: uniforms, bind: { x, weight: weight ?? null, bias: bias ?? null, out, stats }, items: rows * tpr });
+  launch(variant, 'forward', { constants, params: uniforms, bind: { x, weight: weight ?? null, bias: bias ?? null, out, stats }, items: rows * tpr });
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const saved = [x, stats, ...(weight ? [weight] : [])];
   // The rule sees only saved views and plain values (no input tensors captured).
   const recorded = record(out, 'layerNorm', inputs, saved, (dy, [xs, st, ws]) => {
     const gradX = () => {
       const dx = Tensor.empty(shape, 'f32');
-      launch(kernel, 'backward_dx', { constants, params: uniforms, bind: { x: xs, weight: ws ?? null, out: dx, stats: st, dy }, items: rows * tpr });
+      launch(variant, 'backward_dx', { constants, params: uniforms, bind: { x: xs, weight: ws ?? null, out: dx, stats: st, dy }, items: rows * tpr });
       return dx;
     };
     // One kernel writes per-chunk partials of both parameter gradients; their thunks share it.
@@ -65,7 +65,7 @@ export function layerNorm(x: Tensor, weight?: Tensor, bias?: Tensor, eps = 1e-5)
       const chunks = Math.max(1, Math.ceil(rows / ROWS_PER_CHUNK));
       const dwPart = hasWeight ? Tensor.empty([chunks, c], 'f32') : null;
       const dbPart = hasBias ? Tensor.empty([chunks, c], 'f32') : null;
-      launch(kernel, 'backward_params', { constants, params: uniforms, bind: { x: xs, stats: st, dy, dw_part: dwPart, db_part: dbPart }, items: chunks * c });
+      launch(variant, 'backward_params', { constants, params: uniforms, bind: { x: xs, stats: st, dy, dw_part: dwPart, db_part: dbPart }, items: chunks * c });
       return { dw: dwPart && finishPartial(dwPart, c), db: dbPart && finishPartial(dbPart, c) };
     });
     return [gradX, ...(hasWeight ? [() => params().dw!] : []), ...(hasBias ? [() => params().db!] : [])];

@@ -60,8 +60,33 @@ export interface LinearTarget {
   firstRow: number;
 }
 
+let testBindingElements: number | null = null;
+
+/**
+ * @internal Tests only: cut weights into column ranges as if a storage binding held at most `elements`
+ * f32 values (null: the device's limit), so that the split runs on small operands.
+ */
+export function setLinearBindingLimitForTests(elements: number | null): void {
+  testBindingElements = elements;
+}
+
+/** Threads per workgroup, column quads per thread, threads per quad along K (shaders/linear.wgsl). */
+export interface FusedLinearShape {
+  WG: number;
+  QUADS: number;
+  SPLIT: number;
+}
+
+let testShape: FusedLinearShape | null = null;
+
+/** @internal Tests and tuning only: force the one-dispatch kernel's thread layout (null: the adapter's). */
+export function setLinearShapeForTests(shape: FusedLinearShape | null): void {
+  testShape = shape;
+}
+
 /** Per-adapter shape of the one-dispatch kernel: CPU adapters walk all of K per thread, GPUs split it. */
-function launchShape(): { WG: number; QUADS: number; SPLIT: number } {
+export function fusedLinearShape(): FusedLinearShape {
+  if (testShape) return testShape;
   return tileConfig().adapter === 'cpu' ? { WG: 8, QUADS: 4, SPLIT: 1 } : { WG: 64, QUADS: 1, SPLIT: 16 };
 }
 
@@ -69,6 +94,19 @@ function checkVector(what: string, t: Tensor | null | undefined, n: number, x: T
   if (!t) return;
   expectDType('linear', t, 'f32');
   if (t.rank !== 1 || t.shape[0] !== n) throw new ScratchGPTError('shape', `scratchgpt: linear: ${what} must have shape [${n}] for input ${fmt(x.shape)}, got ${fmt(t.shape)}`);
+}
+
+/**
+ * Sizes of the kernel's workgroup arrays (`XN`: the normalised rows, `PARTIALS`: split-K partial
+ * sums), or null when they exceed the device's workgroup memory. Shared with shaders/qkv.wgsl, whose
+ * partial sums are three matrices per thread.
+ * @internal
+ */
+export function workgroupMemory(shape: FusedLinearShape, rows: number, k: number, norm: boolean, matricesPerThread = 1): { XN: number; PARTIALS: number } | null {
+  const XN = norm ? rows * Math.ceil(k / 4) : 1;
+  const PARTIALS = shape.SPLIT > 1 ? shape.WG : 1;
+  const bytes = 16 * shape.WG + 16 * XN + 64 * matricesPerThread * PARTIALS;
+  return bytes <= gpu().limits.maxComputeWorkgroupStorageSize ? { XN, PARTIALS } : null;
 }
 
 /** Checks the operands; returns K, N and the number of rows. */
@@ -91,9 +129,13 @@ function checkLinear(x: Tensor, weight: Tensor, { bias, residual, norm, activati
   return { k, n, rows: k === 0 && x.size === 0 ? 0 : x.size / Math.max(k, 1) };
 }
 
-/** The weight rows of one launch, bound as a range whose size is a whole number of vec4s. */
-function weightBinding(range: StorageBinding): StorageBinding {
-  if (!('tensor' in range)) return range;
+/**
+ * A weight bound as `array<vec4f>` (`range`, or the whole tensor), with a size that is a whole number
+ * of vec4s: a trailing partial vec4 would be out of bounds. Buffers are allocated in 256-byte steps.
+ * @internal
+ */
+export function weightBinding(range: StorageBinding): StorageBinding {
+  if (!('tensor' in range)) return weightBinding({ tensor: range, offset: 0, size: Math.max(4, range.byteLength) });
   const size = Math.ceil(range.size / 16) * 16;
   return { ...range, size: Math.min(size, range.tensor.buffer.size - range.offset) };
 }
@@ -108,7 +150,15 @@ export function linearFused(x: Tensor, weight: Tensor, options: FusedLinearOptio
   const { bias = null, activation = 'none', residual = null, norm = null } = options;
   const { target, rowsPerSequence, targetRowsPerSequence, firstRow } = into;
   if (rows === 0 || n === 0) return;
-  const shape = launchShape();
+  const shape = fusedLinearShape();
+  const memory = workgroupMemory(shape, Math.min(rows, ROWS_PER_GROUP), k, norm !== null);
+  if (memory === null) {
+    // The normalised rows would not fit workgroup memory: the LayerNorm as its own dispatch.
+    const h = layerNorm(x, norm!.weight ?? undefined, norm!.bias ?? undefined, norm!.eps ?? 1e-5);
+    linearFused(h, weight, { ...options, norm: null }, into);
+    h.dispose();
+    return;
+  }
   const constants = {
     HAS_NORM: norm !== null,
     HAS_BIAS: bias !== null,
@@ -116,6 +166,7 @@ export function linearFused(x: Tensor, weight: Tensor, options: FusedLinearOptio
     HAS_RES: residual !== null,
     ROWS: Math.min(rows, ROWS_PER_GROUP),
     ...shape,
+    ...memory,
   };
   const columnsPerGroup = (4 * shape.QUADS * shape.WG) / shape.SPLIT;
   const rowGroups = Math.ceil(rows / ROWS_PER_GROUP);
@@ -128,7 +179,7 @@ export function linearFused(x: Tensor, weight: Tensor, options: FusedLinearOptio
     y_seq: targetRowsPerSequence,
     y_row0: firstRow,
   };
-  for (const part of rowRanges(n, Math.max(k, 1))) {
+  for (const part of rowRanges(n, Math.max(k, 1), testBindingElements ?? undefined)) {
     const w = weightBinding(part.bind(weight));
     launch(kernel, 'forward', {
       constants: { ...constants, VEC_W: k % 4 === 0 && part.shift % 4 === 0 },

@@ -17,12 +17,18 @@ import { expectDType, fmt, sameShape, Tensor } from '../engine/tensor';
 import { concat } from './concat';
 import { zeros } from './creation';
 import type { OpInfo } from './info';
-import { canBindStorageBuffers, FUSED_LINEAR_MAX_ROWS, linear, linearFused, linearRef, type LinearNorm } from './linear';
+import { canBindStorageBuffers, FUSED_LINEAR_MAX_ROWS, linear, linearFused, linearRef, weightBinding, workgroupMemory, type LinearNorm } from './linear';
 import { tileConfig } from './gemm/dispatch';
 
 const kernel = defineKernel('qkv', source);
 /** Storage buffers the one-dispatch kernel binds. */
 const QKV_BINDINGS = 12;
+let testForceFallback = false;
+
+/** @internal Tests only: take the three-launch path that devices with fewer than twelve storage bindings get. */
+export function setQkvFallbackForTests(force: boolean): void {
+  testForceFallback = force;
+}
 
 /** The three projections of an attention layer: weights `[N, K]` (`[out, in]`), optional biases `[N]`. */
 export interface QkvWeights {
@@ -99,19 +105,21 @@ export function qkvProjection(x: Tensor, weights: QkvWeights, cache: QkvCacheSlo
     const q = Tensor.empty([b, t, n], 'f32');
     if (rows === 0 || n === 0) return q;
     const { keys, values, position } = cache;
-    if (rows <= FUSED_LINEAR_MAX_ROWS && k > 0 && canBindStorageBuffers(QKV_BINDINGS)) {
-      const shape = tileConfig().adapter === 'cpu' ? { WG: 8, QUADS: 4, SPLIT: 1 } : { WG: 64, QUADS: 1, SPLIT: 16 };
-      const columnsPerGroup = (4 * shape.QUADS * shape.WG) / shape.SPLIT;
+    // One column quad of each projection per thread (CPU adapters: all of K; GPUs: K split 16 ways).
+    const shape = tileConfig().adapter === 'cpu' ? { WG: 8, SPLIT: 1 } : { WG: 64, SPLIT: 16 };
+    const memory = workgroupMemory({ ...shape, QUADS: 1 }, Math.min(rows, 4), k, norm !== null, 3);
+    if (rows <= FUSED_LINEAR_MAX_ROWS && k > 0 && memory && !testForceFallback && canBindStorageBuffers(QKV_BINDINGS)) {
+      const columnsPerGroup = (4 * shape.WG) / shape.SPLIT;
       launch(kernel, 'forward', {
-        constants: { HAS_NORM: norm !== null, HAS_BIAS: !!weights.queryBias, VEC_W: k % 4 === 0, ROWS: Math.min(rows, 4), ...shape },
+        constants: { HAS_NORM: norm !== null, HAS_BIAS: !!weights.queryBias, VEC_W: k % 4 === 0, ROWS: Math.min(rows, 4), ...shape, ...memory },
         params: { m: rows, n, k, eps: norm?.eps ?? 1e-5, t, y_seq: keys.shape[1], y_row0: position },
         bind: {
           x,
           norm_w: norm?.weight ?? null,
           norm_b: norm?.bias ?? null,
-          wq: weights.query,
-          wk: weights.key,
-          wv: weights.value,
+          wq: weightBinding(weights.query),
+          wk: weightBinding(weights.key),
+          wv: weightBinding(weights.value),
           bq: weights.queryBias ?? null,
           bk: weights.keyBias ?? null,
           bv: weights.valueBias ?? null,
@@ -119,7 +127,7 @@ export function qkvProjection(x: Tensor, weights: QkvWeights, cache: QkvCacheSlo
           k_cache: keys,
           v_cache: values,
         },
-        workgroups: [Math.ceil(n / columnsPerGroup), Math.ceil(rows / 4), 3],
+        workgroups: [Math.ceil(n / columnsPerGroup), Math.ceil(rows / 4), 1],
       });
       return q;
     }
@@ -200,11 +208,16 @@ export const qkvProjectionInfo: OpInfo<QkvArgs> = {
     const n = wq.shape[0];
     const keys = zeros([args.batch, args.capacity, n]);
     const values = zeros([args.batch, args.capacity, n]);
-    const q = qkvProjection(x, { query: wq, key: wk, value: wv, queryBias: bq, keyBias: bk, valueBias: bv }, { keys, values, position: args.position }, { norm });
-    const parts = [q, keys, values].map((t) => t.reshape([-1]));
-    const out = concat(parts, 0);
-    for (const t of [q, keys, values, ...parts]) t.dispose();
-    return out;
+    try {
+      const q = qkvProjection(x, { query: wq, key: wk, value: wv, queryBias: bq, keyBias: bk, valueBias: bv }, { keys, values, position: args.position }, { norm });
+      const parts = [q, keys, values].map((t) => t.reshape([-1]));
+      const out = concat(parts, 0);
+      for (const t of [q, ...parts]) t.dispose();
+      return out;
+    } finally {
+      keys.dispose();
+      values.dispose();
+    }
   },
   ref: (inputs, shapes, args) => qkvProjectionRef(inputs, shapes[0][2], shapes[1][0], args),
   tol: { rtol: 1e-4, atol: 2e-5 },

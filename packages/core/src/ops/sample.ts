@@ -10,12 +10,12 @@ import { launch } from '../engine/kernel';
 import { expectDType, fmt, Tensor } from '../engine/tensor';
 import type { OpInfo } from './info';
 import { errorsWgsl } from './shared';
-import { defineRowKernels, rowKernel } from './variants';
+import { defineRowKernel, rowsSubgroupSize, rowVariant } from './variants';
 
-const kernels = defineRowKernels('sample', source, [errorsWgsl]);
+const kernel = defineRowKernel('sample', source, [errorsWgsl]);
 
 describeGpuError(
-  kernels.tree.consts.ERR_NONFINITE_LOGITS,
+  kernel.consts.ERR_NONFINITE_LOGITS,
   'value',
   (r) =>
     `scratchgpt: sampleLogits: row ${r.index} of the logits (vocabulary ${r.limit}) holds NaN or +Infinity, or no value above -Infinity` +
@@ -53,8 +53,8 @@ export function sampleLogits(logits: Tensor, options: SampleOptions = {}): Tenso
   const out = Tensor.empty(logits.shape.slice(0, -1), 'i32');
   const seed = temperature > 0 ? (options.seed ?? nextSeed()) >>> 0 : 0;
   // One workgroup per row, indexed by workgroup_id.x alone (the row also keys the draw's hash).
-  const { kernel, constants } = rowKernel(kernels);
-  launch(kernel, 'forward', { constants, params: { v, top_k: topK, seed, temperature, top_p: topP }, bind: { logits, out }, workgroups: [rows, 1, 1] });
+  const variant = rowVariant(kernel);
+  launch(variant, 'forward', { constants: { ROWS_SG: rowsSubgroupSize() }, params: { v, top_k: topK, seed, temperature, top_p: topP }, bind: { logits, out }, workgroups: [rows, 1, 1] });
   return out;
 }
 

@@ -32,10 +32,11 @@ export interface RowRange {
 /**
  * Splits `rows` rows of `width` elements into ranges that each fit one storage binding, bound from
  * 256-byte-aligned offsets (the remainder is the range's `shift`). Callers check `width` first: a
- * single row must fit (`width <= chunkElements() - 64`).
+ * single row must fit (`width <= chunkElements() - 64`). `maxElements` (default: the device's binding
+ * size) lets tests split small operands.
  */
-export function rowRanges(rows: number, width: number): RowRange[] {
-  const perPass = Math.max(1, Math.floor((chunkElements() - 64) / Math.max(width, 1)));
+export function rowRanges(rows: number, width: number, maxElements = chunkElements()): RowRange[] {
+  const perPass = Math.max(1, Math.floor((maxElements - 64) / Math.max(width, 1)));
   const out: RowRange[] = [];
   for (let row0 = 0; row0 < rows; row0 += perPass) {
     const count = Math.min(perPass, rows - row0);

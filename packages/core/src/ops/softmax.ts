@@ -10,9 +10,9 @@ import { launch } from '../engine/kernel';
 import { expectDType, fmt, sameShape, Tensor } from '../engine/tensor';
 import { threadsPerRow } from './reduce';
 import type { AnyOpInfo } from './info';
-import { defineRowKernels, rowKernel } from './variants';
+import { defineRowKernel, rowsSubgroupSize, rowVariant, storageOf } from './variants';
 
-const kernels = defineRowKernels('softmax', source);
+const kernel = defineRowKernel('softmax', source);
 /** The op-code `const` of each op in shaders/softmax.wgsl. */
 const OP = { softmax: 'SOFTMAX', logSoftmax: 'LOG_SOFTMAX' } as const;
 type SoftmaxOp = keyof typeof OP;
@@ -26,11 +26,11 @@ function rowsOf(op: string, x: Tensor): { rows: number; c: number } {
 
 function run(op: SoftmaxOp, entry: 'forward' | 'backward', x: Tensor, dy: Tensor | null): Tensor<'f32'> {
   const { rows, c } = rowsOf(op, x);
-  const { kernel, constants } = rowKernel(kernels);
+  const variant = rowVariant(kernel);
   const out = Tensor.empty(x.shape, 'f32');
   const tpr = threadsPerRow(c, kernel.workgroupSize(entry));
   // A segment of `tpr` threads per row.
-  launch(kernel, entry, { constants: { ...constants, OP: kernel.consts[OP[op]] }, params: { rows, c, tpr }, bind: { x, y: out, dy }, items: rows * tpr });
+  launch(variant, entry, { constants: { ROWS_SG: rowsSubgroupSize(), OP: kernel.consts[OP[op]] }, params: { rows, c, tpr }, bind: { x, y: out, dy }, items: rows * tpr });
   return out;
 }
 

@@ -11,14 +11,16 @@
  *
  * Choice, first match wins: {@link setKernelVariants} (process-wide, for tests and benchmarks), then
  * env `SCRATCHGPT_SUBGROUPS=0|1` and `SCRATCHGPT_ATTENTION_KERNEL=rows|flash` (Node), then the
- * adapter: GPUs get subgroups when they have them and flash attention; CPU adapters (llvmpipe,
- * lavapipe, SwiftShader) keep the tree and the row kernel, which measure faster there (BENCHMARKS.md).
+ * adapter: subgroup reductions wherever the adapter has the feature (they measure faster on the CPU
+ * adapters too), flash attention on GPUs; CPU adapters (llvmpipe, lavapipe, SwiftShader) keep the
+ * row attention kernel, which measures faster there (BENCHMARKS.md).
  * Choices are per adapter, never per shape: pipelines stay keyed by kernel, entry and constants.
  */
 import rowsSubgroupsWgsl from '../../../../shaders/rows_subgroups.wgsl';
 import { gpu } from '../engine/device';
 import { ScratchGPTError } from '../engine/errors';
-import { defineKernel, type Constants, type Kernel } from '../engine/kernel';
+import { defineKernel, type Kernel } from '../engine/kernel';
+import type { Tensor } from '../engine/tensor';
 import { adapterClass } from './gemm/policy';
 import { commonWgsl, rowsWgsl } from './shared';
 
@@ -98,7 +100,8 @@ export function reductionVariant(): ReductionVariant {
     return 'subgroups';
   }
   if (want === false) return 'tree';
-  return hasSubgroups() && !isCpuAdapter() ? 'subgroups' : 'tree';
+  // Faster on every adapter that has them, CPU ones included (lavapipe, SwiftShader: BENCHMARKS.md).
+  return hasSubgroups() ? 'subgroups' : 'tree';
 }
 
 /** The attention variant on the current device (flash needs `flashBytes` of workgroup memory). */
@@ -115,35 +118,92 @@ export function attentionVariant(flashBytes: number): AttentionVariant {
   return fits && !isCpuAdapter() ? 'flash' : 'rows';
 }
 
-/** A row kernel compiled against each reduction prelude. */
-export interface RowKernels {
-  tree: Kernel;
-  subgroups: Kernel;
+/** Storage precision of a kernel's activations (`act` in the WGSL): f32, or f16 with shader-f16. */
+export type StorageType = 'f32' | 'f16';
+
+/** The WGSL alias of `act` for each storage type (every variant kernel appends one). */
+const ACT: Record<StorageType, string> = { f32: 'alias act = f32;', f16: 'alias act = f16;' };
+/** Directives put on a kernel's first line (so compile errors keep the file's line numbers). */
+const ENABLE_F16 = 'enable f16; ';
+const ENABLE_SUBGROUPS = 'enable subgroups; diagnostic(off, subgroup_uniformity); ';
+
+interface Twins {
+  /** By reduction variant, then storage type (the f32 tree kernel is the base itself). */
+  tree: Record<StorageType, Kernel>;
+  subgroups: Record<StorageType, Kernel> | null;
+}
+
+const twins = new WeakMap<Kernel, Twins>();
+
+/**
+ * Defines a row kernel (softmax, layerNorm, crossEntropy, sampleLogits) and its variants: `source`
+ * with shaders/rows.wgsl (`name`, the base returned, which call-site checks read) and with
+ * shaders/rows_subgroups.wgsl (`name_subgroups`), each with f32 and f16 activations (`…_f16`). `extra`
+ * snippets follow the row prelude. Nothing compiles until a variant is launched: see {@link rowVariant}.
+ */
+export function defineRowKernel(name: string, source: string, extra: readonly string[] = []): Kernel {
+  const make = (suffix: string, directives: string, rows: string, storage: StorageType) =>
+    defineKernel(`${name}${suffix}`, `${directives}${source}`, { with: [commonWgsl, rows, ...extra, ACT[storage]] });
+  const base = make('', '', rowsWgsl, 'f32');
+  twins.set(base, {
+    tree: { f32: base, f16: make('_f16', ENABLE_F16, rowsWgsl, 'f16') },
+    subgroups: {
+      f32: make('_subgroups', ENABLE_SUBGROUPS, rowsSubgroupsWgsl, 'f32'),
+      f16: make('_subgroups_f16', ENABLE_F16 + ENABLE_SUBGROUPS, rowsSubgroupsWgsl, 'f16'),
+    },
+  });
+  return base;
 }
 
 /**
- * Defines `source` twice: with shaders/rows.wgsl (`name`) and with shaders/rows_subgroups.wgsl
- * (`name_subgroups`, `enable subgroups;` on the kernel's first line so line numbers stay the same).
- * `extra` snippets follow the row prelude in both. Nothing compiles until a variant is launched.
+ * Defines a kernel whose activations are `act` (attention) with its f16 twin (`name_f16`); returns the
+ * f32 kernel. `snippets` are appended as `defineKernel`'s `with`.
  */
-export function defineRowKernels(name: string, source: string, extra: readonly string[] = []): RowKernels {
-  return {
-    tree: defineKernel(name, source, { with: [commonWgsl, rowsWgsl, ...extra] }),
-    subgroups: defineKernel(`${name}_subgroups`, `enable subgroups; diagnostic(off, subgroup_uniformity); ${source}`, {
-      with: [commonWgsl, rowsSubgroupsWgsl, ...extra],
-    }),
-  };
+export function defineStorageKernel(name: string, source: string, snippets: readonly string[]): Kernel {
+  const base = defineKernel(name, source, { with: [...snippets, ACT.f32] });
+  twins.set(base, { tree: { f32: base, f16: defineKernel(`${name}_f16`, `${ENABLE_F16}${source}`, { with: [...snippets, ACT.f16] }) }, subgroups: null });
+  return base;
 }
 
-/** The adapter's subgroup size when it has only one (else 0: the kernels then read it at run time). */
-function fixedSubgroupSize(): number {
+/** Whether the current device has the `shader-f16` feature. */
+export function hasF16(): boolean {
+  return gpu().features.has('shader-f16');
+}
+
+/** The storage type of `t` for a kernel's `act`, checked against the device (f16 needs shader-f16). */
+export function storageOf(op: string, t: Tensor): StorageType {
+  if (t.dtype !== 'f16') return 'f32';
+  if (!hasF16()) {
+    throw new ScratchGPTError('device', `scratchgpt: ${op}: f16 tensors need the adapter's 'shader-f16' feature, which ${gpu().adapterName} lacks (use f32)`);
+  }
+  return 'f16';
+}
+
+function twinsOf(kernel: Kernel): Twins {
+  const found = twins.get(kernel);
+  if (!found) throw new ScratchGPTError('state', `scratchgpt: kernel '${kernel.name}' has no variants (define it with defineRowKernel or defineStorageKernel)`);
+  return found;
+}
+
+/** The variant of row kernel `kernel` (from {@link defineRowKernel}) to launch on this device for `storage`. */
+export function rowVariant(kernel: Kernel, storage: StorageType = 'f32'): Kernel {
+  const set = twinsOf(kernel);
+  return reductionVariant() === 'subgroups' && set.subgroups ? set.subgroups[storage] : set.tree[storage];
+}
+
+/** The f32 or f16 twin of a kernel from {@link defineStorageKernel}. */
+export function storageVariant(kernel: Kernel, storage: StorageType): Kernel {
+  return twinsOf(kernel).tree[storage];
+}
+
+/**
+ * `ROWS_SG` for a launch of a row kernel: the adapter's subgroup size when the subgroup variant runs
+ * and the adapter has only one (adapter.info.subgroupMinSize == subgroupMaxSize), else 0 (the
+ * kernels read the size at run time; the tree prelude ignores it).
+ */
+export function rowsSubgroupSize(): number {
+  if (reductionVariant() !== 'subgroups') return 0;
   const info = gpu().adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
   const min = info?.subgroupMinSize;
   return typeof min === 'number' && min > 0 && min === info.subgroupMaxSize ? min : 0;
-}
-
-/** The kernel of `kernels` to launch on this device, and the constants its prelude needs. */
-export function rowKernel(kernels: RowKernels): { kernel: Kernel; constants: Constants } {
-  if (reductionVariant() === 'subgroups') return { kernel: kernels.subgroups, constants: { ROWS_SG: fixedSubgroupSize() } };
-  return { kernel: kernels.tree, constants: {} };
 }

@@ -1,11 +1,22 @@
-/** AdamW with PyTorch 1.13 semantics, one fused kernel per parameter (chunked for huge ones). */
+/**
+ * AdamW with PyTorch 1.13 semantics: fused kernels that update two parameters (or binding-sized
+ * chunks of huge ones) per dispatch.
+ */
 import { ScratchGPTError } from '../engine/errors';
 import { zeros } from '../ops/creation';
-import { chunks, launch, range } from '../engine/kernel';
+import { chunks, grid, launch, range, type StorageBinding } from '../engine/kernel';
 import { keep } from '../engine/scope';
 import type { Tensor } from '../engine/tensor';
-import { optimKernel } from './kernel';
+import { adamwKernel } from './kernel';
 import { checkHyper, checkStateShape, copyState, gradOf, Optimizer, type OptimizerState, type ParamList } from './optimizer';
+
+/** One chunk of one parameter in a step: its size, bias corrections and bindings (param, grad, m, v). */
+interface Slot {
+  n: number;
+  stepSize: number;
+  bc2Sqrt: number;
+  bind: [StorageBinding, StorageBinding, StorageBinding, StorageBinding];
+}
 
 export interface AdamWOptions {
   /** Learning rate (default 1e-3). */
@@ -57,30 +68,36 @@ export class AdamW extends Optimizer {
 
   step(): void {
     const [beta1, beta2] = this.betas;
+    // Every binding-sized chunk of every parameter with a gradient, with its bias corrections
+    // (scalars in float64, like PyTorch's Python-float arithmetic; the kernel only multiplies).
+    const work: Slot[] = [];
     this.params.forEach((p, k) => {
       const g = gradOf(this.names[k], p);
       if (!g) return;
       const t = ++this.steps[k];
-      // Scalars in float64, like PyTorch's Python-float arithmetic; the kernel only multiplies.
-      const hyper = {
-        beta1,
-        beta2,
-        eps: this.eps,
-        step_size: this.lr / (1 - beta1 ** t),
-        bc2_sqrt: Math.sqrt(1 - beta2 ** t),
-        one_minus_beta1: 1 - beta1,
-        one_minus_beta2: 1 - beta2,
-        decay: 1 - this.lr * this.weightDecay,
-      };
+      const stepSize = this.lr / (1 - beta1 ** t);
+      const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
       for (const { start, count } of chunks(p.size)) {
         if (count === 0) continue;
-        launch(optimKernel, 'adamw', {
-          params: { n: count, ...hyper },
-          bind: { param: range(p, start, count), grad: range(g, start, count), m: range(this.m[k], start, count), v: range(this.v[k], start, count) },
-          items: count,
-        });
+        const at = (x: Tensor) => range(x, start, count);
+        work.push({ n: count, stepSize, bc2Sqrt, bind: [at(p), at(g), at(this.m[k]), at(this.v[k])] });
       }
     });
+    const shared = { beta1, beta2, eps: this.eps, one_minus_beta1: 1 - beta1, one_minus_beta2: 1 - beta2, decay: 1 - this.lr * this.weightDecay };
+    const wg = adamwKernel.workgroupSize('step');
+    for (let i = 0; i < work.length; i += 2) {
+      const [a, b] = [work[i], work[i + 1]];
+      const groups0 = Math.ceil(a.n / wg);
+      const groups = groups0 + (b ? Math.ceil(b.n / wg) : 0);
+      launch(adamwKernel, 'step', {
+        params: { ...shared, n0: a.n, n1: b?.n ?? 0, groups0, step_size0: a.stepSize, bc2_sqrt0: a.bc2Sqrt, step_size1: b?.stepSize ?? 0, bc2_sqrt1: b?.bc2Sqrt ?? 1 },
+        bind: {
+          param0: a.bind[0], grad0: a.bind[1], m0: a.bind[2], v0: a.bind[3],
+          param1: b?.bind[0] ?? null, grad1: b?.bind[1] ?? null, m1: b?.bind[2] ?? null, v1: b?.bind[3] ?? null,
+        },
+        workgroups: grid(groups, 1),
+      });
+    }
   }
 
   /**

@@ -6,6 +6,7 @@
 import { argmaxInfo } from '../ops/argmax';
 import { attentionInfo } from '../ops/attention';
 import { binaryInfos } from '../ops/binary';
+import { castInfo } from '../ops/cast';
 import { concatInfos } from '../ops/concat';
 import { crossEntropyInfo } from '../ops/crossentropy';
 import { dropoutInfo } from '../ops/dropout';
@@ -44,6 +45,7 @@ export const OP_INFOS: readonly AnyOpInfo[] = [
   dropoutInfo,
   attentionInfo,
   sampleLogitsInfo,
+  castInfo,
   linearEpilogueInfo,
   linearInfo,
   qkvProjectionInfo,

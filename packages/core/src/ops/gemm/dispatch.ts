@@ -63,7 +63,8 @@ function bindingLimits(config: TileConfig): BindingLimits {
     maxStorageBufferBindingSize: Math.min(limits.maxStorageBufferBindingSize, testBindingLimit ?? Infinity),
     minStorageBufferOffsetAlignment: limits.minStorageBufferOffsetAlignment,
     maxComputeWorkgroupsPerDimension: limits.maxComputeWorkgroupsPerDimension,
-    columnsPerGroup: config.workgroup,
+    // The narrowest entry (gemv_splitk: 16 columns per workgroup) bounds the columns of one dispatch.
+    columnsPerGroup: 16,
   };
 }
 

@@ -1,0 +1,94 @@
+/**
+ * Conversion between f32 and f16 storage (shaders/cast.wgsl): `cast(x, 'f16')` rounds to the nearest
+ * half (ties to even; beyond ±65504 → ±Infinity), `cast(x, 'f32')` widens exactly. Runs on every
+ * adapter (halves are packed two per 32-bit word), but only adapters with `shader-f16` have ops that
+ * compute on f16 tensors (softmax, layerNorm, attention, crossEntropy's forward, sampleLogits): see
+ * `hasF16()`. f16 tensors carry no gradients: casting to f16 cuts the graph, like `detach()`.
+ */
+import source from '../../../../shaders/cast.wgsl';
+import { ScratchGPTError } from '../engine/errors';
+import { record } from '../engine/graph';
+import { chunkElements, defineKernel, launch } from '../engine/kernel';
+import { expectDType, Tensor, type DType } from '../engine/tensor';
+import { roundToHalf } from '../engine/half';
+import type { OpInfo } from './info';
+import { commonWgsl } from './shared';
+
+const kernel = defineKernel('cast', source, { with: [commonWgsl] });
+
+/** Float dtypes `cast` converts between. */
+export type FloatDType = 'f32' | 'f16';
+
+/**
+ * `x` converted to `dtype` (`'f16'` or `'f32'`); the same tensor's data in a new tensor when it
+ * already has that dtype. The gradient of an f16 → f32 cast is not recorded (f16 tensors carry none);
+ * an f32 → f32 cast passes it through.
+ * @example
+ * ```ts
+ * const cache = cast(keys, 'f16');        // half the memory; attention reads it directly
+ * const back = cast(cache, 'f32');        // exact: every half is an f32
+ * ```
+ */
+export function cast(x: Tensor, dtype: FloatDType): Tensor {
+  expectDType('cast', x, 'f32', 'f16');
+  if (dtype !== 'f32' && dtype !== 'f16') throw new ScratchGPTError('dtype', `scratchgpt: cast: target dtype must be 'f32' or 'f16', got '${String(dtype)}'`);
+  if (x.dtype === dtype) {
+    const same = x.retainView();
+    return dtype === 'f32' ? record(same, 'cast', [x], [], (g) => [() => g.retainView()]) : same;
+  }
+  const out = Tensor.empty(x.shape, dtype);
+  const [wide, halves] = dtype === 'f16' ? [x, out] : [out, x];
+  // Ranges start at multiples of 128 elements: 512 bytes of f32 and 256 of f16, both binding-aligned.
+  const per = Math.max(128, Math.floor(chunkElements() / 128) * 128);
+  for (let start = 0; start < x.size; start += per) {
+    const n = Math.min(per, x.size - start);
+    launch(kernel, dtype === 'f16' ? 'to_f16' : 'to_f32', {
+      params: { n },
+      bind: {
+        wide: { tensor: wide, offset: start * 4, size: n * 4 },
+        halves: { tensor: halves, offset: start * 2, size: Math.ceil(n / 2) * 4 },
+      },
+      items: Math.ceil(n / 2),
+    });
+  }
+  return out;
+}
+
+/** float64 reference of {@link cast}: the values an f16 tensor holds (or the f32 ones, unchanged). */
+export function castRef(x: ArrayLike<number>, dtype: DType): Float64Array {
+  return Float64Array.from(x, (v) => (dtype === 'f16' ? roundToHalf(v) : Math.fround(v)));
+}
+
+interface CastArgs {
+  to: FloatDType;
+}
+
+/** Registry entry of cast (see `ops/info.ts`): f32 → f16 (exact bits, ties included), f16 → f32. */
+export const castInfo: OpInfo<CastArgs> = {
+  name: 'cast',
+  samples: [
+    ...[[1], [7], [2, 3, 37], [1031]].map((shape) => ({ shapes: [shape], args: { to: 'f16' as const } })),
+    ...[[1], [5], [3, 67]].map((shape) => ({ shapes: [shape], args: { to: 'f32' as const }, dtypes: ['f16' as const] })),
+  ],
+  run: ([x], { to }) => cast(x, to),
+  // Inputs of the f16 → f32 samples were rounded to f16 on upload: the reference rounds them too.
+  ref: ([x], _shapes, { to }) => castRef(x, 'f16'),
+  domain: [-70000, 70000],
+  // Values across the f16 range: normal, subnormal (|x| < 6.1e-5), halfway ties, beyond 65504, zeros.
+  data: (_k, [shape], _args, random) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const u = random(n, 0, 1);
+    return Float32Array.from(u, (r, i) => {
+      const sign = i % 2 === 0 ? 1 : -1;
+      switch (i % 5) {
+        case 0: return sign * r * 70000;
+        case 1: return sign * r * 1e-4;
+        case 2: return sign * (1 + (Math.floor(r * 1024) + 0.5) / 1024); // a tie between two halves
+        case 3: return sign * r * 2;
+        default: return i % 10 === 4 ? 0 : sign * r * 1e-7;
+      }
+    });
+  },
+  differentiable: [false],
+  dtype: { reject: 'i32' },
+};

@@ -1,0 +1,163 @@
+/**
+ * The spam-classifier example as one script in two runtimes: the web page (examples/spam-classifier,
+ * bundled once by Vite, served from 127.0.0.1) fine-tunes in headless Chromium (SwiftShader, core
+ * feature level) on a reduced configuration, and the Node runner runs the same file on the same
+ * configuration (llvmpipe through Dawn). Checks: validation accuracy rises well above chance, the two
+ * runtimes give the same losses (within 1e-3 relative), the page's text box classifies the book's two
+ * sample texts as the script did, the LoRA switch trains adapters only; one screenshot is kept in
+ * test/artifacts/spam-page.png (git-ignored). Needs Debian's chromium; runs against the workspace sources.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStaticServer, type StaticServer } from './browser/server';
+import { launchChromium } from './consumer/chromium';
+import { ROOT } from './consumer/packed';
+import { buildSpamPage, classifyInPage, openSpamPage, trainInPage, type SpamPage, type SpamRunFigures } from './spam-page/page';
+
+/**
+ * The reduced configuration: the first 96 texts of each split of the book's balanced split, 2 epochs of
+ * the built-in recipe (batch 16: 12 steps), losses every 3 steps (at steps 1, 4, 7, 10).
+ */
+const CONFIG = { limit: 96, epochs: 2, seed: 123, evalFreq: 3 };
+/** LoRA on the built-in model, smaller still: 1 epoch on 32 texts (2 steps), losses at step 1. */
+const LORA_CONFIG = { limit: 32, epochs: 1, seed: 7, evalFreq: 1, lora: { rank: 4, alpha: 8 } };
+const SCREENSHOT = join(ROOT, 'test/artifacts/spam-page.png');
+
+let workDir: string;
+let server: StaticServer | undefined;
+let browser: Browser | undefined;
+let view: SpamPage | undefined;
+let nodeRun: Promise<SpamRunFigures>;
+const timings: Record<string, number> = {};
+
+async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  const start = performance.now();
+  try {
+    return await fn();
+  } finally {
+    timings[label] = (performance.now() - start) / 1000;
+  }
+}
+
+/** The Node runner (examples/spam-classifier/node.ts, bundled from the workspace sources) on `settings`; resolves to its --report. */
+function runNode(settings: Record<string, string | number>, name: string): Promise<SpamRunFigures> {
+  const report = join(workDir, `${name}.json`);
+  const args = Object.entries(settings).flatMap(([k, v]) => [`--${k}`, String(v)]);
+  const child = spawn(process.execPath, ['scripts/run-example.mjs', 'examples/spam-classifier/node.ts', '--', ...args, '--out', join(workDir, `${name}.safetensors`), '--report', report], {
+    cwd: ROOT,
+    env: { ...process.env, SCRATCHGPT_LOG: '', SCRATCHGPT_BACKEND: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const started = performance.now();
+  return new Promise((ok, fail) => {
+    child.on('error', fail);
+    child.on('close', (code) => {
+      timings[`node ${name}`] = (performance.now() - started) / 1000;
+      if (code !== 0) fail(new Error(`node runner exited with ${code}:\n${output}`));
+      else ok(JSON.parse(readFileSync(report, 'utf8')) as SpamRunFigures);
+    });
+  });
+}
+
+beforeAll(async () => {
+  workDir = mkdtempSync(join(tmpdir(), 'scratchgpt-spam-page-'));
+  // The Node run goes on while the page is bundled and Chromium starts.
+  nodeRun = runNode({ limit: CONFIG.limit, epochs: CONFIG.epochs, seed: CONFIG.seed, 'eval-freq': CONFIG.evalFreq }, 'node');
+  nodeRun.catch(() => undefined); // awaited (and reported) by the test that needs it
+  const warnings = await timed('vite build', () => buildSpamPage(join(workDir, 'page')));
+  expect(warnings, 'Vite warnings').toEqual([]);
+  server = await startStaticServer({ '/': join(workDir, 'page') });
+  browser = await launchChromium();
+  view = await timed('page load', () => openSpamPage(browser!, `${server!.url}/index.html`));
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+  console.log(`spam page test: ${Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')}`);
+});
+
+describe('the spam-classifier page (examples/spam-classifier) in headless Chromium', () => {
+  let page: SpamRunFigures;
+
+  it('shows the adapter and its buffer limits', async () => {
+    const adapter = (await view!.page.textContent('#adapter')) ?? '';
+    console.log(adapter);
+    expect(adapter).toMatch(/^adapter: .+ \((core|compatibility)\); buffers up to \d+ MiB, bindings up to \d+ MiB/);
+    expect(view!.problems).toEqual([]);
+  });
+
+  it('fine-tunes the built-in model: validation accuracy rises from chance to well above it', async () => {
+    page = await timed('page training', () => trainInPage(view!, CONFIG, 90_000));
+    console.log(
+      `chromium (${page.adapter}): val accuracy ${page.valAccuracyBefore.toFixed(4)} → ${page.accuracy.val.toFixed(4)}; ` +
+        `${page.stepSeconds.length} steps, ${(page.stepSeconds.reduce((a, b) => a + b, 0) / page.stepSeconds.length).toFixed(3)} s per step`,
+    );
+    expect(page.stepSeconds.length).toBe(2 * Math.floor(CONFIG.limit / 16));
+    // 96 balanced texts: chance is ~50 % (± 5 points, one standard deviation). An untrained head sits
+    // near it; after training at least 70 % (4 standard deviations above chance) and 10 points better.
+    expect(page.valAccuracyBefore).toBeGreaterThan(0.3);
+    expect(page.valAccuracyBefore).toBeLessThan(0.7);
+    expect(page.accuracy.val).toBeGreaterThanOrEqual(0.7);
+    expect(page.accuracy.val).toBeGreaterThan(page.valAccuracyBefore + 0.1);
+    // the loss curve falls and the charts were drawn from it
+    const losses = page.losses.map((l) => l.valLoss);
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
+    expect(await view!.page.locator('#loss-chart polyline').count()).toBe(2);
+    expect(await view!.page.locator('#accuracy-chart polyline').count()).toBe(2);
+  });
+
+  it('gives the losses of the Node runner on the same configuration (within 1e-3 relative)', async () => {
+    const node = await nodeRun;
+    expect(page.losses.map((l) => l.step)).toEqual([1, 4, 7, 10]);
+    expect(node.losses.map((l) => l.step)).toEqual(page.losses.map((l) => l.step));
+    let worst = 0;
+    page.losses.forEach((l, i) => {
+      for (const key of ['trainLoss', 'valLoss'] as const) {
+        const rel = Math.abs(l[key] - node.losses[i][key]) / Math.abs(node.losses[i][key]);
+        worst = Math.max(worst, rel);
+        expect(rel, `${key} at step ${l.step}: chromium ${l[key]} vs node ${node.losses[i][key]}`).toBeLessThanOrEqual(1e-3);
+      }
+    });
+    console.log(`node (${node.adapter}) vs chromium (${page.adapter}): worst relative loss difference ${worst.toExponential(2)}`);
+    for (const [who, run] of [['node', node], ['chromium', page]] as const) {
+      console.log(`  ${who.padEnd(8)} losses ${run.losses.map((l) => `${l.trainLoss.toFixed(6)}/${l.valLoss.toFixed(6)}`).join(' ')}; val accuracy ${run.accuracy.val.toFixed(4)}`);
+    }
+  });
+
+  it("classifies the book's two sample texts through the text box as the script did, and keeps a screenshot", async () => {
+    for (const sample of page.samples) {
+      const verdict = await classifyInPage(view!, sample.text);
+      console.log(`text box: ${JSON.stringify(sample.text)} → ${verdict.shown}`);
+      expect(verdict.label).toBe(sample.label);
+      expect(verdict.spamProbability).toBeCloseTo(sample.spamProbability, 3);
+      expect(verdict.label).toBe(sample.expected);
+    }
+    mkdirSync(join(ROOT, 'test/artifacts'), { recursive: true });
+    await view!.page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect(readFileSync(SCREENSHOT).byteLength).toBeGreaterThan(10_000);
+    expect(view!.problems).toEqual([]);
+  });
+
+  it('trains LoRA adapters only when the LoRA switch is on, with the losses of the Node runner', async () => {
+    const node = runNode({ limit: LORA_CONFIG.limit, epochs: LORA_CONFIG.epochs, seed: LORA_CONFIG.seed, 'eval-freq': LORA_CONFIG.evalFreq, lora: '4,8' }, 'node-lora');
+    const lora = await timed('page LoRA training', () => trainInPage(view!, LORA_CONFIG, 60_000));
+    const recipe = (await view!.page.textContent('#recipe')) ?? '';
+    // rank 4 on every Linear of the built-in model: q, k, v, out (32 → 32), the MLP (32 → 128 → 32) and
+    // the head (32 → 2): 4 · (4·(32 + 32) + (32 + 128) + (128 + 32) + (32 + 2)) = 2,440 parameters.
+    expect(recipe).toMatch(/LoRA rank 4 alpha 8: .* 2,440 trainable/);
+    const nodeLora = await node;
+    expect(nodeLora.losses.length).toBe(1);
+    const rel = Math.abs(lora.losses[0].valLoss - nodeLora.losses[0].valLoss) / nodeLora.losses[0].valLoss;
+    console.log(`LoRA: chromium val loss ${lora.losses[0].valLoss} vs node ${nodeLora.losses[0].valLoss} (rel ${rel.toExponential(2)})`);
+    expect(rel).toBeLessThanOrEqual(1e-3);
+  });
+});
