@@ -23,7 +23,7 @@ await build({
   format: 'esm',
   target: 'node20',
   loader: { '.wgsl': 'text', '.txt': 'text' },
-  external: ['webgpu'],
+  external: ['webgpu', 'playwright-core', 'vite'], // native addon; tools a script drives (bench/spam-page-124m.ts)
   logLevel: 'warning',
 });
 const run = spawnSync(process.execPath, [outfile, ...args], { stdio: 'inherit' });

@@ -12,13 +12,13 @@
 // add their partial sums through workgroup memory. CPU adapters use SPLIT = 1 and QUADS = 4: one
 // load of an x row serves 16 columns. The last k % 4 terms are added after the vec4 steps.
 //
+// The bias, GELU and residual are switched by uniforms (one pipeline serves every layer of a model);
+// the norm, which needs workgroup memory sized for it, by an override.
+//
 // Output rows can be remapped to write straight into a KV cache: row r of x (sequence r / t,
 // position r % t) goes to row (r / t)·y_seq + y_row0 + r % t of y. A weight larger than one storage
 // binding comes in launches of `n` columns from column col0, bound from its own (aligned) range.
 override HAS_NORM: bool = false;
-override HAS_BIAS: bool = false;
-override GELU: bool = false;
-override HAS_RES: bool = false;
 override VEC_W: bool = true;  // weight rows start on vec4 boundaries (k % 4 == 0 and w_shift % 4 == 0)
 override ROWS: u32 = 1u;      // rows of y per workgroup, 1..4
 override QUADS: u32 = 1u;     // column quads per thread: 1, or 4 (CPU adapters)
@@ -39,6 +39,9 @@ struct Params {
   t: u32,        // rows of x per sequence
   y_seq: u32,    // rows of y per sequence
   y_row0: u32,   // row of y where each sequence's rows start
+  has_bias: u32,
+  gelu: u32,
+  has_res: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -151,20 +154,22 @@ fn tail(j: u32, k4: u32, rows: vec4u) -> mat4x4f {
   return t;
 }
 
-// Bias, activation and residual, then the store of the in-range part of columns j..j+3.
-fn finish(j: u32, i0: u32, acc: mat4x4f) {
-  for (var r = 0u; r < ROWS; r++) {
+// Bias, activation and residual, then the store of the in-range part of the thread's columns
+// j..j+4·QUADS−1 (acc[q]: quad q). The loops have run-time bounds, so the epilogue is compiled once,
+// not once per row, column and quad (shader compilers unroll constant loops).
+fn finish(j: u32, i0: u32, acc: array<mat4x4f, 4>) {
+  let rows = min(ROWS, p.m - i0);
+  let cols = min(4u * QUADS, p.n - j);
+  for (var r = 0u; r < rows; r++) {
     let row = i0 + r;
-    if (row >= p.m) { continue; }
     let out_row = (row / p.t) * p.y_seq + p.y_row0 + row % p.t;
-    for (var c = 0u; c < 4u; c++) {
-      let col = j + c;
-      if (col >= p.n) { continue; }
-      var v = acc[r][c];
-      if (HAS_BIAS) { v = v + bias[p.col0 + col]; }
-      if (GELU) { v = gelu(v); }
-      if (HAS_RES) { v = res[row * p.ldy + p.col0 + col] + v; }
-      y[out_row * p.ldy + p.col0 + col] = v;
+    for (var c = 0u; c < cols; c++) {
+      let col = p.col0 + j + c;
+      var v = acc[c / 4u][r][c % 4u];
+      if (p.has_bias != 0u) { v = v + bias[col]; }
+      if (p.gelu != 0u) { v = gelu(v); }
+      if (p.has_res != 0u) { v = res[row * p.ldy + col] + v; }
+      y[out_row * p.ldy + col] = v;
     }
   }
 }
@@ -213,10 +218,5 @@ fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     }
   }
   if (slice != 0u || j >= p.n) { return; }
-  finish(j, i0, acc0);
-  if (QUADS > 1u) {
-    finish(j + 4u, i0, acc1);
-    finish(j + 8u, i0, acc2);
-    finish(j + 12u, i0, acc3);
-  }
+  finish(j, i0, array<mat4x4f, 4>(acc0, acc1, acc2, acc3));
 }

@@ -8,7 +8,6 @@
 // per workgroup, SPLIT threads per quad along k. Twelve storage bindings: the host falls back to
 // three linear launches where the device allows fewer.
 override HAS_NORM: bool = false;
-override HAS_BIAS: bool = false;
 override VEC_W: bool = true;  // weight rows start on vec4 boundaries (k % 4 == 0)
 override ROWS: u32 = 1u;      // rows of x per workgroup, 1..4
 override SPLIT: u32 = 1u;     // threads per column quad along k (a power of two dividing WG)
@@ -24,6 +23,7 @@ struct Params {
   t: u32,        // rows of x per sequence
   y_seq: u32,    // rows of the cache per sequence
   y_row0: u32,   // cache row where each sequence's new rows start
+  has_bias: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -135,20 +135,27 @@ fn mac(acc: ptr<function, mat4x4f>, a: mat4x4f, wm: mat4x4f) {
   if (ROWS > 3u) { (*acc)[3] += a[3] * wm; }
 }
 
-// Bias, then the store of the in-range part of columns j..j+3 of projection `which` (q: row by row;
-// k, v: cache rows).
-fn finish(which: u32, j: u32, i0: u32, acc: mat4x4f) {
-  for (var r = 0u; r < ROWS; r++) {
+// Bias, then the store of the in-range part of columns j..j+3 of the three projections (q: row by
+// row; k, v: cache rows). Run-time loop bounds: compiled once, not unrolled per row and column.
+fn finish(j: u32, i0: u32, acc: array<mat4x4f, 3>) {
+  let rows = min(ROWS, p.m - i0);
+  let cols = min(4u, p.n - j);
+  for (var r = 0u; r < rows; r++) {
     let row = i0 + r;
-    if (row >= p.m) { continue; }
     let cache_row = (row / p.t) * p.y_seq + p.y_row0 + row % p.t;
-    for (var c = 0u; c < 4u; c++) {
+    for (var c = 0u; c < cols; c++) {
       let col = j + c;
-      if (col >= p.n) { continue; }
-      let v = acc[r][c];
-      if (which == 0u) { q[row * p.n + col] = select(v, v + bq[col], HAS_BIAS); }
-      if (which == 1u) { k_cache[cache_row * p.n + col] = select(v, v + bk[col], HAS_BIAS); }
-      if (which == 2u) { v_cache[cache_row * p.n + col] = select(v, v + bv[col], HAS_BIAS); }
+      var vq = acc[0][r][c];
+      var vk = acc[1][r][c];
+      var vv = acc[2][r][c];
+      if (p.has_bias != 0u) {
+        vq = vq + bq[col];
+        vk = vk + bk[col];
+        vv = vv + bv[col];
+      }
+      q[row * p.n + col] = vq;
+      k_cache[cache_row * p.n + col] = vk;
+      v_cache[cache_row * p.n + col] = vv;
     }
   }
 }
@@ -208,7 +215,5 @@ fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
     }
   }
   if (slice != 0u || j >= p.n) { return; }
-  finish(0u, j, i0, acc_q);
-  finish(1u, j, i0, acc_k);
-  finish(2u, j, i0, acc_v);
+  finish(j, i0, array<mat4x4f, 3>(acc_q, acc_k, acc_v));
 }

@@ -35,7 +35,7 @@ commands:
             the first validation entry after each epoch, responses for the test set
             --weights P     GPT-2 safetensors file or URL: the book's recipe (gpt2-medium in the book; 2 epochs,
                             batch 8, lr 5e-5); default: a small built-in GPT over the training texts'
-                            subvocabulary, trained from scratch (C=64, L=2, 3 epochs, batch 8, lr 2e-3)
+                            subvocabulary, trained from scratch (C=64, L=2, 2 epochs, batch 8, lr 2e-3)
             --lora R,A      train LoRA adapters only (rank R, alpha A), merged into the saved model
             --epochs N      --batch-size N      --lr X      --seed N (default 123)
             --format F      alpaca | phi3 (default alpaca)

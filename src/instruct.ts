@@ -81,7 +81,7 @@ const BOOK_RECIPE: Recipe = { name: "the book's (GPT-2)", epochs: 2, batchSize: 
  * Responses stay short (the longest training response is under 60 tokens).
  */
 const BUILT_IN = {
-  recipe: { name: 'built-in (small GPT from scratch, training subvocabulary)', epochs: 3, batchSize: 8, lr: 2e-3, maxNewTokens: 64 } satisfies Recipe,
+  recipe: { name: 'built-in (small GPT from scratch, training subvocabulary)', epochs: 2, batchSize: 8, lr: 2e-3, maxNewTokens: 64 } satisfies Recipe,
   embDim: 64,
   nLayers: 2,
   nHeads: 4,

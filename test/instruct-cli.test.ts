@@ -63,22 +63,22 @@ beforeAll(async () => {
 describe('scratchgpt finetune instruct', () => {
   it('trains the built-in model on a few entries, prints losses and responses, writes the model, the responses file and the plot', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sg-instruct-cli-'));
-    const args = ['finetune', 'instruct', '--limit', '16', '--epochs', '1', '--max-new-tokens', '8', '--mask-instruction', '--data', instructionData, '--out', 'out'];
+    const args = ['finetune', 'instruct', '--limit', '8', '--epochs', '1', '--max-new-tokens', '6', '--mask-instruction', '--data', instructionData, '--out', 'out'];
     const { code, stdout, stderr } = await run(cli, args, dir);
     expect(code, `stdout:\n${stdout}\nstderr:\n${stderr}`).toBe(0);
     expect(stdout).toMatch(/recipe: built-in .*; 1 epochs, batch 8, lr 0.002, weight decay 0.1, format alpaca, prompt tokens masked, seed 123/);
     expect(stdout).toMatch(/model: C=64, L=2, NH=4, V=\d+ \(training subvocabulary \+ unknown\)/);
-    expect(stdout).toMatch(/data: 16 train \/ 16 val \/ 16 test entries; .* 2 train batches per epoch/);
+    expect(stdout).toMatch(/data: 8 train \/ 8 val \/ 8 test entries; .* 1 train batches per epoch/);
     expect(stdout).toMatch(/initial loss \(5 batches\): train \d+\.\d{3}, val \d+\.\d{3}/);
     expect(stdout).toMatch(/epoch 1 step {4}1: train loss \d+\.\d{3}, val loss \d+\.\d{3}/);
     expect(stdout).toMatch(/epoch 1 response to the first validation entry: ".*"/);
-    expect(stdout).toMatch(/generated 16 test responses in [\d.]+ s \(greedy, up to 8 new tokens\)/);
+    expect(stdout).toMatch(/generated 8 test responses in [\d.]+ s \(greedy, up to 6 new tokens\)/);
     expect(stdout).toContain('Correct response:\n>> ');
     expect(readdirSync(join(dir, 'out')).sort()).toEqual(['config.json', 'instruction-data-with-response.json', 'loss.svg', 'model.safetensors', 'vocabulary.json']);
     // The book's responses file: the test entries (file positions 935…) with model_response added.
     const data = JSON.parse(readFileSync(instructionData, 'utf8')) as Record<string, string>[];
     const responses = JSON.parse(readFileSync(join(dir, 'out', 'instruction-data-with-response.json'), 'utf8')) as Record<string, string>[];
-    expect(responses).toHaveLength(16);
+    expect(responses).toHaveLength(8);
     responses.forEach((r, i) => {
       expect(Object.keys(r)).toEqual(['instruction', 'input', 'output', 'model_response']);
       expect(r.instruction).toBe(data[935 + i].instruction);
@@ -98,10 +98,10 @@ describe('scratchgpt finetune instruct', () => {
     const gpt = new GPTModel(gptConfig({ vocabSize: 50257, contextLength: 128, embDim: 16, nHeads: 2, nLayers: 1, dropRate: 0, qkvBias: true, tieWeights: true }));
     await saveGPT2(join(dir, 'gpt2'), gpt);
     gpt.dispose();
-    const args = ['finetune', 'instruct', '--weights', join(dir, 'gpt2', 'model.safetensors'), '--lora', '2,4', '--limit', '8', '--epochs', '1', '--max-new-tokens', '3', '--data', instructionData, '--out', 'out', '--plot', 'curve.svg'];
+    const args = ['finetune', 'instruct', '--weights', join(dir, 'gpt2', 'model.safetensors'), '--lora', '2,4', '--limit', '4', '--batch-size', '4', '--epochs', '1', '--max-new-tokens', '3', '--data', instructionData, '--out', 'out', '--plot', 'curve.svg'];
     const { code, stdout, stderr } = await run(cli, args, dir);
     expect(code, `stdout:\n${stdout}\nstderr:\n${stderr}`).toBe(0);
-    expect(stdout).toMatch(/recipe: the book's \(GPT-2\); 1 epochs, batch 8, lr 0.00005, .*LoRA rank 2 alpha 4/);
+    expect(stdout).toMatch(/recipe: the book's \(GPT-2\); 1 epochs, batch 4, lr 0.00005, .*LoRA rank 2 alpha 4/);
     // rank 2 on q, k, v, out_proj (16→16), ff (16→64, 64→16); the tied head is no Linear
     const trainable = 4 * 2 * (16 + 16) + 2 * (16 + 64) + 2 * (64 + 16);
     expect(stdout).toContain(`${trainable.toLocaleString('en-US')} trainable; gradients + AdamW state ${(12 * trainable).toLocaleString('en-US')} bytes`);

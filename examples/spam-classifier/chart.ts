@@ -30,10 +30,10 @@ function element(name: string, attributes: Record<string, string | number>, text
   return el;
 }
 
-/** Roughly `count` round tick values covering [lo, hi]. */
-function ticks(lo: number, hi: number, count: number): number[] {
+/** Roughly `count` round tick values covering [lo, hi] (integers only with `integer`). */
+function ticks(lo: number, hi: number, count: number, integer = false): number[] {
   const span = hi - lo || 1;
-  const raw = span / count;
+  const raw = integer ? Math.max(1, span / count) : span / count;
   const magnitude = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? raw;
   const out: number[] = [];
@@ -41,7 +41,7 @@ function ticks(lo: number, hi: number, count: number): number[] {
   return out;
 }
 
-/** Draws `series` into `svg` (replacing what was there): axes, ticks, a legend and one polyline per series. */
+/** Draws `series` into `svg` (replacing what was there): axes, ticks (integer x: steps, epochs), a legend and one polyline per series. */
 export function drawChart(svg: SVGSVGElement, series: ChartSeries[], options: ChartOptions): void {
   const { xLabel, yLabel, format = (v: number) => String(Number(v.toPrecision(3))) } = options;
   svg.replaceChildren();
@@ -63,7 +63,7 @@ export function drawChart(svg: SVGSVGElement, series: ChartSeries[], options: Ch
     svg.append(element('line', { x1: PAD.left, x2: WIDTH - PAD.right, y1: py(y), y2: py(y), class: 'grid' }));
     svg.append(element('text', { x: PAD.left - 6, y: py(y) + 4, 'text-anchor': 'end', class: 'tick' }, format(y)));
   }
-  for (const x of ticks(x0, x1, 5)) {
+  for (const x of ticks(x0, x1, 5, true)) {
     svg.append(element('text', { x: px(x), y: HEIGHT - PAD.bottom + 16, 'text-anchor': 'middle', class: 'tick' }, String(x)));
   }
   svg.append(element('rect', { x: PAD.left, y: PAD.top, width: WIDTH - PAD.left - PAD.right, height: HEIGHT - PAD.top - PAD.bottom, class: 'frame' }));

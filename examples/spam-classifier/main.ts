@@ -136,7 +136,7 @@ function onProgress(event: SpamProgress): void {
     case 'model': {
       const lora = event.lora ? `, LoRA rank ${event.lora.rank} alpha ${event.lora.alpha}` : '';
       ui.recipe.textContent =
-        `${event.recipe.name}${lora}: C=${event.embDim}, ${event.nLayers} layers, ${(event.parameters / 1e6).toFixed(1)}M parameters, ` +
+        `${event.recipe.name}${lora}: C=${event.embDim}, ${event.nLayers} layer${event.nLayers === 1 ? '' : 's'}, ${(event.parameters / 1e6).toFixed(1)}M parameters, ` +
         `${event.trainable.toLocaleString('en-US')} trainable; ${event.recipe.epochs} epochs, batch ${event.recipe.batchSize}, lr ${event.recipe.lr}`;
       curves.epochs = event.recipe.epochs;
       break;
@@ -184,7 +184,8 @@ function showResults(run: SpamRunFigures, seconds: number): void {
   ui.samples.replaceChildren(
     ...run.samples.map((s) => {
       const li = document.createElement('li');
-      li.textContent = `the book's “${s.text}” → ${s.label} (p(spam) ${s.spamProbability.toFixed(3)}; the book: ${s.expected})`;
+      const says = (label: string) => (label === 'spam' ? 'spam' : 'not spam');
+      li.textContent = `the book's “${s.text}” → ${says(s.label)} (p(spam) ${s.spamProbability.toFixed(3)}; the book: ${says(s.expected)})`;
       return li;
     }),
   );

@@ -16,10 +16,10 @@ interface Vite {
 }
 
 /**
- * Bundles the page with its own Vite config (examples/spam-classifier/vite.config.ts) into `outDir`;
- * returns Vite's warnings (expected: none).
+ * Bundles the page with its own Vite config (examples/spam-classifier/vite.config.ts, or `configFile`)
+ * into `outDir`; returns Vite's warnings (expected: none).
  */
-export async function buildSpamPage(outDir: string): Promise<string[]> {
+export async function buildSpamPage(outDir: string, configFile = join(ROOT, 'examples/spam-classifier/vite.config.ts')): Promise<string[]> {
   const vite = (await import('vite')) as unknown as Vite;
   const warnings: string[] = [];
   const logger = {
@@ -32,7 +32,7 @@ export async function buildSpamPage(outDir: string): Promise<string[]> {
     hasWarned: false,
   };
   await vite.build({
-    configFile: join(ROOT, 'examples/spam-classifier/vite.config.ts'),
+    configFile,
     customLogger: logger,
     build: { outDir, emptyOutDir: true },
   });
@@ -71,11 +71,8 @@ export interface SpamPageSettings {
   weightsFile?: string;
 }
 
-/**
- * Fills the form, presses Fine-tune and waits for the run to end; returns the run's figures
- * (`window.spamRun`). An error shown by the page or reported on its console fails the run.
- */
-export async function trainInPage({ page, problems }: SpamPage, settings: SpamPageSettings, timeoutMs: number): Promise<SpamRunFigures> {
+/** Fills the form and presses Fine-tune; the run goes on in the page (see {@link finishRunInPage}). */
+export async function startRunInPage({ page }: SpamPage, settings: SpamPageSettings): Promise<void> {
   await page.locator('details').evaluate((d) => ((d as HTMLDetailsElement).open = true));
   const fields: [string, number | undefined][] = [
     ['#limit', settings.limit],
@@ -93,12 +90,25 @@ export async function trainInPage({ page, problems }: SpamPage, settings: SpamPa
   if (settings.weightsFile) await page.setInputFiles('#weights-file', settings.weightsFile);
   await page.check(`input[name="model"][value="${settings.weightsFile ? 'gpt2' : 'builtin'}"]`);
   await page.click('#train');
+}
+
+/**
+ * Waits for the page's run to end; returns its figures (`window.spamRun`). An error shown by the page
+ * or reported on its console fails the run.
+ */
+export async function finishRunInPage({ page, problems }: SpamPage, timeoutMs: number): Promise<SpamRunFigures> {
   await page.waitForSelector('body[data-state="done"], body[data-state="error"]', { timeout: timeoutMs });
   const state = await page.evaluate(() => document.body.dataset.state);
   if (state !== 'done' || problems.length > 0) {
     throw new Error(`the page's run failed: ${await page.textContent('#status')}\n${problems.join('\n')}`);
   }
   return (await page.evaluate(() => window.spamRun))!;
+}
+
+/** {@link startRunInPage}, then {@link finishRunInPage}. */
+export async function trainInPage(view: SpamPage, settings: SpamPageSettings, timeoutMs: number): Promise<SpamRunFigures> {
+  await startRunInPage(view, settings);
+  return finishRunInPage(view, timeoutMs);
 }
 
 /** Types `text` into the page's text box and returns the verdict it shows (label and p(spam)). */

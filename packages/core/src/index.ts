@@ -3,7 +3,7 @@
  * This is the browser (default) entry; Node resolves `@scratchgpt/core` to `node.ts` through the
  * package's `node` export condition (the same API, plus Dawn as the adapter source).
  */
-export { VERSION } from './version';
+export { VERSION } from './engine/version';
 export * from './engine/device';
 export { ScratchGPTError, type ErrorCode } from './engine/errors';
 export { setLog, type LogLevel, type LogSetting, type LogSink } from './engine/log';
@@ -19,7 +19,6 @@ export * from './ops/creation';
 // The float64 references (`*Ref`) and the op registry are in `@scratchgpt/core/testing` (src/testing.ts).
 export * from './ops/index';
 export {
-  attentionVariant,
   hasF16,
   hasSubgroups,
   reductionVariant,

@@ -4,7 +4,7 @@
  * copy) cannot see the device that the other was initialised with. Every copy registers itself in a
  * global registry keyed by `Symbol.for`, which all copies share.
  */
-import { VERSION } from '../version';
+import { VERSION } from './version';
 import { logMessage } from './log';
 
 /** What each loaded copy registers. */

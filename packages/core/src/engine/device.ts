@@ -3,7 +3,7 @@
  * `./node.ts` (picked by the package's `node` export condition), which registers an {@link AdapterSource}
  * here. This module never imports `webgpu` itself, so browser bundles never see it.
  */
-import { VERSION } from '../version';
+import { VERSION } from './version';
 import { registerCopy, otherInitialisedCopies, type LoadedCopy } from './copies';
 import { ScratchGPTError } from './errors';
 import { clearLastLoss, lastLoss, markLost } from './lost';

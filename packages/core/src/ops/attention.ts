@@ -120,7 +120,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const keyGroups = Math.ceil((bh * Math.ceil(kvRows / rowsPerGroup)) / threads);
   const out = Tensor.empty(q.shape, q.dtype);
   const stats = Tensor.empty([2, bh, t], 'f32'); // log-sum-exp, then D_i in backward
-  launch(variant, 'forward', { params, bind: { q, k, v, o: out, stats }, groups: queryGroups });
+  // dout: the tiled kernel's staging helper reaches it in every entry (unread in the forward).
+  launch(variant, 'forward', { params, bind: { q, k, v, o: out, stats, dout: null }, groups: queryGroups });
   if (storage === 'f16') {
     stats.dispose();
     return out;

@@ -75,7 +75,8 @@ export const castInfo: OpInfo<CastArgs> = {
   ref: ([x], _shapes, { to }) => castRef(x, 'f16'),
   domain: [-70000, 70000],
   // Values across the f16 range: normal, subnormal (|x| < 6.1e-5), halfway ties, beyond 65504, zeros.
-  data: (_k, [shape], _args, random) => {
+  data: (_k, [shape], _args, random, dtype) => {
+    if (dtype === 'i32') return undefined; // the rejected-dtype check: any words
     const n = shape.reduce((a, b) => a * b, 1);
     const u = random(n, 0, 1);
     return Float32Array.from(u, (r, i) => {

@@ -29,6 +29,15 @@ export const FUSED_LINEAR_MAX_ROWS = 8;
 /** Rows of the output one workgroup computes (the kernel's `ROWS` is at most this). */
 const ROWS_PER_GROUP = 4;
 
+/**
+ * The kernel's `ROWS` for `rows` rows: 1 for a single row (batch-1 decoding), else 4 (surplus rows
+ * of the last block are clamped and not stored): two pipelines per flag set, not four.
+ * @internal
+ */
+export function blockRows(rows: number): number {
+  return rows === 1 ? 1 : ROWS_PER_GROUP;
+}
+
 /** A LayerNorm applied to the input rows first (`weight`/`bias` of length K, like `layerNorm`'s). */
 export interface LinearNorm {
   weight?: Tensor | null;
@@ -151,7 +160,7 @@ export function linearFused(x: Tensor, weight: Tensor, options: FusedLinearOptio
   const { target, rowsPerSequence, targetRowsPerSequence, firstRow } = into;
   if (rows === 0 || n === 0) return;
   const shape = fusedLinearShape();
-  const memory = workgroupMemory(shape, Math.min(rows, ROWS_PER_GROUP), k, norm !== null);
+  const memory = workgroupMemory(shape, blockRows(rows), k, norm !== null);
   if (memory === null) {
     // The normalised rows would not fit workgroup memory: the LayerNorm as its own dispatch.
     const h = layerNorm(x, norm!.weight ?? undefined, norm!.bias ?? undefined, norm!.eps ?? 1e-5);
@@ -159,15 +168,7 @@ export function linearFused(x: Tensor, weight: Tensor, options: FusedLinearOptio
     h.dispose();
     return;
   }
-  const constants = {
-    HAS_NORM: norm !== null,
-    HAS_BIAS: bias !== null,
-    GELU: activation === 'gelu',
-    HAS_RES: residual !== null,
-    ROWS: Math.min(rows, ROWS_PER_GROUP),
-    ...shape,
-    ...memory,
-  };
+  const constants = { HAS_NORM: norm !== null, ROWS: blockRows(rows), WG: shape.WG, QUADS: shape.QUADS, SPLIT: shape.SPLIT, XN: memory.XN, PARTIALS: memory.PARTIALS };
   const columnsPerGroup = (4 * shape.QUADS * shape.WG) / shape.SPLIT;
   const rowGroups = Math.ceil(rows / ROWS_PER_GROUP);
   const common = {
@@ -178,6 +179,9 @@ export function linearFused(x: Tensor, weight: Tensor, options: FusedLinearOptio
     t: rowsPerSequence,
     y_seq: targetRowsPerSequence,
     y_row0: firstRow,
+    has_bias: bias !== null,
+    gelu: activation === 'gelu',
+    has_res: residual !== null,
   };
   for (const part of rowRanges(n, Math.max(k, 1), testBindingElements ?? undefined)) {
     const w = weightBinding(part.bind(weight));

@@ -17,7 +17,7 @@ import { expectDType, fmt, sameShape, Tensor } from '../engine/tensor';
 import { concat } from './concat';
 import { zeros } from './creation';
 import type { OpInfo } from './info';
-import { canBindStorageBuffers, FUSED_LINEAR_MAX_ROWS, linear, linearFused, linearRef, weightBinding, workgroupMemory, type LinearNorm } from './linear';
+import { blockRows, canBindStorageBuffers, FUSED_LINEAR_MAX_ROWS, linear, linearFused, linearRef, weightBinding, workgroupMemory, type LinearNorm } from './linear';
 import { tileConfig } from './gemm/dispatch';
 
 const kernel = defineKernel('qkv', source);
@@ -107,12 +107,12 @@ export function qkvProjection(x: Tensor, weights: QkvWeights, cache: QkvCacheSlo
     const { keys, values, position } = cache;
     // One column quad of each projection per thread (CPU adapters: all of K; GPUs: K split 16 ways).
     const shape = tileConfig().adapter === 'cpu' ? { WG: 8, SPLIT: 1 } : { WG: 64, SPLIT: 16 };
-    const memory = workgroupMemory({ ...shape, QUADS: 1 }, Math.min(rows, 4), k, norm !== null, 3);
+    const memory = workgroupMemory({ ...shape, QUADS: 1 }, blockRows(rows), k, norm !== null, 3);
     if (rows <= FUSED_LINEAR_MAX_ROWS && k > 0 && memory && !testForceFallback && canBindStorageBuffers(QKV_BINDINGS)) {
       const columnsPerGroup = (4 * shape.WG) / shape.SPLIT;
       launch(kernel, 'forward', {
-        constants: { HAS_NORM: norm !== null, HAS_BIAS: !!weights.queryBias, VEC_W: k % 4 === 0, ROWS: Math.min(rows, 4), ...shape, ...memory },
-        params: { m: rows, n, k, eps: norm?.eps ?? 1e-5, t, y_seq: keys.shape[1], y_row0: position },
+        constants: { HAS_NORM: norm !== null, VEC_W: k % 4 === 0, ROWS: blockRows(rows), WG: shape.WG, SPLIT: shape.SPLIT, XN: memory.XN, PARTIALS: memory.PARTIALS },
+        params: { m: rows, n, k, eps: norm?.eps ?? 1e-5, t, y_seq: keys.shape[1], y_row0: position, has_bias: !!weights.queryBias },
         bind: {
           x,
           norm_w: norm?.weight ?? null,
