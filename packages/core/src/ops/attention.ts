@@ -20,10 +20,13 @@ import { attentionVariant, defineStorageKernel, storageOf, storageVariant, type 
 const kernel = defineStorageKernel('attention', source, [commonWgsl, commonSource]);
 /** The tiled kernel (K/V tiles through workgroup memory; GPUs). Same Params, bindings and entries. */
 const flash = defineStorageKernel('attention_flash', flashSource, [commonWgsl, commonSource]);
-/** Workgroup memory the flash kernel's largest entry needs (its tiles, from the shader's constants). */
-const FLASH_BYTES = (() => {
-  const { BR, BC, MAX_D } = flash.consts;
-  return 4 * (3 * BR * MAX_D + BR * BC);
+/**
+ * Workgroup memory the flash kernel's largest entry needs, from the shader's constants: backward_kv's
+ * three tiles, score tile and per-query stats.
+ */
+export const FLASH_BYTES = (() => {
+  const { BR, BC, BCB, MAX_D } = flash.consts;
+  return 4 * (3 * BR * MAX_D + BR * BC + 2 * BCB);
 })();
 
 /**

@@ -50,10 +50,11 @@ export function sampleLogits(logits: Tensor, options: SampleOptions = {}): Tenso
   const v = logits.shape[logits.rank - 1];
   if (v === 0) throw new ScratchGPTError('shape', `scratchgpt: sampleLogits: empty vocabulary in logits ${fmt(logits.shape)}`);
   const rows = logits.size / v;
+  // The variant first: it throws when a forced one is unavailable, before anything is allocated.
+  const variant = rowVariant(kernel);
   const out = Tensor.empty(logits.shape.slice(0, -1), 'i32');
   const seed = temperature > 0 ? (options.seed ?? nextSeed()) >>> 0 : 0;
   // One workgroup per row, indexed by workgroup_id.x alone (the row also keys the draw's hash).
-  const variant = rowVariant(kernel);
   launch(variant, 'forward', { constants: { ROWS_SG: rowsSubgroupSize() }, params: { v, top_k: topK, seed, temperature, top_p: topP }, bind: { logits, out }, workgroups: [rows, 1, 1] });
   return out;
 }
