@@ -5,14 +5,12 @@
  * without LoRA (rank 16, alpha 16 on every Linear, the book's appendix E): seconds per step (forward +
  * backward + AdamW) and memory. `node dist/bench.js --only=instruct [--batch=N] [--steps=N]`.
  *
- * Memory: `memory()` counts live buffers, not a high-water mark. The step's peak lies between the
- * larger of the live bytes after the forward pass (weights, optimizer state, every saved activation)
- * and after the backward pass, and an upper bound: after the forward pass plus every gradient (the
- * activations only shrink during backward while the gradients only grow). The process's peak resident
- * set is reported too (on a software adapter GPU buffers live in system memory).
+ * Memory: `peakMemory()`, the most bytes live tensors held at once during the variant's steps (weights,
+ * optimizer state, activations, gradients). The process's peak resident set is reported too (on a
+ * software adapter GPU buffers live in system memory).
  */
 import { readFileSync } from 'node:fs';
-import { AdamW, init, manualSeed, memory, sync, trimPool } from '../packages/core/src/node';
+import { AdamW, init, manualSeed, peakMemory, resetPeakMemory, sync, trimPool } from '../packages/core/src/node';
 import { GPTModel, gptConfig } from '../packages/gpt/src/index';
 import { applyLoRA, bookInstructionSplit, instructionLoss, InstructionDataset, InstructionLoader, parseInstructionData } from '../packages/finetune/src/index';
 import { table } from './run';
@@ -43,17 +41,15 @@ export async function benchInstruct({ batch = 8, steps = 3 }: InstructBenchOptio
     const trainableCount = trainable.reduce((n, [, p]) => n + p.size, 0);
     const opt = new AdamW(trainable, { lr: 5e-5, weightDecay: 0.1 });
     const times: number[] = [];
-    let afterForward = 0;
-    let afterBackward = 0;
     let loss = NaN;
+    let peak = 0;
+    resetPeakMemory();
     try {
       for (const [i, b] of batches.entries()) {
         await sync();
         const t0 = performance.now();
         const value = instructionLoss(model, b);
-        afterForward = Math.max(afterForward, memory().liveBytes);
         value.backward();
-        afterBackward = Math.max(afterBackward, memory().liveBytes);
         opt.step();
         opt.zeroGrad();
         loss = await value.item(); // waits for the whole step (the queue runs in order)
@@ -63,22 +59,21 @@ export async function benchInstruct({ batch = 8, steps = 3 }: InstructBenchOptio
         console.log(`${lora ? 'LoRA' : 'full'} step ${i + 1}: ${b.shape[0]}×${b.shape[1]} tokens, loss ${loss.toFixed(4)}, ${seconds.toFixed(1)} s${i === 0 ? ' (warm-up)' : ''}`);
       }
     } finally {
+      peak = peakMemory();
       opt.dispose();
       model.dispose();
       trimPool();
     }
-    const gradBytes = 4 * trainableCount;
     const mean = times.reduce((a, t) => a + t, 0) / Math.max(1, times.length);
     rows.push([
       lora ? 'LoRA r=16 α=16' : 'full fine-tuning',
       trainableCount.toLocaleString('en-US'),
       mean.toFixed(1),
-      mib(Math.max(afterForward, afterBackward)),
-      mib(afterForward + gradBytes),
+      mib(peak),
       mib(process.resourceUsage().maxRSS * 1024),
     ]);
   }
   console.log(
-    `\n${table(['variant', 'trainable', `s/step (mean of ${steps - 1})`, 'live peak ≥', 'live peak ≤', 'process max RSS (cumulative)'], rows)}`,
+    `\n${table(['variant', 'trainable', `s/step (mean of ${steps - 1})`, 'peak live on the GPU', 'process max RSS (cumulative)'], rows)}`,
   );
 }

@@ -91,5 +91,6 @@ try {
 
 function report(where: string, run: SpamRunFigures, total: number): void {
   const [step] = run.stepSeconds;
-  console.log(`${where} (${run.adapter}): one step of the book's recipe (batch 8 × ${run.maxLength} tokens) in ${step.toFixed(2)} s; whole run ${total.toFixed(1)} s`);
+  const peak = (run.trainingPeakBytes / 2 ** 20).toFixed(0);
+  console.log(`${where} (${run.adapter}): one step of the book's recipe (batch 8 × ${run.maxLength} tokens) in ${step.toFixed(2)} s, peak ${peak} MiB live on the GPU; whole run ${total.toFixed(1)} s`);
 }

@@ -17,8 +17,8 @@
 //                dV += (P∘keep)ᵀ·dO, dK += dSᵀ·(Q·scale). Rows of a KV cache past S get zeros.
 // Causal: a block stops at the last key its last row sees (forward, backward_q) or starts at the first
 // query its first key is seen by (backward_kv); pairs past the diagonal inside a tile are masked.
-// Workgroup memory: 25.0 KiB (forward), 24.5 KiB (backward_q), 25.0 KiB (backward_kv): the op checks
-// the device's maxComputeWorkgroupStorageSize.
+// Workgroup memory: 25,600 B (forward), 25,600 B (backward_q), 25,664 B (backward_kv, with row_stats):
+// the op checks the device's maxComputeWorkgroupStorageSize against the largest (FLASH_BYTES).
 const BR: u32 = 16u;    // query rows (key rows in backward_kv) per workgroup
 const TPR: u32 = 4u;    // threads per row
 const WG: u32 = 64u;    // BR · TPR

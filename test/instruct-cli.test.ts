@@ -4,33 +4,18 @@
  * esbuild (as tsup does for `dist/cli.js`), so the test does not depend on a previous `pnpm build`;
  * the judge talks to small fake servers on 127.0.0.1 (Ollama-style streaming and OpenAI-style).
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { join } from 'node:path';
 import { init, manualSeed } from '@scratchgpt/core/node';
 import { GPTModel, gptConfig, saveGPT2 } from '@scratchgpt/gpt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { bundleCli, ROOT, type BundledCli } from './cli-bundle';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const instructionData = join(root, 'packages/finetune/data/instruction-data.json');
-const spamData = join(root, 'packages/finetune/data/SMSSpamCollection.tsv');
-
-function run(cli: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cli, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 100_000 });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((ok, fail) => {
-    child.on('error', fail);
-    child.on('close', (code) => ok({ code, stdout, stderr }));
-  });
-}
+const instructionData = join(ROOT, 'packages/finetune/data/instruction-data.json');
+const spamData = join(ROOT, 'packages/finetune/data/SMSSpamCollection.tsv');
 
 /** The keys of a safetensors file's header (tensor names and `__metadata__`). */
 function safetensorsKeys(path: string): string[] {
@@ -38,33 +23,18 @@ function safetensorsKeys(path: string): string[] {
   return Object.keys(JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString()));
 }
 
-// Inside node_modules so that the bundle resolves the external `webgpu` package like dist/cli.js does.
-const cacheDir = join(root, 'node_modules', '.cache');
-mkdirSync(cacheDir, { recursive: true });
-const bundleDir = mkdtempSync(join(cacheDir, 'scratchgpt-instruct-cli-test-'));
-const cli = join(bundleDir, 'cli.js');
-
-afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
+let cli: BundledCli;
+afterAll(() => cli?.dispose());
 
 beforeAll(async () => {
-  await build({
-    entryPoints: [join(root, 'src/cli.ts')],
-    outfile: cli,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    loader: { '.wgsl': 'text' },
-    external: ['webgpu'],
-    logLevel: 'error',
-  });
+  cli = await bundleCli();
 });
 
 describe('scratchgpt finetune instruct', () => {
   it('trains the built-in model on a few entries, prints losses and responses, writes the model, the responses file and the plot', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sg-instruct-cli-'));
     const args = ['finetune', 'instruct', '--limit', '8', '--epochs', '1', '--max-new-tokens', '6', '--mask-instruction', '--data', instructionData, '--out', 'out'];
-    const { code, stdout, stderr } = await run(cli, args, dir);
+    const { code, stdout, stderr } = await cli.run(args, dir);
     expect(code, `stdout:\n${stdout}\nstderr:\n${stderr}`).toBe(0);
     expect(stdout).toMatch(/recipe: built-in .*; 1 epochs, batch 8, lr 0.002, weight decay 0.1, format alpaca, prompt tokens masked, seed 123/);
     expect(stdout).toMatch(/model: C=64, L=2, NH=4, V=\d+ \(training subvocabulary \+ unknown\)/);
@@ -99,7 +69,7 @@ describe('scratchgpt finetune instruct', () => {
     await saveGPT2(join(dir, 'gpt2'), gpt);
     gpt.dispose();
     const args = ['finetune', 'instruct', '--weights', join(dir, 'gpt2', 'model.safetensors'), '--lora', '2,4', '--limit', '4', '--batch-size', '4', '--epochs', '1', '--max-new-tokens', '3', '--data', instructionData, '--out', 'out', '--plot', 'curve.svg'];
-    const { code, stdout, stderr } = await run(cli, args, dir);
+    const { code, stdout, stderr } = await cli.run(args, dir);
     expect(code, `stdout:\n${stdout}\nstderr:\n${stderr}`).toBe(0);
     expect(stdout).toMatch(/recipe: the book's \(GPT-2\); 1 epochs, batch 4, lr 0.00005, .*LoRA rank 2 alpha 4/);
     // rank 2 on q, k, v, out_proj (16→16), ff (16→64, 64→16); the tied head is no Linear
@@ -115,10 +85,10 @@ describe('scratchgpt finetune instruct', () => {
 
   it('rejects bad options with clear messages', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sg-instruct-cli-'));
-    const badLora = await run(cli, ['finetune', 'instruct', '--lora', '16'], dir);
+    const badLora = await cli.run(['finetune', 'instruct', '--lora', '16'], dir);
     expect(badLora.code).toBe(1);
     expect(badLora.stderr).toMatch(/--lora must be 'rank,alpha' .* got '16'/);
-    const badFormat = await run(cli, ['finetune', 'instruct', '--format', 'chatml', '--data', instructionData], dir);
+    const badFormat = await cli.run(['finetune', 'instruct', '--format', 'chatml', '--data', instructionData], dir);
     expect(badFormat.code).toBe(1);
     expect(badFormat.stderr).toMatch(/unknown prompt format 'chatml' \(known: alpaca, phi3\)/);
   });
@@ -128,7 +98,7 @@ describe('scratchgpt finetune spam --lora', () => {
   it('trains LoRA adapters on the built-in classifier, reports the memory saved, writes the merged classifier and the adapters', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sg-spam-lora-'));
     const args = ['finetune', 'spam', '--lora', '4,8', '--limit', '24', '--epochs', '1', '--max-length', '24', '--data', spamData, '--out', 'clf.safetensors', '--plot', 'plots-'];
-    const { code, stdout, stderr } = await run(cli, args, dir);
+    const { code, stdout, stderr } = await cli.run(args, dir);
     expect(code, `stdout:\n${stdout}\nstderr:\n${stderr}`).toBe(0);
     expect(stdout).toMatch(/recipe: built-in .*; LoRA rank 4 alpha 8 \(every Linear, the rest frozen\)/);
     // The built-in model: C = 32, one block, 2-class head; rank 4 on q, k, v, out_proj, both ff layers and the head.
@@ -182,7 +152,7 @@ describe('scratchgpt judge', () => {
       for (const part of [content.slice(0, 1), content.slice(1)]) res.write(`${JSON.stringify({ message: { role: 'assistant', content: part }, done: false })}\n`);
       res.end(`${JSON.stringify({ message: { role: 'assistant', content: '' }, done: true })}\n`);
     });
-    const { code, stdout, stderr } = await run(cli, ['judge', 'responses.json', '--url', url, '--model', 'llama3'], dir);
+    const { code, stdout, stderr } = await cli.run(['judge', 'responses.json', '--url', url, '--model', 'llama3'], dir);
     expect(code, `stdout:\n${stdout}\nstderr:\n${stderr}`).toBe(0);
     expect(stdout).toContain(`judge: llama3 at ${url}/api/chat; 3 responses ('model_response') from responses.json`);
     expect(stdout).toContain('Number of scores: 2 of 3');
@@ -198,7 +168,7 @@ describe('scratchgpt judge', () => {
     const url = await fakeServer((_body, res) => {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: '60' } }] }));
     });
-    const openai = await run(cli, ['judge', 'responses.json', '--api', 'openai', '--url', url, '--model', 'judge-model'], dir);
+    const openai = await cli.run(['judge', 'responses.json', '--api', 'openai', '--url', url, '--model', 'judge-model'], dir);
     expect(openai.code, openai.stderr).toBe(0);
     expect(openai.stdout).toContain(`judge: judge-model at ${url}/v1/chat/completions`);
     expect(openai.stdout).toContain('Average score: 60.00');
@@ -207,10 +177,10 @@ describe('scratchgpt judge', () => {
       s.closeAllConnections();
       await new Promise((resolve) => s.close(resolve));
     }
-    const down = await run(cli, ['judge', 'responses.json', '--url', url, '--retries', '1', '--timeout', '500'], dir);
+    const down = await cli.run(['judge', 'responses.json', '--url', url, '--retries', '1', '--timeout', '500'], dir);
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(new RegExp(`scratchgpt: judge request to ${url.replace(/\./g, '\\.')}/api/chat failed after 2 attempts: .*is Ollama running\\?`));
-    const missing = await run(cli, ['judge'], dir);
+    const missing = await cli.run(['judge'], dir);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/judge needs one responses file/);
   });

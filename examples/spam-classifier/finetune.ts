@@ -11,7 +11,7 @@
  * every Linear gets LoRA adapters and only those train (the book's appendix E). Same recipe, data and
  * seed: the same run as `scratchgpt finetune spam`.
  */
-import { manualSeed, sync } from '@scratchgpt/core';
+import { manualSeed, peakMemory, resetPeakMemory, sync } from '@scratchgpt/core';
 import {
   BOOK_SPAM_RECIPE,
   BUILT_IN_SPAM_RECIPE,
@@ -90,6 +90,8 @@ export interface SpamFinetuneResult {
   losses: { step: number; trainLoss: number; valLoss: number }[];
   /** Seconds of each optimizer step, loss evaluations at that step included. */
   stepSeconds: number[];
+  /** Most bytes live on the GPU at once during training (weights, optimizer state, activations, gradients). */
+  trainingPeakBytes: number;
   /** Confusion matrix, precision, recall and F1 on the test split. */
   report: ClassificationReport;
   /** The book's two sample texts and their verdicts. */
@@ -170,6 +172,7 @@ async function fineTune(
 
   const stepSeconds: number[] = [];
   const losses: SpamFinetuneResult['losses'] = [];
+  resetPeakMemory();
   const started = performance.now();
   let last = started;
   const result = await trainClassifier(model, trainLoader, valLoader, {
@@ -195,6 +198,7 @@ async function fineTune(
       onProgress({ kind: 'step', step: p.step, totalSteps: p.totalSteps, epoch: p.epoch, seconds: (now - started) / 1000 });
     },
   });
+  const trainingPeakBytes = peakMemory();
   result.optimizer.dispose();
 
   onProgress({ kind: 'evaluating' });
@@ -215,6 +219,7 @@ async function fineTune(
     },
     losses,
     stepSeconds,
+    trainingPeakBytes,
     report: await evaluateClassifier(model, testLoader),
     samples,
   };

@@ -94,6 +94,7 @@ const result = await fineTuneSpamClassifier({
 });
 const { train, val, test } = result.accuracy;
 console.log(`accuracy: train ${pct(train)}, val ${pct(val)} (${pct(result.valAccuracyBefore)} before training), test ${pct(test)}`);
+console.log(`training: ${result.stepSeconds.length} steps, peak ${(result.trainingPeakBytes / 2 ** 20).toFixed(1)} MiB live on the GPU`);
 for (const k of result.report.classes) console.log(`${k.label}: precision ${pct(k.precision)}, recall ${pct(k.recall)}, F1 ${k.f1.toFixed(3)}`);
 for (const s of result.samples) console.log(`${JSON.stringify(s.text)} → ${s.label} (p(spam) ${s.spamProbability.toFixed(3)}; the book: ${s.expected})`);
 if (values.report) {

@@ -7,7 +7,7 @@ export { VERSION } from './engine/version';
 export * from './engine/device';
 export { ScratchGPTError, type ErrorCode } from './engine/errors';
 export { setLog, type LogLevel, type LogSetting, type LogSink } from './engine/log';
-export { memory, trimPool, type MemoryInfo, type Storage } from './engine/memory';
+export { memory, peakMemory, resetPeakMemory, trimPool, type MemoryInfo, type Storage } from './engine/memory';
 export { flush, sync, pendingCommands, commandCounts, recordCopy, type CommandCounts } from './engine/queue';
 export * from './engine/tensor';
 export * from './engine/graph';

@@ -1,8 +1,26 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AdamW, add, clipGradNorm, fromArray, GELU, init, keep, Linear, memory, mean, Module, mul, noGrad, randn, scope, Sequential, sub, sync, zeros, type Tensor } from '../src/node';
+import { AdamW, add, clipGradNorm, fromArray, GELU, init, keep, Linear, memory, mean, Module, mul, noGrad, peakMemory, resetPeakMemory, randn, scope, Sequential, sub, sync, zeros, type Tensor } from '../src/node';
 
 beforeAll(async () => {
   await init();
+});
+
+describe('peakMemory', () => {
+  it('is the high-water mark of live bytes: it sees a temporary that memory() before and after cannot', () => {
+    resetPeakMemory();
+    const start = memory().liveBytes;
+    expect(peakMemory()).toBe(start);
+    const n = 1031; // 4124 bytes → one 4352-byte buffer (256-byte granules)
+    scope(() => {
+      const a = zeros([n]);
+      const b = add(a, a);
+      void b;
+    });
+    expect(memory().liveBytes).toBe(start);
+    expect(peakMemory()).toBe(start + 2 * 4352);
+    resetPeakMemory();
+    expect(peakMemory()).toBe(start);
+  });
 });
 
 describe('scopes', () => {

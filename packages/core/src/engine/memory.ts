@@ -18,6 +18,8 @@ let pooledBytes = 0;
 let pooledBuffers = 0;
 let liveBuffers = 0;
 let liveBytes = 0;
+/** High-water mark of `liveBytes` since start, device change or {@link resetPeakMemory}. */
+let peakBytes = 0;
 let liveTensors = 0;
 /** Buffers whose creation failed (out of memory): never pooled or handed out again. */
 const failed = new WeakSet<GPUBuffer>();
@@ -70,6 +72,7 @@ export function allocStorage(bytes: number): Storage {
   if (!buffer || failed.has(buffer)) buffer = createStorageBuffer(device, size);
   liveBuffers += 1;
   liveBytes += size;
+  if (liveBytes > peakBytes) peakBytes = liveBytes;
   return new Storage(device, buffer, bytes);
 }
 
@@ -165,8 +168,28 @@ export function memory(): MemoryInfo {
   return { liveTensors, liveBuffers, liveBytes, pooledBuffers, pooledBytes };
 }
 
+/**
+ * The most bytes live tensors held at once since the device was acquired or since the last
+ * {@link resetPeakMemory} (PyTorch's `torch.cuda.max_memory_allocated`): the peak of a training step,
+ * which `memory()` taken before and after cannot show. Pooled (free) buffers do not count.
+ * @example
+ * ```ts
+ * resetPeakMemory();
+ * await trainStep();
+ * console.log(`step peak: ${peakMemory()} bytes`);
+ * ```
+ */
+export function peakMemory(): number {
+  return peakBytes;
+}
+
+/** Starts a new high-water mark for {@link peakMemory} at what is live now. */
+export function resetPeakMemory(): void {
+  peakBytes = liveBytes;
+}
+
 /** @internal forget everything (device was destroyed). */
 export function resetMemory(): void {
   pool.clear();
-  pooledBytes = pooledBuffers = liveBuffers = liveBytes = 0;
+  pooledBytes = pooledBuffers = liveBuffers = liveBytes = peakBytes = 0;
 }

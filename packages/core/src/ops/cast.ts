@@ -1,9 +1,10 @@
 /**
  * Conversion between f32 and f16 storage (shaders/cast.wgsl): `cast(x, 'f16')` rounds to the nearest
  * half (ties to even; beyond ±65504 → ±Infinity), `cast(x, 'f32')` widens exactly. Runs on every
- * adapter (halves are packed two per 32-bit word), but only adapters with `shader-f16` have ops that
- * compute on f16 tensors (softmax, layerNorm, attention, crossEntropy's forward, sampleLogits): see
- * `hasF16()`. f16 tensors carry no gradients: casting to f16 cuts the graph, like `detach()`.
+ * adapter (halves are packed two per 32-bit word). Of the other ops, only `attention` reads and writes
+ * f16 tensors (f32 arithmetic inside; needs the adapter's `shader-f16`: see `hasF16()`), e.g. for an
+ * f16 KV cache; the row ops' f16 kernels exist (ops/variants.ts) but their ops accept f32 only so far.
+ * f16 tensors carry no gradients: casting to f16 cuts the graph, like `detach()`.
  */
 import source from '../../../../shaders/cast.wgsl';
 import { ScratchGPTError } from '../engine/errors';

@@ -1,0 +1,60 @@
+/**
+ * The `scratchgpt` CLI for the CLI tests: bundled from the current sources with esbuild (as tsup does
+ * for `dist/cli.js`), so the tests do not depend on a previous `pnpm build`, and run in a child process.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** What a CLI run printed and its exit code. */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A bundled CLI: `run` it with arguments in a directory; `dispose` deletes the bundle. */
+export interface BundledCli {
+  run(args: string[], cwd: string): Promise<CliRun>;
+  dispose(): void;
+}
+
+/** Bundles src/cli.ts into a fresh folder of node_modules/.cache (so `webgpu` resolves as for dist/cli.js). */
+export async function bundleCli(): Promise<BundledCli> {
+  const cacheDir = join(ROOT, 'node_modules', '.cache');
+  mkdirSync(cacheDir, { recursive: true });
+  const bundleDir = mkdtempSync(join(cacheDir, 'scratchgpt-cli-test-'));
+  const cli = join(bundleDir, 'cli.js');
+  await build({
+    entryPoints: [join(ROOT, 'src/cli.ts')],
+    outfile: cli,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    loader: { '.wgsl': 'text' },
+    external: ['webgpu'],
+    logLevel: 'error',
+  });
+  return {
+    run: (args, cwd) => runNode(cli, args, cwd),
+    dispose: () => rmSync(bundleDir, { recursive: true, force: true }),
+  };
+}
+
+/** Runs `node script ...args` in `cwd` (killed after 100 s), collecting its output. */
+export function runNode(script: string, args: string[], cwd: string): Promise<CliRun> {
+  const child = spawn(process.execPath, [script, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 100_000 });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((ok, fail) => {
+    child.on('error', fail);
+    child.on('close', (code) => ok({ code, stdout, stderr }));
+  });
+}
