@@ -19,7 +19,8 @@ export interface GPTBenchRow {
   note: string;
 }
 
-function ids(n: number, v: number, seed: number): Int32Array {
+/** Fixed token ids `(i·7919 + seed·104729) mod v` (shared with bench/gpu.ts and bench/pytorch_ref.py). */
+export function ids(n: number, v: number, seed: number): Int32Array {
   return Int32Array.from({ length: n }, (_, i) => (i * 7919 + seed * 104729) % v);
 }
 
@@ -30,7 +31,7 @@ interface TrainResult {
 }
 
 /** Our model's initial parameters on the CPU, by name (for the TF.js copy). */
-type Weights = [name: string, data: Float32Array, shape: readonly number[]][];
+export type Weights = [name: string, data: Float32Array, shape: readonly number[]][];
 
 async function oursTrain(config: GPTConfig, B: number, T: number, reps: number, keepWeights: boolean): Promise<TrainResult & { weights: Weights | null }> {
   manualSeed(1);
@@ -68,7 +69,7 @@ async function oursTrain(config: GPTConfig, B: number, T: number, reps: number, 
 }
 
 /** The same GPT (untied head, no dropout) in TF.js ops, from our initial weights, trained with tf.train.adam. */
-async function tfjsTrain(tf: Tf, device: GPUDevice, c: GPTConfig, B: number, T: number, reps: number, weights: Weights): Promise<TrainResult> {
+export async function tfjsTrain(tf: Tf, device: GPUDevice, c: GPTConfig, B: number, T: number, reps: number, weights: Weights): Promise<TrainResult> {
   const { embDim: C, nHeads: H, vocabSize: V } = c;
   const p = new TfParams(tf, `bench-gpt-${C}-${c.nLayers}-${B}x${T}`);
   const inputs = tf.tensor1d(ids(B * T, V, 1), 'int32');

@@ -4,8 +4,7 @@
  * and `dropLast`. Parsing, balancing and splitting live in `parse.ts` and `split.ts` and are
  * re-exported here.
  */
-import { seededRandom } from '@scratchgpt/core';
-import { encode, EOT_TOKEN } from '@scratchgpt/gpt';
+import { batchCount, encode, EOT_TOKEN, epochOrder } from '@scratchgpt/gpt';
 import { checkRow, type LabelledText } from './parse';
 
 export {
@@ -187,20 +186,12 @@ export class ClassificationLoader implements Iterable<ClassificationBatch> {
 
   /** Batches per epoch. */
   get numBatches(): number {
-    const n = this.dataset.length / this.batchSize;
-    return this.dropLast ? Math.floor(n) : Math.ceil(n);
+    return batchCount(this.dataset.length, this.batchSize, this.dropLast);
   }
 
-  /** The row order of epoch `epoch` (a seeded Fisher–Yates permutation when shuffling). */
+  /** The row order of epoch `epoch` (a seeded Fisher–Yates permutation when shuffling: `epochOrder`). */
   order(epoch: number): number[] {
-    const order = Array.from({ length: this.dataset.length }, (_, i) => i);
-    if (!this.shuffle) return order;
-    const random = seededRandom(this.seed + epoch);
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [order[i], order[j]] = [order[j], order[i]];
-    }
-    return order;
+    return epochOrder(this.dataset.length, epoch, this.shuffle ? this.seed : null);
   }
 
   *[Symbol.iterator](): Iterator<ClassificationBatch> {

@@ -3,7 +3,7 @@
  * Lines, the book's 85/10/5 split, a dataset of tokenised training texts and a loader that collates
  * them into `TokenBatch`es for the language-model loss.
  */
-import { encode, type TokenBatch } from '@scratchgpt/gpt';
+import { batchCount, encode, type TokenBatch } from '@scratchgpt/gpt';
 import { collateInstructions, type CollateOptions } from './collate';
 import { alpacaFormat, type InstructionEntry, type PromptFormat } from './prompts';
 import { permutation } from './random';
@@ -199,8 +199,7 @@ export class InstructionLoader implements Iterable<TokenBatch> {
 
   /** Batches per epoch. */
   get numBatches(): number {
-    const n = this.dataset.length / this.batchSize;
-    return this.dropLast ? Math.floor(n) : Math.ceil(n);
+    return batchCount(this.dataset.length, this.batchSize, this.dropLast);
   }
 
   /** The entry order of epoch `epoch` (a seeded permutation when shuffling). */

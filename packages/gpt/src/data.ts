@@ -85,20 +85,12 @@ export class DataLoader implements Iterable<TokenBatch> {
   }
 
   get numBatches(): number {
-    const n = this.dataset.length / this.batchSize;
-    return this.dropLast ? Math.floor(n) : Math.ceil(n);
+    return batchCount(this.dataset.length, this.batchSize, this.dropLast);
   }
 
-  /** The window order of epoch `epoch` (a seeded Fisher–Yates permutation when shuffling). */
+  /** The window order of epoch `epoch` (see {@link epochOrder}). */
   order(epoch: number): number[] {
-    const order = Array.from({ length: this.dataset.length }, (_, i) => i);
-    if (!this.shuffle) return order;
-    const random = seededRandom(this.seed + epoch);
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [order[i], order[j]] = [order[j], order[i]];
-    }
-    return order;
+    return epochOrder(this.dataset.length, epoch, this.shuffle ? this.seed : null);
   }
 
   /** Each iteration is the next epoch (0, 1, ...): `batches(0)`, then `batches(1)`, ... */
@@ -154,4 +146,26 @@ export function trainValSplit(text: string, trainRatio = 0.9): { train: string; 
   if (!(trainRatio > 0 && trainRatio < 1)) throw new Error(`scratchgpt: trainRatio must be in (0, 1), got ${trainRatio}`);
   const at = Math.floor(trainRatio * text.length);
   return { train: text.slice(0, at), val: text.slice(at) };
+}
+
+/**
+ * The item order of epoch `epoch` of a loader over `length` items: `0, 1, …` without a seed, else a
+ * Fisher–Yates permutation drawn from `seededRandom(seed + epoch)` (each epoch its own, reproducible).
+ * Shared by the loaders of this package and of `@scratchgpt/finetune`.
+ */
+export function epochOrder(length: number, epoch: number, seed: number | null): number[] {
+  const order = Array.from({ length }, (_, i) => i);
+  if (seed === null) return order;
+  const random = seededRandom(seed + epoch);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+/** Batches per epoch of `length` items: a last partial batch counts unless `dropLast`. */
+export function batchCount(length: number, batchSize: number, dropLast: boolean): number {
+  const n = length / batchSize;
+  return dropLast ? Math.floor(n) : Math.ceil(n);
 }

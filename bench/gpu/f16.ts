@@ -1,0 +1,101 @@
+/**
+ * f16 rows of the GPU benchmark, on adapters with `shader-f16`. There is no model-level f16 path
+ * (GPTModel keeps f32 weights, activations and KV cache), so these are op-level rows: the fused
+ * attention with f16 storage (f32 accumulation) at the training shape and at a decoding step over an
+ * f16 KV cache, against the same op in f32; and layerNorm/softmax, which report whether they have an
+ * f16 path at all. Speed-up = f32 time / f16 time; |Δ| = the largest difference of the outputs.
+ */
+import { attention, cast, layerNorm, randn, softmax, sync, type Tensor } from '../../packages/core/src/node';
+import type { Budget } from './budget';
+import { failure, timeBatched } from './timing';
+
+export interface F16Row {
+  op: string;
+  shape: string;
+  f32Ms: number | null;
+  f16Ms: number | null;
+  /** Largest |f16 result − f32 result|. */
+  maxDiff: number | null;
+  note: string;
+}
+
+export interface F16Shapes {
+  batch: number;
+  seq: number;
+  width: number;
+  heads: number;
+}
+
+async function maxDiff(a: Tensor, b: Tensor): Promise<number> {
+  const [x, y] = [await a.toArray(), await b.toArray()];
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(Number(x[i]) - Number(y[i])));
+  return worst;
+}
+
+/** Times `op` on f32 inputs and on their f16 casts; the f16 side's failure becomes the note. */
+async function compare(op: string, shape: string, inputs: Tensor[], run: (xs: Tensor[]) => Tensor, budget: Budget): Promise<F16Row> {
+  const time = (xs: Tensor[]) =>
+    timeBatched(async (iters) => {
+      for (let i = 0; i < iters; i++) run(xs).dispose();
+      await sync();
+    }, budget, { targetMs: 1000 });
+  const halves = inputs.map((x) => cast(x, 'f16'));
+  try {
+    const f32Ms = (await time(inputs)).ms;
+    let f16Out: Tensor;
+    try {
+      f16Out = run(halves);
+      await sync();
+    } catch (err) {
+      return { op, shape, f32Ms, f16Ms: null, maxDiff: null, note: `no f16 path: ${failure(err)}` };
+    }
+    const f32Out = run(inputs);
+    const wide = cast(f16Out, 'f32');
+    const diff = await maxDiff(f32Out, wide);
+    for (const t of [f16Out, f32Out, wide]) t.dispose();
+    const f16Ms = (await time(halves)).ms;
+    // f32 again, after f16: the better of the two runs, so that warm-up order does not favour either side.
+    const f32Best = Math.min(f32Ms, (await time(inputs)).ms);
+    return { op, shape, f32Ms: f32Best, f16Ms, maxDiff: diff, note: 'f16 storage, f32 accumulation' };
+  } finally {
+    for (const t of halves) t.dispose();
+  }
+}
+
+/** The f16 rows at the training shape `s` (and a decoding step over a cache of `s.seq` positions). */
+export async function f16Section(s: F16Shapes, budget: Budget): Promise<F16Row[]> {
+  const rows: F16Row[] = [];
+  const { batch: B, seq: T, width: C, heads: H } = s;
+  if (budget.allows('f16 attention (training shape)')) {
+    const qkv = [randn([B, T, C], { std: 0.5 }), randn([B, T, C], { std: 0.5 }), randn([B, T, C], { std: 0.5 })];
+    try {
+      rows.push(await compare('attention forward, causal', `${B}×${T}×${C}, ${H} heads`, qkv, ([q, k, v]) => attention(q, k, v, { causal: true, heads: H }), budget));
+    } finally {
+      for (const t of qkv) t.dispose();
+    }
+  }
+  if (budget.allows('f16 attention (decode step over the KV cache)')) {
+    const q = randn([B, 1, C], { std: 0.5 });
+    const kv = [randn([B, T, C], { std: 0.5 }), randn([B, T, C], { std: 0.5 })];
+    try {
+      const label = `${B}×1 over ${T}×${C}, ${H} heads`;
+      rows.push(await compare('attention decode step (KV cache)', label, [q, ...kv], ([x, k, v]) => attention(x, k, v, { causal: true, heads: H, kvLength: T }), budget));
+    } finally {
+      for (const t of [q, ...kv]) t.dispose();
+    }
+  }
+  for (const [op, run] of [
+    ['layerNorm forward', ([x]: Tensor[]) => layerNorm(x)],
+    ['softmax forward', ([x]: Tensor[]) => softmax(x)],
+  ] as const) {
+    if (!budget.allows(`f16 ${op}`)) continue;
+    const x = randn([B * T, C]);
+    try {
+      rows.push(await compare(op, `${B * T}×${C}`, [x], run, budget));
+    } finally {
+      x.dispose();
+    }
+  }
+  return rows;
+}
