@@ -9,19 +9,25 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { init, manualSeed, memory, mulScalar, noGrad, randn, type Backend } from '@scratchgpt/core/node';
-import { GPTModel, gptConfig, loadGPT2, type TrainProgress } from '@scratchgpt/gpt';
+import { init, manualSeed, memory, type Backend } from '@scratchgpt/core/node';
+import { loadGPT2, type GPTModel, type TrainProgress } from '@scratchgpt/gpt';
 import {
   accuracy,
   applyLoRA,
   bookSmsSpamSplit,
+  BUILT_IN_SPAM_PRETRAINING,
+  BUILT_IN_SPAM_RECIPE,
+  builtInSpamGPT,
   ClassificationDataset,
   classify,
   createClassificationLoader,
   evaluateClassifier,
   GPTClassifier,
   loraAdapterBytes,
+  parseSmsSpam,
   POOLINGS,
+  pretrainingTexts,
+  pretrainTrunk,
   removeLoRA,
   saveClassifier,
   SMS_SPAM_LABELS,
@@ -53,6 +59,12 @@ export interface FinetuneOptions {
   data?: string;
   /** Train LoRA adapters only (every Linear wrapped, the rest frozen; the book's appendix E). */
   lora?: LoRAOption;
+  /**
+   * Pretrain the built-in model as a language model on the unlabelled texts outside the validation and
+   * test splits first (default: only with `lora`, which cannot adapt a random frozen trunk; the full
+   * fine-tune is better without). Ignored with `weights`.
+   */
+  pretrain?: boolean;
   backend?: string;
 }
 
@@ -78,17 +90,12 @@ interface Recipe {
 const BOOK_RECIPE: Recipe = { name: "the book's (GPT-2)", trainable: 'book', pooling: 'last', epochs: 5, batchSize: 8, lr: 5e-5 };
 
 /**
- * The built-in default: a one-block GPT (C = 32, 2 heads) trained end to end on GPT-2 token ids,
- * mean pooling over the real tokens, texts cut to 64 tokens, token embeddings initialised like GPT-2's
- * (N(0, 0.02²)) rather than N(0, 1) so that tokens never seen in training add little noise.
+ * The built-in default (the finetune package's `BUILT_IN_SPAM_RECIPE` and `builtInSpamGPT`): a one-block
+ * GPT (C = 32, 2 heads) on GPT-2 token ids, fine-tuned end to end with mean pooling over the real
+ * tokens, texts cut to 64 tokens. With LoRA it is first pretrained as a language model on the unlabelled
+ * SMS texts outside the validation and test splits (`BUILT_IN_SPAM_PRETRAINING`).
  */
-const BUILT_IN = {
-  recipe: { name: 'built-in (small GPT, all parameters)', trainable: 'all', pooling: 'mean', epochs: 3, batchSize: 16, lr: 3e-3, maxLength: 64 } satisfies Recipe,
-  embDim: 32,
-  nHeads: 2,
-  nLayers: 1,
-  tokenEmbeddingStd: 0.02,
-};
+const BUILT_IN_RECIPE: Recipe = BUILT_IN_SPAM_RECIPE;
 
 function parseTrainable(text: string | undefined, fallback: Trainable): Trainable {
   if (text === undefined) return fallback;
@@ -114,25 +121,34 @@ function pct(x: number): string {
   return `${(100 * x).toFixed(2)}%`;
 }
 
-/** The built-in model, randomly initialised from the global seed. */
-function builtInModel(contextLength: number): GPTModel {
-  const config = gptConfig({ vocabSize: 50257, contextLength, embDim: BUILT_IN.embDim, nHeads: BUILT_IN.nHeads, nLayers: BUILT_IN.nLayers, dropRate: 0, qkvBias: false, tieWeights: false });
-  const gpt = new GPTModel(config);
-  const weight = noGrad(() => {
-    const unit = randn([config.vocabSize, config.embDim]);
-    const scaled = mulScalar(unit, BUILT_IN.tokenEmbeddingStd);
-    unit.dispose();
-    return scaled;
+/**
+ * The built-in model's language-model pretraining on `texts` (none of them in the validation or test
+ * split), with a progress bar; prints what it did.
+ */
+async function pretrainBuiltIn(gpt: GPTModel, texts: string[], seed: number): Promise<void> {
+  const settings = BUILT_IN_SPAM_PRETRAINING;
+  const t0 = performance.now();
+  let bar: ProgressBar | undefined;
+  const r = await pretrainTrunk(gpt, texts, {
+    ...settings,
+    seed,
+    onProgress: (p: TrainProgress) => {
+      bar ??= new ProgressBar(p.totalSteps);
+      bar.update(p.step, `pretraining epoch ${p.epoch + 1}/${settings.epochs}`);
+    },
   });
-  gpt.tok_emb.loadStateDict(new Map([['weight', weight]]));
-  weight.dispose();
-  return gpt;
+  bar?.finish();
+  console.log(
+    `pretraining on ${r.texts.toLocaleString('en-US')} unlabelled texts (${r.tokens.toLocaleString('en-US')} tokens, ${r.windows} windows, ` +
+      `head over the ${r.headVocab - 1} most frequent tokens + other; ${settings.epochs} epochs, batch ${settings.batchSize}, lr ${settings.lr}): ` +
+      `loss ${r.lossBefore.toFixed(3)} → ${r.lossAfter.toFixed(3)} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
 }
 
 export async function runFinetune(o: FinetuneOptions): Promise<number> {
   const started = performance.now();
   // Options first: a typo should not wait for the GPU.
-  const base = o.weights ? BOOK_RECIPE : BUILT_IN.recipe;
+  const base = o.weights ? BOOK_RECIPE : BUILT_IN_RECIPE;
   const recipe: Recipe = {
     ...base,
     trainable: parseTrainable(o.trainable, base.trainable),
@@ -147,12 +163,19 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
     throw new Error(`scratchgpt: cannot read the SMS Spam Collection at ${dataPath} (${err.message}); pass --data FILE`);
   });
   const split = bookSmsSpamSplit(tsv);
-  if (o.limit !== undefined) for (const key of ['train', 'val', 'test'] as const) split[key] = split[key].slice(0, o.limit);
+  // Every text of the collection but the (whole) validation and test splits' — labels unused.
+  const pretrain = !o.weights && (o.pretrain ?? o.lora !== undefined);
+  const pretrainTexts = pretrain ? pretrainingTexts(parseSmsSpam(tsv, { quoting: 'pandas' }), [split.val, split.test]) : [];
+  if (o.limit !== undefined) {
+    for (const key of ['train', 'val', 'test'] as const) split[key] = split[key].slice(0, o.limit);
+    pretrainTexts.splice(o.limit);
+  }
 
   const gpu = await init({ backend: o.backend as Backend | undefined });
   console.log(`adapter: ${gpu.adapterName} (${gpu.backend}, ${gpu.featureLevel})`);
   manualSeed(o.seed);
-  const gpt = o.weights ? await loadGPT2(o.weights) : builtInModel(recipe.maxLength ?? 64);
+  const gpt = o.weights ? await loadGPT2(o.weights) : builtInSpamGPT(recipe.maxLength);
+  if (pretrainTexts.length > 0) await pretrainBuiltIn(gpt, pretrainTexts, o.seed);
   const model = GPTClassifier.fromGPT(gpt, { numClasses: 2, labels: SMS_SPAM_LABELS, trainable: recipe.trainable, pooling: recipe.pooling, seed: o.seed });
   // Parameters the recipe would train without LoRA (for the memory comparison below).
   const recipeTrainable = model.numParameters({ trainableOnly: true });
@@ -168,7 +191,8 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
   const c = gpt.config;
   console.log(
     `recipe: ${recipe.name}; trainable ${JSON.stringify(recipe.trainable)}, pooling ${recipe.pooling}, ${recipe.epochs} epochs, batch ${recipe.batchSize}, ` +
-      `lr ${recipe.lr}, weight decay 0.1, seed ${o.seed}${o.lora ? `; LoRA rank ${o.lora.rank} alpha ${o.lora.alpha} (every Linear, the rest frozen)` : ''}`,
+      `lr ${recipe.lr}, weight decay 0.1, seed ${o.seed}${o.lora ? `; LoRA rank ${o.lora.rank} alpha ${o.lora.alpha} (every Linear, the rest frozen)` : ''}` +
+      `${pretrainTexts.length > 0 ? '; trunk pretrained on the unlabelled texts' : ''}`,
   );
   console.log(
     `model: C=${c.embDim}, L=${c.nLayers}, NH=${c.nHeads}, ${(model.numParameters() / 1e6).toFixed(2)}M parameters, ` +

@@ -3,50 +3,19 @@
  * texts, one epoch). The CLI is bundled from the current sources with esbuild (as tsup does for
  * `dist/cli.js`), so the test does not depend on a previous `pnpm build`.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { join } from 'node:path';
 import { init, manualSeed } from '@scratchgpt/core/node';
 import { GPTModel, gptConfig, saveGPT2 } from '@scratchgpt/gpt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleCli, ROOT as root, type BundledCli } from './cli-bundle';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-function run(cli: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cli, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 100_000 });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((ok, fail) => {
-    child.on('error', fail);
-    child.on('close', (code) => ok({ code, stdout, stderr }));
-  });
-}
-
-// Inside node_modules so that the bundle resolves the external `webgpu` package like dist/cli.js does.
-const cacheDir = join(root, 'node_modules', '.cache');
-mkdirSync(cacheDir, { recursive: true });
-const bundleDir = mkdtempSync(join(cacheDir, 'scratchgpt-cli-test-'));
-const cli = join(bundleDir, 'cli.js');
-
-afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
+let cli: BundledCli;
+afterAll(() => cli?.dispose());
 
 beforeAll(async () => {
-  await build({
-    entryPoints: [join(root, 'src/cli.ts')],
-    outfile: cli,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    loader: { '.wgsl': 'text' },
-    external: ['webgpu'],
-    logLevel: 'error',
-  });
+  cli = await bundleCli();
 });
 
 describe('scratchgpt finetune spam', () => {
@@ -54,10 +23,11 @@ describe('scratchgpt finetune spam', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sg-finetune-cli-'));
     const data = join(root, 'packages/finetune/data/SMSSpamCollection.tsv');
     const args = ['finetune', 'spam', '--limit', '24', '--epochs', '1', '--max-length', '24', '--data', data, '--out', 'clf.safetensors', '--plot', 'plots-'];
-    const { code, stdout, stderr } = await run(cli, args, dir);
+    const { code, stdout, stderr } = await cli.run(args, dir);
     expect(code, `stdout:\n${stdout}\nstderr:\n${stderr}`).toBe(0);
     expect(stdout).toMatch(/^adapter: /m);
     expect(stdout).toMatch(/recipe: built-in .* 1 epochs, batch 16/);
+    expect(stdout).not.toMatch(/pretrain/); // the full fine-tune starts from the random init
     expect(stdout).toMatch(/data: 24 train \/ 24 val \/ 24 test texts, 24 tokens per row/);
     expect(stdout).toMatch(/epoch 1: training accuracy \d+\.\d\d%, validation accuracy \d+\.\d\d%/);
     expect(stdout).toMatch(/accuracy {3}train {5}val {7}test\n {11}\d+\.\d\d% +\d+\.\d\d% +\d+\.\d\d%/);
@@ -72,6 +42,22 @@ describe('scratchgpt finetune spam', () => {
     expect(JSON.parse(json).__metadata__).toMatchObject({ format: 'scratchgpt-classifier-v1', pooling: 'mean', maxLength: '24', labels: '["ham","spam"]' });
   });
 
+  it('with --lora, pretrains the built-in trunk on the unlabelled texts first and reports the bytes LoRA saves', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sg-finetune-cli-'));
+    const data = join(root, 'packages/finetune/data/SMSSpamCollection.tsv');
+    const args = ['finetune', 'spam', '--lora', '2,4', '--limit', '24', '--epochs', '1', '--max-length', '24', '--data', data, '--plot', 'p-'];
+    const { code, stdout, stderr } = await cli.run(args, dir);
+    expect(code, `stdout:\n${stdout}\nstderr:\n${stderr}`).toBe(0);
+    expect(stdout).toMatch(/pretraining on 24 unlabelled texts \(\d[\d,]* tokens, \d+ windows, head over the \d+ most frequent tokens \+ other; 2 epochs, batch 16, lr 0.01\): loss \d+\.\d{3} → \d+\.\d{3} in \d+\.\d s/);
+    expect(stdout).toMatch(/LoRA rank 2 alpha 4 \(every Linear, the rest frozen\); trunk pretrained on the unlabelled texts/);
+    expect(stdout).toMatch(/LoRA: gradients \+ AdamW moments [\d,]+ bytes instead of [\d,]+ for the recipe's [\d,]+ trainable parameters \([\d,]+ bytes saved\)/);
+    expect(readdirSync(dir).sort()).toEqual(['p-accuracy.svg', 'p-loss.svg', 'spam-classifier.lora.safetensors', 'spam-classifier.safetensors']);
+    // --no-pretrain: LoRA on the random trunk
+    const plain = await cli.run([...args, '--no-pretrain'], dir);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).not.toMatch(/pretrain/);
+  });
+
   it("runs the book's recipe on GPT-2-layout weights given with --weights", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sg-finetune-cli-'));
     // a tiny random GPT-2 in the Hugging Face layout (model.safetensors + config.json)
@@ -82,7 +68,7 @@ describe('scratchgpt finetune spam', () => {
     gpt.dispose();
     const data = join(root, 'packages/finetune/data/SMSSpamCollection.tsv');
     const args = ['finetune', 'spam', '--weights', join(dir, 'gpt2', 'model.safetensors'), '--limit', '16', '--epochs', '1', '--data', data, '--plot', `${dir}/`];
-    const { code, stdout, stderr } = await run(cli, args, dir);
+    const { code, stdout, stderr } = await cli.run(args, dir);
     expect(code, `stdout:\n${stdout}\nstderr:\n${stderr}`).toBe(0);
     expect(stdout).toMatch(/recipe: the book's \(GPT-2\); trainable "book", pooling last, 1 epochs, batch 8, lr 0.00005/);
     // the last block (2 LayerNorms, attention with q/k/v biases, MLP), the final norm and the head
@@ -94,13 +80,13 @@ describe('scratchgpt finetune spam', () => {
 
   it('rejects a bad option with a clear message', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sg-finetune-cli-'));
-    const bad = await run(cli, ['finetune', 'spam', '--pooling', 'max'], dir);
+    const bad = await cli.run(['finetune', 'spam', '--pooling', 'max'], dir);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--pooling must be one of last, last-non-pad, first, mean, got 'max'/);
-    const noData = await run(cli, ['finetune', 'spam', '--data', 'missing.tsv'], dir);
+    const noData = await cli.run(['finetune', 'spam', '--data', 'missing.tsv'], dir);
     expect(noData.code).toBe(1);
     expect(noData.stderr).toMatch(/cannot read the SMS Spam Collection at missing.tsv \(ENOENT/);
-    const noTask = await run(cli, ['finetune'], dir);
+    const noTask = await cli.run(['finetune'], dir);
     expect(noTask.code).toBe(1);
     expect(noTask.stderr).toMatch(/finetune needs a task: 'spam' or 'instruct'/);
   });

@@ -12,6 +12,7 @@ export * from './instruct';
 export * from './instruct-train';
 export * from './respond';
 export * from './subvocab';
+export * from './lm-pretrain';
 export * from './judge';
 export * from './lora';
 export * from './lora-adapters';
