@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceOptions } from '../packages/core/src/engine/device';
 import { addRef, expectClose, geluRef, randomInput, type Shaped } from './browser/reference';
+import { collectOutput } from './cli-bundle';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const nodeEntry = resolve(here, '../packages/core/dist/node.js');
@@ -85,20 +86,13 @@ function runChild(env: Record<string, string>, options: DeviceOptions = {}): Pro
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: 60_000,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((ok, fail) => {
-    child.on('error', fail);
-    child.on('close', (code, signal) => {
-      const line = stdout.trim().split('\n').pop() ?? '';
-      try {
-        ok(JSON.parse(line) as ChildReport);
-      } catch {
-        fail(new Error(`child (${JSON.stringify(env)}) exited with ${code ?? signal} without a report.\nstdout: ${stdout}\nstderr: ${stderr}`));
-      }
-    });
+  return collectOutput(child).then(({ code, signal, stdout, stderr }) => {
+    const line = stdout.trim().split('\n').pop() ?? '';
+    try {
+      return JSON.parse(line) as ChildReport;
+    } catch {
+      throw new Error(`child (${JSON.stringify(env)}) exited with ${code ?? signal} without a report.\nstdout: ${stdout}\nstderr: ${stderr}`);
+    }
   });
 }
 

@@ -2,7 +2,7 @@
  * The `scratchgpt` CLI for the CLI tests: bundled from the current sources with esbuild (as tsup does
  * for `dist/cli.js`), so the tests do not depend on a previous `pnpm build`, and run in a child process.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,9 +10,11 @@ import { build } from 'esbuild';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** What a CLI run printed and its exit code. */
+/** What a child process printed and how it ended. */
 export interface CliRun {
   code: number | null;
+  /** The signal that ended it (e.g. on a timeout), if any. */
+  signal?: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -48,13 +50,17 @@ export async function bundleCli(): Promise<BundledCli> {
 
 /** Runs `node script ...args` in `cwd` (killed after 100 s), collecting its output. */
 export function runNode(script: string, args: string[], cwd: string): Promise<CliRun> {
-  const child = spawn(process.execPath, [script, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 100_000 });
+  return collectOutput(spawn(process.execPath, [script, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 100_000 }));
+}
+
+/** Collects a spawned child's stdout and stderr (spawned with `stdio: ['ignore', 'pipe', 'pipe']`) until it closes. */
+export function collectOutput(child: ChildProcess): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   return new Promise((ok, fail) => {
     child.on('error', fail);
-    child.on('close', (code) => ok({ code, stdout, stderr }));
+    child.on('close', (code, signal) => ok({ code, signal, stdout, stderr }));
   });
 }
