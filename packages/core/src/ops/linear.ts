@@ -10,6 +10,7 @@
  * Forward, float64 reference and registry entry; gradients come from the composed ops.
  */
 import source from '../../../../shaders/linear.wgsl';
+import linearRowsWgsl from '../../../../shaders/linear_rows.wgsl';
 import { gpu } from '../engine/device';
 import { ScratchGPTError } from '../engine/errors';
 import { needsGrad } from '../engine/graph';
@@ -22,7 +23,7 @@ import { layerNorm, layerNormRef } from './layernorm';
 import { matmul } from './matmul';
 import { rowRanges } from './shared';
 
-const kernel = defineKernel('linear', source);
+const kernel = defineKernel('linear', source, { with: [linearRowsWgsl] });
 
 /** Rows up to which a linear layer without gradients runs as one dispatch. */
 export const FUSED_LINEAR_MAX_ROWS = 8;

@@ -9,6 +9,7 @@
  * storage buffers, and the composed ops (with copies into the cache) above a few rows (a prompt).
  */
 import source from '../../../../shaders/qkv.wgsl';
+import linearRowsWgsl from '../../../../shaders/linear_rows.wgsl';
 import { ScratchGPTError } from '../engine/errors';
 import { defineKernel, launch } from '../engine/kernel';
 import { noGrad } from '../engine/graph';
@@ -20,7 +21,7 @@ import type { OpInfo } from './info';
 import { blockRows, canBindStorageBuffers, FUSED_LINEAR_MAX_ROWS, linear, linearFused, linearRef, weightBinding, workgroupMemory, type LinearNorm } from './linear';
 import { tileConfig } from './gemm/dispatch';
 
-const kernel = defineKernel('qkv', source);
+const kernel = defineKernel('qkv', source, { with: [linearRowsWgsl] });
 /** Storage buffers the one-dispatch kernel binds. */
 const QKV_BINDINGS = 12;
 let testForceFallback = false;
