@@ -15,12 +15,13 @@ export default defineConfig({
         test: { name: 'default', include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'] },
       },
       {
-        // The op registry again on a second adapter: SwiftShader's Vulkan (core feature level). The device
-        // is a per-process singleton, so another adapter needs processes of its own: this project.
+        // The op registry and every matmul kernel variant again on a second adapter: SwiftShader's Vulkan
+        // (core feature level). The device is a per-process singleton, so another adapter needs processes
+        // of its own: this project.
         extends: true,
         test: {
           name: 'swiftshader',
-          include: ['packages/core/test/ops.test.ts'],
+          include: ['packages/core/test/ops.test.ts', 'packages/core/test/matmul.test.ts'],
           env: { SCRATCHGPT_BACKEND: 'swiftshader' },
         },
       },

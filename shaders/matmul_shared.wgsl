@@ -14,8 +14,14 @@
 //
 // On CPU adapters (llvmpipe, SwiftShader) barriers and workgroup memory are slow and the
 // register-tile entries of matmul.wgsl are the fast path; this kernel is for real GPUs (tested on
-// every adapter for correctness). Not yet double-buffered (a second pair of tiles would exceed the
-// 16 KiB of workgroup storage WebGPU guarantees).
+// every adapter for correctness).
+//
+// Two entries: `block` copies each K step's tiles straight from storage into workgroup memory;
+// `block_prefetch` (the `shared64_prefetch` / `shared128_prefetch` variants) double-buffers through
+// registers: while the threads multiply the tiles of step s out of workgroup memory, the loads of
+// step s + 1 are already in flight into registers, so global-memory latency hides behind the FMAs
+// (a second pair of tiles in workgroup memory would exceed the 16 KiB WebGPU guarantees at TM = 8).
+// Both sum in the same order: their results are bitwise the same.
 override TM: u32 = 8u;  // rows of C per thread: 4 or 8
 override TN: u32 = 8u;  // columns of C per thread: 4 or 8
 
@@ -85,45 +91,76 @@ fn clamp4(x: u32, limit: u32) -> u32 {
   return select(min(limit - x, 4u), 0u, x >= limit);
 }
 
-// Copies op(A)[row0.., k0..k0+BK) into As. Each load unit is four consecutive stored elements: along K
-// (A stored [M, K]: scattered into four k rows of the tile) or along M (TRANS_A: one vec4 store).
-fn fill_a(base: u32, row0: u32, k0: u32, tid: u32) {
+// A K step's tiles take BK·BM/4 and BK·BN/4 load units (four consecutive stored elements each): UNITS_A
+// and UNITS_B per thread (256 threads), held in registers between their load and their store.
+const MAX_UNITS = 2u;  // TM = TN = 8: 16 · 32 / 256
+alias Units = array<vec4f, MAX_UNITS>;
+
+// Loads this thread's units of op(A)[row0.., k0..k0+BK): along K (A stored [M, K]) or along M
+// (TRANS_A); zeros outside the matrix.
+fn fetch_a(base: u32, row0: u32, k0: u32, tid: u32) -> Units {
   let bm4 = TM * 4u;  // BM / 4
-  let units = BK * bm4;
-  for (var u = tid; u < units; u += 256u) {
+  var v: Units;
+  for (var s = 0u; s < BK * bm4 / 256u; s++) {
+    let u = tid + s * 256u;
     if (has(TRANS_A)) {
       let k = u / bm4;
       let i = (u % bm4) * 4u;
-      var v = vec4f();
-      if (k0 + k < p.k) { v = load_a(base + (k0 + k) * p.lda + row0 + i, clamp4(row0 + i, p.m)); }
-      As[k * bm4 + i / 4u] = v;
+      if (k0 + k < p.k) { v[s] = load_a(base + (k0 + k) * p.lda + row0 + i, clamp4(row0 + i, p.m)); }
     } else {
       let i = u / (BK / 4u);
       let k = (u % (BK / 4u)) * 4u;
-      var v = vec4f();
-      if (row0 + i < p.m) { v = load_a(base + (row0 + i) * p.lda + k0 + k, clamp4(k0 + k, p.k)); }
-      for (var q = 0u; q < 4u; q++) { As[(k + q) * bm4 + i / 4u][i % 4u] = v[q]; }
+      if (row0 + i < p.m) { v[s] = load_a(base + (row0 + i) * p.lda + k0 + k, clamp4(k0 + k, p.k)); }
+    }
+  }
+  return v;
+}
+
+// Stores units fetched by `fetch_a` into As (TRANS_A: one vec4 store; else scattered into four k rows).
+fn put_a(v: Units, tid: u32) {
+  let bm4 = TM * 4u;
+  for (var s = 0u; s < BK * bm4 / 256u; s++) {
+    let u = tid + s * 256u;
+    if (has(TRANS_A)) {
+      As[u] = v[s];  // k = u / bm4, i / 4 = u % bm4
+    } else {
+      let i = u / (BK / 4u);
+      let k = (u % (BK / 4u)) * 4u;
+      for (var q = 0u; q < 4u; q++) { As[(k + q) * bm4 + i / 4u][i % 4u] = v[s][q]; }
     }
   }
 }
 
-// Copies op(B)[k0..k0+BK, col0..) into Bs (along N: one vec4 store; TRANS_B: along K, scattered).
-fn fill_b(base: u32, col0: u32, k0: u32, tid: u32) {
+// Loads this thread's units of op(B)[k0..k0+BK, col0..): along N, or along K (TRANS_B).
+fn fetch_b(base: u32, col0: u32, k0: u32, tid: u32) -> Units {
   let bn4 = TN * 4u;  // BN / 4
-  let units = BK * bn4;
-  for (var u = tid; u < units; u += 256u) {
+  var v: Units;
+  for (var s = 0u; s < BK * bn4 / 256u; s++) {
+    let u = tid + s * 256u;
     if (has(TRANS_B)) {
       let j = u / (BK / 4u);
       let k = (u % (BK / 4u)) * 4u;
-      var v = vec4f();
-      if (col0 + j < p.n) { v = load_b(base + (col0 + j) * p.ldb + k0 + k, clamp4(k0 + k, p.k)); }
-      for (var q = 0u; q < 4u; q++) { Bs[(k + q) * bn4 + j / 4u][j % 4u] = v[q]; }
+      if (col0 + j < p.n) { v[s] = load_b(base + (col0 + j) * p.ldb + k0 + k, clamp4(k0 + k, p.k)); }
     } else {
       let k = u / bn4;
       let j = (u % bn4) * 4u;
-      var v = vec4f();
-      if (k0 + k < p.k) { v = load_b(base + (k0 + k) * p.ldb + col0 + j, clamp4(col0 + j, p.n)); }
-      Bs[k * bn4 + j / 4u] = v;
+      if (k0 + k < p.k) { v[s] = load_b(base + (k0 + k) * p.ldb + col0 + j, clamp4(col0 + j, p.n)); }
+    }
+  }
+  return v;
+}
+
+// Stores units fetched by `fetch_b` into Bs (one vec4 store; TRANS_B: scattered into four k rows).
+fn put_b(v: Units, tid: u32) {
+  let bn4 = TN * 4u;
+  for (var s = 0u; s < BK * bn4 / 256u; s++) {
+    let u = tid + s * 256u;
+    if (has(TRANS_B)) {
+      let j = u / (BK / 4u);
+      let k = (u % (BK / 4u)) * 4u;
+      for (var q = 0u; q < 4u; q++) { Bs[(k + q) * bn4 + j / 4u][j % 4u] = v[s][q]; }
+    } else {
+      Bs[u] = v[s];  // k = u / bn4, j / 4 = u % bn4
     }
   }
 }
@@ -154,40 +191,76 @@ fn store_row(base: u32, i: u32, j: u32, v: vec4f) {
   }
 }
 
+// This thread's TM×TN outputs += the product of the tiles in workgroup memory.
+// acc[r * 2 + h]: row r of the thread's outputs, columns 4h..4h+3 (h < TN / 4).
+fn multiply_tiles(acc: ptr<function, array<vec4f, 16>>, lid: vec3u) {
+  let bm4 = TM * 4u;
+  let bn4 = TN * 4u;
+  for (var k = 0u; k < BK; k++) {
+    let b0 = Bs[k * bn4 + lid.x * (TN / 4u)];
+    let b1 = Bs[k * bn4 + lid.x * (TN / 4u) + TN / 8u];
+    for (var r4 = 0u; r4 < TM / 4u; r4++) {
+      let a4 = As[k * bm4 + lid.y * (TM / 4u) + r4];
+      for (var q = 0u; q < 4u; q++) {
+        let r = r4 * 4u + q;
+        (*acc)[r * 2u] += a4[q] * b0;
+        if (TN == 8u) { (*acc)[r * 2u + 1u] += a4[q] * b1; }
+      }
+    }
+  }
+}
+
+// Bases of this workgroup's batch entry in A, B and C.
+fn bases(wid: vec3u) -> vec3u {
+  let e = wid.z + p.batch0;
+  return vec3u(p.off_a + strided_offset(e, p.rank, p.shape, p.stride_a), p.off_b + strided_offset(e, p.rank, p.shape, p.stride_b), p.off_c + wid.z * p.stride_c);
+}
+
+fn store_outputs(acc: ptr<function, array<vec4f, 16>>, base_c: u32, row0: u32, col0: u32, lid: vec3u) {
+  for (var r = 0u; r < TM; r++) {
+    let i = row0 + lid.y * TM + r;
+    store_row(base_c, i, col0 + lid.x * TN, (*acc)[r * 2u]);
+    if (TN == 8u) { store_row(base_c, i, col0 + lid.x * TN + 4u, (*acc)[r * 2u + 1u]); }
+  }
+}
+
 @compute @workgroup_size(16, 16)
 fn block(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let tid = lid.y * 16u + lid.x;
   let row0 = wid.y * 16u * TM;
   let col0 = wid.x * 16u * TN;
-  let e = wid.z + p.batch0;
-  let base_a = p.off_a + strided_offset(e, p.rank, p.shape, p.stride_a);
-  let base_b = p.off_b + strided_offset(e, p.rank, p.shape, p.stride_b);
-  let base_c = p.off_c + wid.z * p.stride_c;
-  let bm4 = TM * 4u;
-  let bn4 = TN * 4u;
-  // acc[r * 2 + h]: row r of this thread's outputs, columns 4h..4h+3 (h < TN / 4).
+  let base = bases(wid);
   var acc: array<vec4f, 16>;
   for (var k0 = 0u; k0 < p.k; k0 += BK) {
-    fill_a(base_a, row0, k0, tid);
-    fill_b(base_b, col0, k0, tid);
+    put_a(fetch_a(base.x, row0, k0, tid), tid);
+    put_b(fetch_b(base.y, col0, k0, tid), tid);
     workgroupBarrier();
-    for (var k = 0u; k < BK; k++) {
-      let b0 = Bs[k * bn4 + lid.x * (TN / 4u)];
-      let b1 = Bs[k * bn4 + lid.x * (TN / 4u) + TN / 8u];
-      for (var r4 = 0u; r4 < TM / 4u; r4++) {
-        let a4 = As[k * bm4 + lid.y * (TM / 4u) + r4];
-        for (var q = 0u; q < 4u; q++) {
-          let r = r4 * 4u + q;
-          acc[r * 2u] += a4[q] * b0;
-          if (TN == 8u) { acc[r * 2u + 1u] += a4[q] * b1; }
-        }
-      }
+    multiply_tiles(&acc, lid);
+    workgroupBarrier();
+  }
+  store_outputs(&acc, base.z, row0, col0, lid);
+}
+
+@compute @workgroup_size(16, 16)
+fn block_prefetch(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let tid = lid.y * 16u + lid.x;
+  let row0 = wid.y * 16u * TM;
+  let col0 = wid.x * 16u * TN;
+  let base = bases(wid);
+  var acc: array<vec4f, 16>;
+  var next_a = fetch_a(base.x, row0, 0u, tid);
+  var next_b = fetch_b(base.y, col0, 0u, tid);
+  for (var k0 = 0u; k0 < p.k; k0 += BK) {
+    put_a(next_a, tid);
+    put_b(next_b, tid);
+    workgroupBarrier();
+    // The next step's loads are issued before this step's multiply-adds (no dependence between them).
+    if (k0 + BK < p.k) {
+      next_a = fetch_a(base.x, row0, k0 + BK, tid);
+      next_b = fetch_b(base.y, col0, k0 + BK, tid);
     }
+    multiply_tiles(&acc, lid);
     workgroupBarrier();
   }
-  for (var r = 0u; r < TM; r++) {
-    let i = row0 + lid.y * TM + r;
-    store_row(base_c, i, col0 + lid.x * TN, acc[r * 2u]);
-    if (TN == 8u) { store_row(base_c, i, col0 + lid.x * TN + 4u, acc[r * 2u + 1u]); }
-  }
+  store_outputs(&acc, base.z, row0, col0, lid);
 }

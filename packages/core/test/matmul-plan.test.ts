@@ -217,7 +217,7 @@ describe('policy', () => {
   });
 
   it('names every variant and rejects unknown names clearly', () => {
-    expect(MATMUL_VARIANTS.map((v) => v.name)).toEqual(['simple', 'tile4x16', 'tile16x16', 'tile32x16', 'shared64', 'shared128', 'gemv', 'gemv_splitk']);
-    expect(() => matmulVariant('tile8x8')).toThrow(/scratchgpt: matmul kernel 'tile8x8' does not exist \(variants: simple, tile4x16, tile16x16, tile32x16, shared64, shared128, gemv, gemv_splitk\)/);
+    expect(MATMUL_VARIANTS.map((v) => v.name)).toEqual(['simple', 'tile4x16', 'tile16x16', 'tile32x16', 'shared64', 'shared128', 'shared64_prefetch', 'shared128_prefetch', 'gemv', 'gemv_splitk']);
+    expect(() => matmulVariant('tile8x8')).toThrow(/scratchgpt: matmul kernel 'tile8x8' does not exist \(variants: simple, tile4x16, tile16x16, tile32x16, shared64, shared128, shared64_prefetch, shared128_prefetch, gemv, gemv_splitk\)/);
   });
 });

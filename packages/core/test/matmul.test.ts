@@ -126,6 +126,28 @@ describe('matmul variants agree', () => {
     }
   });
 
+  it('the register-prefetch (double-buffered) block tiles give the bits of their plain twins', async () => {
+    let seed = 700;
+    // K spans one step, a partial second step and several steps (BK = 16); M and N cross block edges.
+    for (const [m, k, n] of [[67, 16, 70], [130, 37, 129], [5, 81, 33]] as const) {
+      for (const t of TRANS) {
+        const a = randomTensor(stored([], m, k, t.transA ?? false), seed++);
+        const b = randomTensor(stored([], k, n, t.transB ?? false), seed++);
+        for (const [plain, prefetch] of [['shared64', 'shared64_prefetch'], ['shared128', 'shared128_prefetch']] as const) {
+          const bits = [];
+          for (const kernel of [plain, prefetch]) {
+            const c = matmul(a.t, b.t, { ...t, _matmulKernel: kernel });
+            bits.push(new Uint32Array((await c.toArray()).buffer));
+            c.dispose();
+          }
+          expect(bits[1], `${prefetch} vs ${plain} on ${label(a.t.shape, b.t.shape, t)}`).toEqual(bits[0]);
+        }
+        a.t.dispose();
+        b.t.dispose();
+      }
+    }
+  });
+
   it('SCRATCHGPT_MATMUL_KERNEL forces a variant; an unknown name is a clear error', async () => {
     const saved = process.env.SCRATCHGPT_MATMUL_KERNEL;
     try {

@@ -184,7 +184,8 @@ function dispatchPart(g: Gemm<Tensor>, kernel: MatmulKernel, config: TileConfig)
         launch(tiles, entry, { constants: constantsFor[entry], params, bind, workgroups });
       } else if (l.module === 'shared') {
         const constants = { TM: l.tile?.TM ?? 8, TN: l.tile?.TN ?? 8 };
-        launch(shared, 'block', { constants, params: { ...params, flags }, bind, workgroups });
+        const entry = l.entry === 'block_prefetch' ? 'block_prefetch' : 'block';
+        launch(shared, entry, { constants, params: { ...params, flags }, bind, workgroups });
       } else {
         const constants = { TRANS_B: g.transB, VEC_B: vecB, ROWS: l.tile?.ROWS ?? 1, QUADS: l.tile?.QUADS ?? 1, SPLIT: l.tile?.SPLIT ?? 1, WG: l.tile?.WG ?? config.workgroup };
         launch(gemv, 'gemv', { constants, params: { ...params, flags }, bind, workgroups });

@@ -7,6 +7,8 @@
  * 4. CPU adapters (llvmpipe, lavapipe, SwiftShader: every storage load is a per-lane gather, barriers
  *    are slow) → the register tile the autotune picked (`tile32x16` until it has);
  * 5. GPUs → shared-memory block tiles, 128×128 when that still gives enough workgroups, else 64×64.
+ *    Their register-prefetch twins (`shared*_prefetch`, bitwise the same results) stay opt-in until
+ *    `pnpm bench:gpu` has timed them on a real GPU (no accelerator has been available to measure).
  */
 import { sizeOf } from '../../engine/tensor';
 import type { Gemm } from './plan';

@@ -11,7 +11,7 @@ import { ScratchGPTError } from '../../engine/errors';
 import { PAD_MIN_WORK } from './plan';
 
 /** Names of the matmul kernel variants. */
-export type MatmulKernel = 'simple' | 'tile4x16' | 'tile16x16' | 'tile32x16' | 'shared64' | 'shared128' | 'gemv' | 'gemv_splitk';
+export type MatmulKernel = 'simple' | 'tile4x16' | 'tile16x16' | 'tile32x16' | 'shared64' | 'shared128' | 'shared64_prefetch' | 'shared128_prefetch' | 'gemv' | 'gemv_splitk';
 
 /** One variant of the lab. */
 export interface MatmulVariant {
@@ -32,6 +32,8 @@ export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
   { name: 'tile32x16', summary: '32×16 register tile interior (+ tile4x16 edges); CPU adapters', shader: 'matmul.wgsl', padMinWork: PAD_MIN_WORK },
   { name: 'shared64', summary: '64×64 shared-memory block tiles, 4×4 per thread; GPUs', shader: 'matmul_shared.wgsl', padMinWork: PAD_MIN_WORK },
   { name: 'shared128', summary: '128×128 shared-memory block tiles, 8×8 per thread; GPUs', shader: 'matmul_shared.wgsl', padMinWork: PAD_MIN_WORK },
+  { name: 'shared64_prefetch', summary: 'shared64, double-buffered through registers (next tiles load during the FMAs)', shader: 'matmul_shared.wgsl', padMinWork: PAD_MIN_WORK },
+  { name: 'shared128_prefetch', summary: 'shared128, double-buffered through registers', shader: 'matmul_shared.wgsl', padMinWork: PAD_MIN_WORK },
   { name: 'gemv', summary: 'few rows (decoding): exact row blocks, 16 columns per thread; CPU adapters', shader: 'matmul_gemv.wgsl', padMinWork: PAD_MIN_WORK },
   { name: 'gemv_splitk', summary: 'few rows: 4 columns per 16 threads splitting K, summed in shared memory; GPUs', shader: 'matmul_gemv.wgsl', padMinWork: PAD_MIN_WORK },
 ];
@@ -126,9 +128,12 @@ export function coverGemm(name: MatmulKernel, g: CoverInput): Launch[] {
       break;
     }
     case 'shared64':
-    case 'shared128': {
-      const t = name === 'shared128' ? 8 : 4;
-      out.push({ ...launchOf('shared', 'block', all, 0, g.k, g.accumulate, [16 * t, 16 * t]), tile: { TM: t, TN: t } });
+    case 'shared128':
+    case 'shared64_prefetch':
+    case 'shared128_prefetch': {
+      const t = name.startsWith('shared128') ? 8 : 4;
+      const entry = name.endsWith('_prefetch') ? 'block_prefetch' : 'block';
+      out.push({ ...launchOf('shared', entry, all, 0, g.k, g.accumulate, [16 * t, 16 * t]), tile: { TM: t, TN: t } });
       break;
     }
     case 'gemv':
