@@ -150,7 +150,8 @@ export async function benchGpu(options: GpuBenchOptions = {}): Promise<GpuBenchR
   else if (!hasF16()) f16 = { available: false, rows: [], note: `no shader-f16 on ${gpu.adapterName}: f16 rows skipped` };
   else {
     progress('f16');
-    f16 = { available: true, rows: await f16Section(p.f16, budget), note: 'op level: there is no model-level f16 path (GPTModel is f32 throughout)' };
+    const decode = { config: p.config, modelName: p.modelName, promptLength: p.promptLength, newTokens: p.newTokens };
+    f16 = { available: true, rows: await f16Section(p.f16, budget, decode), note: 'decoding with an f16 KV cache (GPTModel\'s only f16 path), then op level' };
   }
 
   const report: GpuBenchReport = {
@@ -203,6 +204,7 @@ async function modelRows(gpu: Gpu, p: Plan, budget: Budget, { want, tfjs, progre
     scratchgpt: train?.tokensPerSecond ?? null,
     tfjs: null,
     dispatches: train?.dispatchesPerStep ?? null,
+    optimizerDispatches: train?.optimizerDispatchesPerStep ?? null,
     note: [train ? `step ${train.stepMs.toFixed(0)} ms, first loss ${train.firstLoss.toFixed(4)}` : trainWanted ? 'did not run' : 'skipped (time budget)', ...trained.failures.map((f) => `failed ${f}`)].join('; '),
   };
   if (want('train')) rows.push(trainRow);

@@ -1,8 +1,8 @@
 // AdamW over two parameters (or binding-sized chunks of them) per dispatch: the optimizer's step
 // takes half the launches of one kernel per parameter. Workgroups [0, groups0) update slot 0, the
-// rest slot 1 (the grid is folded into 2-D for large chunks, see `grid()` in engine/kernel.ts). The
-// arithmetic is shaders/optim.wgsl's `adamw`, operation for operation (PyTorch 1.13 semantics:
-// decoupled decay, then Adam with bias corrections), so results are bitwise the same.
+// rest slot 1 (the grid is folded into 2-D for large chunks, see `grid()` in engine/chunks.ts). The
+// arithmetic is shaders/adamw_update.wgsl's (PyTorch 1.13 semantics), shared with the fused
+// optimizer's shaders/adamw_flat.wgsl.
 const WG: u32 = 256u;
 
 struct Params {
@@ -38,24 +38,16 @@ fn step(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (group < p.groups0) {
     let i = group * WG + lid;
     if (i >= p.n0) { return; }
-    let g = grad0[i];
-    let w = param0[i] * p.decay;
-    let mi = p.beta1 * m0[i] + p.one_minus_beta1 * g;
-    let vi = p.beta2 * v0[i] + p.one_minus_beta2 * g * g;
-    m0[i] = mi;
-    v0[i] = vi;
-    let denom = sqrt(vi) / p.bc2_sqrt0 + p.eps;
-    param0[i] = w - p.step_size0 * mi / denom;
+    let r = adamw_element(param0[i], grad0[i], m0[i], v0[i], p.step_size0, p.bc2_sqrt0);
+    m0[i] = r.m;
+    v0[i] = r.v;
+    param0[i] = r.param;
   } else {
     let i = (group - p.groups0) * WG + lid;
     if (i >= p.n1) { return; }
-    let g = grad1[i];
-    let w = param1[i] * p.decay;
-    let mi = p.beta1 * m1[i] + p.one_minus_beta1 * g;
-    let vi = p.beta2 * v1[i] + p.one_minus_beta2 * g * g;
-    m1[i] = mi;
-    v1[i] = vi;
-    let denom = sqrt(vi) / p.bc2_sqrt1 + p.eps;
-    param1[i] = w - p.step_size1 * mi / denom;
+    let r = adamw_element(param1[i], grad1[i], m1[i], v1[i], p.step_size1, p.bc2_sqrt1);
+    m1[i] = r.m;
+    v1[i] = r.v;
+    param1[i] = r.param;
   }
 }

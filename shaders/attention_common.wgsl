@@ -6,7 +6,8 @@
 // (written by backward_q); dkv: [2, BH, kv_rows, D] = dK then dV (rows ≥ S get zeros). Eight storage
 // bindings: the most every WebGPU device allows. `act` is the storage type of q, k, v, o and their
 // gradients: f32, or f16 on adapters with shader-f16 (an alias the op supplies, ops/variants.ts);
-// arithmetic is f32 either way.
+// `kv_act` that of k and v: `act`, or f16 under f32 `act` (an f16 KV cache, forward only); arithmetic
+// is f32 either way.
 
 struct Params {
   bh: u32,        // batch × heads
@@ -25,8 +26,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<act>;
-@group(0) @binding(2) var<storage, read> k: array<act>;
-@group(0) @binding(3) var<storage, read> v: array<act>;
+@group(0) @binding(2) var<storage, read> k: array<kv_act>;
+@group(0) @binding(3) var<storage, read> v: array<kv_act>;
 @group(0) @binding(4) var<storage, read_write> o: array<act>;      // forward: out; backward: the saved out
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(6) var<storage, read> dout: array<act>;

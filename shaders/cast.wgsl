@@ -6,10 +6,15 @@
 //           rounding WGSL leaves to the implementation: the bits are the same on every adapter and
 //           match the CPU's toHalfBits); beyond the f16 range → ±Inf, NaN → NaN.
 //   to_f32: wide = the halves' exact values (unpack2x16float).
+//   to_f16_at: to_f16 into a range of an existing f16 tensor at any element offset (new KV-cache rows):
+//           one invocation per target word; a word the range covers only half of keeps its other half
+//           (no other invocation of the dispatch touches that word).
 const WG: u32 = 256u;
 
 struct Params {
-  n: u32,  // elements in this range
+  n: u32,         // elements in this range
+  src_skip: u32,  // to_f16_at: elements of `wide` before the range's first source element
+  dst_skip: u32,  // to_f16_at: halves of `halves` before the range's first target element
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -59,4 +64,22 @@ fn to_f32(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   let pair = unpack2x16float(halves[w]);
   wide[i] = pair.x;
   if (i + 1u < p.n) { wide[i + 1u] = pair.y; }
+}
+
+@compute @workgroup_size(WG)
+fn to_f16_at(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let word = p.dst_skip / 2u + linear_index(gid, nwg, WG);
+  let end = p.dst_skip + p.n;
+  let lo = 2u * word;
+  if (lo >= end) { return; }
+  var bits = 0u;
+  if (lo < p.dst_skip || lo + 1u >= end) { bits = halves[word]; }  // a half outside the range stays
+  for (var h = 0u; h < 2u; h++) {
+    let e = lo + h;
+    if (e >= p.dst_skip && e < end) {
+      let shift = 16u * h;
+      bits = (bits & ~(0xffffu << shift)) | (half_bits(wide[p.src_skip + e - p.dst_skip]) << shift);
+    }
+  }
+  halves[word] = bits;
 }

@@ -78,11 +78,7 @@ fn w4(col: u32, kk: u32) -> vec4f {
 
 // Columns j..j+3 times the block's rows: column r of acc = row r's four outputs.
 fn mac(acc: ptr<function, mat4x4f>, j: u32, kk: u32, a: mat4x4f) {
-  let wm = mat4x4f(w4(j, kk), w4(j + 1u, kk), w4(j + 2u, kk), w4(j + 3u, kk));
-  (*acc)[0] += a[0] * wm;
-  if (ROWS > 1u) { (*acc)[1] += a[1] * wm; }
-  if (ROWS > 2u) { (*acc)[2] += a[2] * wm; }
-  if (ROWS > 3u) { (*acc)[3] += a[3] * wm; }
+  mac_block(acc, a, mat4x4f(w4(j, kk), w4(j + 1u, kk), w4(j + 2u, kk), w4(j + 3u, kk)));
 }
 
 // The last k % 4 terms of columns j..j+3 (scalar loads).
@@ -104,7 +100,7 @@ fn finish(j: u32, i0: u32, acc: array<mat4x4f, 4>) {
   let cols = min(4u * QUADS, p.n - j);
   for (var r = 0u; r < rows; r++) {
     let row = i0 + r;
-    let out_row = (row / p.t) * p.y_seq + p.y_row0 + row % p.t;
+    let out_row = out_row_of(row);
     for (var c = 0u; c < cols; c++) {
       let col = p.col0 + j + c;
       var v = acc[c / 4u][r][c % 4u];
@@ -119,10 +115,7 @@ fn finish(j: u32, i0: u32, acc: array<mat4x4f, 4>) {
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let i0 = wid.y * ROWS;
-  let last = p.m - 1u;
-  // Rows past m re-read row m − 1 and are never stored.
-  let rows = vec4u(min(i0, last), min(i0 + 1u, last), min(i0 + 2u, last), min(i0 + 3u, last));
-  if (HAS_NORM) { normalize_rows(lid, rows); }
+  let rows = block_rows(lid, i0);
 
   let slice = lid % SPLIT;
   let j = (wid.x * (WG / SPLIT) + lid / SPLIT) * 4u * QUADS;
@@ -130,11 +123,7 @@ fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
   var acc0 = mat4x4f(); var acc1 = mat4x4f(); var acc2 = mat4x4f(); var acc3 = mat4x4f();
   if (j < p.n) {
     for (var kk = slice * 4u; kk < k4; kk += SPLIT * 4u) {
-      var a = mat4x4f();
-      a[0] = a4(0u, rows.x, kk);
-      if (ROWS > 1u) { a[1] = a4(1u, rows.y, kk); }
-      if (ROWS > 2u) { a[2] = a4(2u, rows.z, kk); }
-      if (ROWS > 3u) { a[3] = a4(3u, rows.w, kk); }
+      let a = a_block(rows, kk);
       mac(&acc0, j, kk, a);
       if (QUADS > 1u) {
         mac(&acc1, j + 4u, kk, a);

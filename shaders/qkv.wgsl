@@ -6,7 +6,9 @@
 // (r / t)·y_seq + y_row0 + r % t). Each thread owns one column quad of all three projections, so one
 // load of a normalised x row serves twelve columns; otherwise shaders/linear.wgsl's layout: ROWS rows
 // per workgroup, SPLIT threads per quad along k. Twelve storage bindings: the host falls back to
-// three linear launches where the device allows fewer.
+// three linear launches where the device allows fewer. `kv_act` is the caches' storage type (f32, or
+// f16 for an f16 KV cache: converted on the store, one of the two nearest halves; an alias the host
+// supplies, ops/variants.ts).
 override HAS_NORM: bool = false;
 override VEC_W: bool = true;  // weight rows start on vec4 boundaries (k % 4 == 0)
 override ROWS: u32 = 1u;      // rows of x per workgroup, 1..4
@@ -37,8 +39,8 @@ struct Params {
 @group(0) @binding(8) var<storage, read> bk: array<f32>;
 @group(0) @binding(9) var<storage, read> bv: array<f32>;
 @group(0) @binding(10) var<storage, read_write> q: array<f32>;
-@group(0) @binding(11) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(12) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(11) var<storage, read_write> k_cache: array<kv_act>;
+@group(0) @binding(12) var<storage, read_write> v_cache: array<kv_act>;
 
 var<workgroup> sums: array<vec4f, WG>;
 var<workgroup> xn: array<vec4f, XN>;
@@ -69,14 +71,6 @@ fn load_v(j: u32, kk: u32) -> mat4x4f {
   return m;
 }
 
-// acc column r += row r of `a` times the four weight rows.
-fn mac(acc: ptr<function, mat4x4f>, a: mat4x4f, wm: mat4x4f) {
-  (*acc)[0] += a[0] * wm;
-  if (ROWS > 1u) { (*acc)[1] += a[1] * wm; }
-  if (ROWS > 2u) { (*acc)[2] += a[2] * wm; }
-  if (ROWS > 3u) { (*acc)[3] += a[3] * wm; }
-}
-
 // Bias, then the store of the in-range part of columns j..j+3 of the three projections (q: row by
 // row; k, v: cache rows). Run-time loop bounds: compiled once, not unrolled per row and column.
 fn finish(j: u32, i0: u32, acc: array<mat4x4f, 3>) {
@@ -84,7 +78,7 @@ fn finish(j: u32, i0: u32, acc: array<mat4x4f, 3>) {
   let cols = min(4u, p.n - j);
   for (var r = 0u; r < rows; r++) {
     let row = i0 + r;
-    let cache_row = (row / p.t) * p.y_seq + p.y_row0 + row % p.t;
+    let cache_row = out_row_of(row);
     for (var c = 0u; c < cols; c++) {
       let col = j + c;
       var vq = acc[0][r][c];
@@ -96,8 +90,8 @@ fn finish(j: u32, i0: u32, acc: array<mat4x4f, 3>) {
         vv = vv + bv[col];
       }
       q[row * p.n + col] = vq;
-      k_cache[cache_row * p.n + col] = vk;
-      v_cache[cache_row * p.n + col] = vv;
+      k_cache[cache_row * p.n + col] = kv_act(vk);
+      v_cache[cache_row * p.n + col] = kv_act(vv);
     }
   }
 }
@@ -105,10 +99,7 @@ fn finish(j: u32, i0: u32, acc: array<mat4x4f, 3>) {
 @compute @workgroup_size(WG)
 fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let i0 = wid.y * ROWS;
-  let last = p.m - 1u;
-  // Rows past m re-read row m − 1 and are never stored.
-  let rows = vec4u(min(i0, last), min(i0 + 1u, last), min(i0 + 2u, last), min(i0 + 3u, last));
-  if (HAS_NORM) { normalize_rows(lid, rows); }
+  let rows = block_rows(lid, i0);
 
   let slice = lid % SPLIT;
   let j = (wid.x * (WG / SPLIT) + lid / SPLIT) * 4u;
@@ -116,14 +107,10 @@ fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
   var acc_q = mat4x4f(); var acc_k = mat4x4f(); var acc_v = mat4x4f();
   if (j < p.n) {
     for (var kk = slice * 4u; kk < k4; kk += SPLIT * 4u) {
-      var a = mat4x4f();
-      a[0] = a4(0u, rows.x, kk);
-      if (ROWS > 1u) { a[1] = a4(1u, rows.y, kk); }
-      if (ROWS > 2u) { a[2] = a4(2u, rows.z, kk); }
-      if (ROWS > 3u) { a[3] = a4(3u, rows.w, kk); }
-      mac(&acc_q, a, load_q(j, kk));
-      mac(&acc_k, a, load_k(j, kk));
-      mac(&acc_v, a, load_v(j, kk));
+      let a = a_block(rows, kk);
+      mac_block(&acc_q, a, load_q(j, kk));
+      mac_block(&acc_k, a, load_k(j, kk));
+      mac_block(&acc_v, a, load_v(j, kk));
     }
     // The last k % 4 terms (scalar loads), by the quad's first thread.
     if (slice == 0u) {

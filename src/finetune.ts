@@ -6,10 +6,8 @@
  * Prints progress, per-epoch accuracy, the final accuracy table, the test confusion matrix and the
  * verdicts for the book's two sample texts; writes the classifier and SVG plots.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { init, manualSeed, memory, type Backend } from '@scratchgpt/core/node';
 import { loadGPT2, type GPTModel, type TrainProgress } from '@scratchgpt/gpt';
 import {
   accuracy,
@@ -35,6 +33,7 @@ import {
   type Pooling,
   type Trainable,
 } from '@scratchgpt/finetune';
+import { initDevice, lossPlotSvg, readDataFile, recipeSettings, TrainingDisplay } from './finetune-shared';
 import { trainingStateBytes, type LoRAOption } from './lora-option';
 import { linePlotSvg, ProgressBar } from './progress';
 
@@ -158,10 +157,7 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
     lr: o.lr ?? base.lr,
     maxLength: o.maxLength ?? base.maxLength,
   };
-  const dataPath = o.data ?? fileURLToPath(new URL('../packages/finetune/data/SMSSpamCollection.tsv', import.meta.url));
-  const tsv = await readFile(dataPath, 'utf8').catch((err: Error) => {
-    throw new Error(`scratchgpt: cannot read the SMS Spam Collection at ${dataPath} (${err.message}); pass --data FILE`);
-  });
+  const tsv = await readDataFile(o.data, 'SMSSpamCollection.tsv', 'the SMS Spam Collection');
   const split = bookSmsSpamSplit(tsv);
   // Every text of the collection but the (whole) validation and test splits' — labels unused.
   const pretrain = !o.weights && (o.pretrain ?? o.lora !== undefined);
@@ -171,9 +167,7 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
     pretrainTexts.splice(o.limit);
   }
 
-  const gpu = await init({ backend: o.backend as Backend | undefined });
-  console.log(`adapter: ${gpu.adapterName} (${gpu.backend}, ${gpu.featureLevel})`);
-  manualSeed(o.seed);
+  await initDevice(o.backend, o.seed);
   const gpt = o.weights ? await loadGPT2(o.weights) : builtInSpamGPT(recipe.maxLength);
   if (pretrainTexts.length > 0) await pretrainBuiltIn(gpt, pretrainTexts, o.seed);
   const model = GPTClassifier.fromGPT(gpt, { numClasses: 2, labels: SMS_SPAM_LABELS, trainable: recipe.trainable, pooling: recipe.pooling, seed: o.seed });
@@ -211,28 +205,15 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
       `(${trainSet.truncated} training texts cut); ${trainLoader.numBatches} train batches per epoch`,
   );
 
-  const bar = new ProgressBar(trainLoader.numBatches * recipe.epochs);
-  const t0 = performance.now();
-  const liveBefore = memory().liveBytes;
-  const result = await trainClassifier(model, trainLoader, valLoader, {
-    epochs: recipe.epochs,
-    lr: recipe.lr,
-    weightDecay: 0.1,
-    evalFreq: 50,
-    evalIter: 5,
-    onProgress: (p: TrainProgress) => {
-      // After the first step the only new live buffers are AdamW's moments (gradients are freed after each step).
-      if (p.step === 1 && !p.epochEnd) bar.log(`AdamW state: ${(memory().liveBytes - liveBefore).toLocaleString('en-US')} bytes live on the GPU (measured)`);
-      if (p.metrics) {
-        bar.log(`epoch ${p.epoch + 1}: training accuracy ${pct(p.metrics.trainAccuracy)}, validation accuracy ${pct(p.metrics.valAccuracy)} (${p.examplesSeen} examples seen)`);
-        return;
-      }
-      if (p.trainLoss !== undefined) bar.log(`epoch ${p.epoch + 1} step ${String(p.step).padStart(4)}: train loss ${p.trainLoss.toFixed(3)}, val loss ${p.valLoss!.toFixed(3)}`);
-      bar.update(p.step, `epoch ${p.epoch + 1}/${recipe.epochs}`);
-    },
+  const display = new TrainingDisplay(trainLoader.numBatches * recipe.epochs, recipe.epochs, {
+    bytes: (n) => `${n.toLocaleString('en-US')} bytes`,
+    epochEnd: (p) =>
+      p.metrics
+        ? `epoch ${p.epoch + 1}: training accuracy ${pct(p.metrics.trainAccuracy)}, validation accuracy ${pct(p.metrics.valAccuracy)} (${p.examplesSeen} examples seen)`
+        : undefined,
   });
-  bar.finish();
-  const trainSeconds = (performance.now() - t0) / 1000;
+  const result = await trainClassifier(model, trainLoader, valLoader, { ...recipeSettings(recipe, 50), onProgress: display.onProgress });
+  const trainSeconds = display.finish();
   console.log(`trained ${result.finalStep} steps in ${trainSeconds.toFixed(1)} s`);
 
   const accuracies = {
@@ -272,18 +253,7 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
   });
   console.log(`\nclassifier: ${o.out}`);
   const plots = await plotPaths(o.plot);
-  await writeFile(
-    plots.loss,
-    linePlotSvg({
-      x: result.examplesSeen,
-      xLabel: 'examples seen',
-      yLabel: 'loss',
-      series: [
-        { label: 'training loss', values: result.trainLosses },
-        { label: 'validation loss', values: result.valLosses, dashed: true },
-      ],
-    }),
-  );
+  await writeFile(plots.loss, lossPlotSvg(result.examplesSeen, 'examples seen', result));
   await writeFile(
     plots.accuracy,
     linePlotSvg({

@@ -7,11 +7,10 @@
  * bar and the first validation entry's response after every epoch, then generates the test responses
  * and writes the model (Hugging Face GPT-2 layout, LoRA merged), the responses file and a loss plot.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { init, manualSeed, memory, type Backend } from '@scratchgpt/core/node';
-import { fixedOrder, GPTModel, gptConfig, loadGPT2, meanLoss, saveGPT2, type TrainProgress } from '@scratchgpt/gpt';
+import { memory } from '@scratchgpt/core/node';
+import { fixedOrder, GPTModel, gptConfig, loadGPT2, meanLoss, saveGPT2 } from '@scratchgpt/gpt';
 import {
   applyLoRA,
   bookInstructionSplit,
@@ -29,8 +28,9 @@ import {
   trainInstructions,
   type ResponseOptions,
 } from '@scratchgpt/finetune';
+import { initDevice, lossPlotSvg, readDataFile, recipeSettings, TrainingDisplay } from './finetune-shared';
 import { trainingStateBytes, type LoRAOption } from './lora-option';
-import { linePlotSvg, ProgressBar } from './progress';
+import { ProgressBar } from './progress';
 
 export interface InstructOptions {
   /** GPT-2 safetensors path or URL; none = the built-in model. */
@@ -106,17 +106,12 @@ export async function runInstruct(o: InstructOptions): Promise<number> {
     lr: o.lr ?? base.lr,
     maxNewTokens: o.maxNewTokens ?? base.maxNewTokens,
   };
-  const dataPath = o.data ?? fileURLToPath(new URL('../packages/finetune/data/instruction-data.json', import.meta.url));
-  const text = await readFile(dataPath, 'utf8').catch((err: Error) => {
-    throw new Error(`scratchgpt: cannot read the instruction data at ${dataPath} (${err.message}); pass --data FILE`);
-  });
+  const text = await readDataFile(o.data, 'instruction-data.json', 'the instruction data');
   const split = bookInstructionSplit(parseInstructionData(text));
   if (o.limit !== undefined) for (const key of ['train', 'val', 'test'] as const) split[key] = split[key].slice(0, o.limit);
   if (split.train.length === 0 || split.val.length === 0) throw new Error('scratchgpt: the instruction data needs at least one training and one validation entry after the split');
 
-  const gpu = await init({ backend: o.backend as Backend | undefined });
-  console.log(`adapter: ${gpu.adapterName} (${gpu.backend}, ${gpu.featureLevel})`);
-  manualSeed(o.seed);
+  await initDevice(o.backend, o.seed);
   // The built-in model reads the subvocabulary of the training texts; GPT-2 weights read GPT-2 ids.
   const vocab = o.weights ? null : Subvocabulary.fromTexts(split.train.map((e) => formatExample(e, format)));
   let model: GPTModel;
@@ -166,29 +161,17 @@ export async function runInstruct(o: InstructOptions): Promise<number> {
   const initial = { train: await meanLoss(model, fixedOrder(trainLoader), instructionLoss, 5), val: await meanLoss(model, fixedOrder(valLoader), instructionLoss, 5) };
   console.log(`initial loss (5 batches): train ${initial.train.toFixed(3)}, val ${initial.val.toFixed(3)}`);
 
-  const bar = new ProgressBar(trainLoader.numBatches * recipe.epochs);
-  const t0 = performance.now();
-  const liveBefore = memory().liveBytes;
-  const result = await trainInstructions(model, trainLoader, valLoader, {
-    epochs: recipe.epochs,
-    lr: recipe.lr,
-    weightDecay: 0.1,
-    evalFreq: 5,
-    evalIter: 5,
-    sample: { entry: split.val[0], options: { format, eosId, ...tokenizer } },
-    onProgress: (p: TrainProgress) => {
-      // After the first step the only new live buffers are AdamW's moments (gradients are freed after each step).
-      if (p.step === 1 && !p.epochEnd) bar.log(`AdamW state: ${fmtBytes(memory().liveBytes - liveBefore)} live on the GPU (measured)`);
-      if (p.sampleText !== undefined) {
-        bar.log(`epoch ${p.epoch + 1} response to the first validation entry: ${JSON.stringify(p.sampleText)}`);
-        return;
-      }
-      if (p.trainLoss !== undefined) bar.log(`epoch ${p.epoch + 1} step ${String(p.step).padStart(4)}: train loss ${p.trainLoss.toFixed(3)}, val loss ${p.valLoss!.toFixed(3)} (${p.tokensSeen} tokens seen)`);
-      bar.update(p.step, `epoch ${p.epoch + 1}/${recipe.epochs}`);
-    },
+  const display = new TrainingDisplay(trainLoader.numBatches * recipe.epochs, recipe.epochs, {
+    bytes: fmtBytes,
+    epochEnd: (p) => (p.sampleText !== undefined ? `epoch ${p.epoch + 1} response to the first validation entry: ${JSON.stringify(p.sampleText)}` : undefined),
+    lossDetail: (p) => ` (${p.tokensSeen} tokens seen)`,
   });
-  bar.finish();
-  const trainSeconds = (performance.now() - t0) / 1000;
+  const result = await trainInstructions(model, trainLoader, valLoader, {
+    ...recipeSettings(recipe, 5),
+    sample: { entry: split.val[0], options: { format, eosId, ...tokenizer } },
+    onProgress: display.onProgress,
+  });
+  const trainSeconds = display.finish();
   console.log(`trained ${result.finalStep} steps in ${trainSeconds.toFixed(1)} s (${(trainSeconds / Math.max(1, result.finalStep)).toFixed(2)} s/step incl. evaluation); live GPU memory ${fmtBytes(memory().liveBytes)}`);
   result.optimizer.dispose();
 
@@ -223,18 +206,7 @@ export async function runInstruct(o: InstructOptions): Promise<number> {
   await writeFile(join(o.out, RESPONSES_FILE), responsesJson(responses));
   written.push(RESPONSES_FILE);
   const plot = o.plot ?? join(o.out, 'loss.svg');
-  await writeFile(
-    plot,
-    linePlotSvg({
-      x: result.tokensSeen,
-      xLabel: 'tokens seen',
-      yLabel: 'loss',
-      series: [
-        { label: 'training loss', values: result.trainLosses },
-        { label: 'validation loss', values: result.valLosses, dashed: true },
-      ],
-    }),
-  );
+  await writeFile(plot, lossPlotSvg(result.tokensSeen, 'tokens seen', result));
   console.log(`\nwritten to ${o.out}: ${written.join(', ')}; loss plot: ${plot}`);
   console.log(`score the responses with: scratchgpt judge ${join(o.out, RESPONSES_FILE)} --url http://localhost:11434 --model llama3`);
   console.log(`total time ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -85,7 +85,14 @@ describe('the packed packages', () => {
       expect(pkg.scripts, `${name}: scripts`).toBeUndefined();
       expect(pkg.devDependencies, `${name}: devDependencies`).toBeUndefined();
       expect((pkg.publishConfig as { access?: string }).access).toBe('public');
-      for (const field of ['repository', 'homepage', 'bugs', 'keywords', 'engines', 'license']) expect(pkg[field], `${name}: ${field}`).toBeDefined();
+      expect(pkg, `${name}: registry metadata`).toMatchObject({
+        repository: { type: 'git', url: expect.stringMatching(/^git\+https:\/\/github\.com\/.+\.git$/), directory: `packages/${name}` },
+        homepage: expect.stringMatching(new RegExp(`^https://github\\.com/.+/packages/${name}#readme$`)),
+        bugs: { url: expect.stringMatching(/^https:\/\/github\.com\/.+\/issues$/) },
+        keywords: expect.arrayContaining([expect.stringMatching(/\S/)]),
+        engines: { node: expect.stringMatching(/^>=\d+/) },
+        license: 'MIT',
+      });
       for (const target of exportTargets(pkg.exports)) {
         expect(files.has(target.replace(/^\.\//, '')), `${name}: exports target ${target} is shipped`).toBe(true);
       }
@@ -222,7 +229,11 @@ describe('the app', () => {
 
   for (const bundler of ['esbuild', 'vite']) {
     it(`runs the ${bundler} bundle in headless Chromium with the losses of the Node run (within 1e-3 relative)`, async () => {
-      expect(reports.node, 'the Node run').toBeDefined();
+      // The Node run (the test above) must have passed: its losses are the reference, and divisors below.
+      const nodeLosses = reports.node?.losses;
+      expect(nodeLosses, 'the Node run: a loss per step (did the Node test pass?)').toHaveLength(reports.node?.steps ?? -1);
+      expect(nodeLosses!.length, 'the Node run: steps').toBeGreaterThanOrEqual(3);
+      expect(nodeLosses!.every((l) => Number.isFinite(l) && l > 0), `the Node run: finite, positive losses, got ${nodeLosses!.join(', ')}`).toBe(true);
       server ??= await startStaticServer({ '/esbuild/': join(app.dir, 'out/esbuild'), '/vite/': join(app.dir, 'out/vite') });
       browser ??= await launchChromium();
       const { result } = await timed(`chromium (${bundler})`, () => runInPage<AppReport>(browser!, `${server!.url}/${bundler}/index.html`, 'runApp'));

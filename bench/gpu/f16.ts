@@ -1,13 +1,16 @@
 /**
- * f16 rows of the GPU benchmark, on adapters with `shader-f16`. There is no model-level f16 path
- * (GPTModel keeps f32 weights, activations and KV cache), so these are op-level rows: the fused
- * attention with f16 storage (f32 accumulation) at the training shape and at a decoding step over an
- * f16 KV cache, against the same op in f32; and layerNorm/softmax, which report whether they have an
+ * f16 rows of the GPU benchmark, on adapters with `shader-f16`. One model-level row: greedy decoding
+ * (batch 1) with an f16 KV cache (`createCache(b, { dtype: 'f16' })`, GPTModel's only f16 path:
+ * weights and activations stay f32) against the f32 cache, in ms per token. The rest are op-level: the
+ * fused attention with f16 storage (f32 accumulation) at the training shape and at a decoding step over
+ * an f16 KV cache, against the same op in f32; and layerNorm/softmax, which report whether they have an
  * f16 path at all. Speed-up = f32 time / f16 time; |Δ| = the largest difference of the outputs.
  */
 import { attention, cast, layerNorm, randn, softmax, sync, type Tensor } from '../../packages/core/src/node';
+import type { GPTConfig } from '../../packages/gpt/src/index';
 import type { Budget } from './budget';
-import { failure, timeBatched } from './timing';
+import { decodeOurs } from './model';
+import { attempt, failure, timeBatched } from './timing';
 
 export interface F16Row {
   op: string;
@@ -63,10 +66,38 @@ async function compare(op: string, shape: string, inputs: Tensor[], run: (xs: Te
   }
 }
 
-/** The f16 rows at the training shape `s` (and a decoding step over a cache of `s.seq` positions). */
-export async function f16Section(s: F16Shapes, budget: Budget): Promise<F16Row[]> {
+/** The model decoded for the f16 KV-cache row: `promptLength` prompt ids, then `newTokens` timed steps. */
+export interface F16Decode {
+  config: GPTConfig;
+  modelName: string;
+  promptLength: number;
+  newTokens: number;
+}
+
+/** Greedy decoding at batch 1 with the f32 and the f16 KV cache: ms per token each; the note says whether the ids agree. */
+async function decodeRow(d: F16Decode): Promise<F16Row> {
+  const op = 'decode, f16 KV cache (batch 1)';
+  const shape = `${d.modelName}, prompt ${d.promptLength}, ${d.newTokens} tokens`;
+  const f32 = await attempt(() => decodeOurs(d.config, 1, d.promptLength, d.newTokens, 'f32'));
+  const f16 = await attempt(() => decodeOurs(d.config, 1, d.promptLength, d.newTokens, 'f16'));
+  const ms = (m: typeof f32) => (typeof m === 'string' ? null : 1000 / m.tokensPerSecond);
+  if (typeof f32 === 'string' || typeof f16 === 'string') {
+    return { op, shape, f32Ms: ms(f32), f16Ms: ms(f16), maxDiff: null, note: `failed: ${typeof f32 === 'string' ? `f32 ${f32}` : `f16 ${f16}`}` };
+  }
+  const same = f16.firstSequence.findIndex((id, i) => id !== f32.firstSequence[i]);
+  const agreement = same < 0 ? 'same greedy ids' : `greedy ids differ from step ${same}`;
+  const note = `tokens/s f32 ${f32.tokensPerSecond.toFixed(1)}, f16 ${f16.tokensPerSecond.toFixed(1)}; ${agreement}; ${f16.dispatchesPerStep} dispatches per token (f32 ${f32.dispatchesPerStep})`;
+  return { op, shape, f32Ms: ms(f32), f16Ms: ms(f16), maxDiff: null, note };
+}
+
+/**
+ * The f16 rows at the training shape `s` (and a decoding step over a cache of `s.seq` positions), led
+ * by decoding `decode`'s model with an f16 KV cache when given.
+ */
+export async function f16Section(s: F16Shapes, budget: Budget, decode?: F16Decode): Promise<F16Row[]> {
   const rows: F16Row[] = [];
   const { batch: B, seq: T, width: C, heads: H } = s;
+  if (decode && budget.allows('f16 KV cache decode')) rows.push(await decodeRow(decode));
   if (budget.allows('f16 attention (training shape)')) {
     const qkv = [randn([B, T, C], { std: 0.5 }), randn([B, T, C], { std: 0.5 }), randn([B, T, C], { std: 0.5 })];
     try {

@@ -1,10 +1,10 @@
 /**
- * Model rows of the GPU benchmark: GPT training steps (forward + backward + AdamW) and KV-cache decoding,
+ * Model rows of the GPU benchmark: GPT training steps (forward + backward + fused AdamW) and KV-cache decoding,
  * tokens/s and dispatches per step (`commandCounts()` differences), with TF.js's WebGPU training step
  * on the same device for the ratio. Weights are random (seeded); token ids are fixed.
  */
 import { AdamW, commandCounts, fromArray, manualSeed, noGrad, sampleLogits, scope, sync, trimPool, type Gpu, type Tensor } from '../../packages/core/src/node';
-import { batchLoss, GPTModel, type GPTConfig } from '../../packages/gpt/src/index';
+import { batchLoss, GPTModel, type GPTConfig, type KVCacheDType } from '../../packages/gpt/src/index';
 import { ids, tfjsTrain, type Weights } from '../gpt';
 import { median } from '../run';
 import { withTfjs } from '../tfjs';
@@ -18,6 +18,8 @@ export interface TrainMeasurement {
   stepMs: number;
   /** Compute dispatches recorded by one training step. */
   dispatchesPerStep: number;
+  /** Of those, the dispatches of the optimizer step (fused AdamW: one per binding-sized flat parameter buffer). */
+  optimizerDispatchesPerStep: number;
   firstLoss: number;
   /** The initial weights (for TF.js), when asked for. */
   weights: Weights | null;
@@ -37,15 +39,18 @@ export async function trainOurs(config: GPTConfig, batch: number, seq: number, b
       weights = [];
       for (const [name, t] of model.namedParameters()) weights.push([name, (await t.toArray()) as Float32Array, t.shape]);
     }
-    opt = new AdamW(model.namedParameters(), { lr: 1e-4, weightDecay: 0.1 });
+    opt = new AdamW(model.namedParameters(), { lr: 1e-4, weightDecay: 0.1, fused: 'auto' });
     const optimizer = opt;
     const data = { inputs: ids(batch * seq, config.vocabSize, 1), targets: ids(batch * seq, config.vocabSize, 2), shape: [batch, seq] as const };
     let dispatches = 0;
+    let optimizerDispatches = 0;
     const step = async () => {
       const before = commandCounts().dispatches;
       const loss = batchLoss(model, data);
       loss.backward();
+      const beforeStep = commandCounts().dispatches;
       optimizer.step();
+      optimizerDispatches = commandCounts().dispatches - beforeStep;
       optimizer.zeroGrad();
       const value = await loss.item(); // waits for the whole step (the queue runs in order)
       loss.dispose();
@@ -63,7 +68,7 @@ export async function trainOurs(config: GPTConfig, batch: number, seq: number, b
       times.push(performance.now() - t0);
     }
     const stepMs = median(times);
-    return { batch, seq, tokensPerSecond: (batch * seq) / (stepMs / 1000), stepMs, dispatchesPerStep: dispatches, firstLoss, weights };
+    return { batch, seq, tokensPerSecond: (batch * seq) / (stepMs / 1000), stepMs, dispatchesPerStep: dispatches, optimizerDispatchesPerStep: optimizerDispatches, firstLoss, weights };
   } finally {
     opt?.dispose();
     model.dispose();
@@ -118,11 +123,11 @@ export interface DecodeMeasurement {
  * (prefill, untimed), one untimed decoding step, then `newTokens` timed steps, each reading back only
  * the chosen ids — what `generate()` does per step, for a batch.
  */
-export async function decodeOurs(config: GPTConfig, batch: number, promptLength: number, newTokens: number): Promise<DecodeMeasurement> {
+export async function decodeOurs(config: GPTConfig, batch: number, promptLength: number, newTokens: number, kvCache: KVCacheDType = 'f32'): Promise<DecodeMeasurement> {
   manualSeed(2);
   const model = new GPTModel(config);
   model.eval();
-  const cache = model.createCache(batch);
+  const cache = model.createCache(batch, { dtype: kvCache });
   try {
     const next = (input: Int32Array, length: number): Promise<Int32Array> => {
       const chosen: Tensor = noGrad(() =>

@@ -16,6 +16,8 @@ export interface ModelRow {
   tfjs: number | null;
   /** Compute dispatches per training step, or per decoding step (one token per sequence). */
   dispatches: number | null;
+  /** Training rows: of `dispatches`, those of the optimizer step (fused AdamW). */
+  optimizerDispatches?: number | null;
   note: string;
 }
 
@@ -60,7 +62,7 @@ export function markdown(r: GpuBenchReport): string[] {
   const modelTable = (rows: ModelRow[]) =>
     mdTable(
       ['benchmark', 'B×T / batch, prompt+new', 'kernels', 'scratchgpt tok/s', 'tfjs tok/s', 'ours/tfjs', 'dispatches/step', 'note'],
-      rows.map((x) => [x.benchmark, x.shape, x.kernels, fixed(x.scratchgpt), fixed(x.tfjs), x.scratchgpt && x.tfjs ? `${(x.scratchgpt / x.tfjs).toFixed(2)}×` : '-', x.dispatches === null ? '-' : String(x.dispatches), x.note]),
+      rows.map((x) => [x.benchmark, x.shape, x.kernels, fixed(x.scratchgpt), fixed(x.tfjs), x.scratchgpt && x.tfjs ? `${(x.scratchgpt / x.tfjs).toFixed(2)}×` : '-', dispatchesCell(x), x.note]),
     );
   if (r.rows.length > 0) {
     out.push('', `### ${r.model.name} (${(r.model.parameters / 1e6).toFixed(0)}M parameters, random weights): training (forward + backward + AdamW) and decoding`, '');
@@ -79,6 +81,12 @@ export function markdown(r: GpuBenchReport): string[] {
   }
   out.push('', r.skipped.length > 0 ? `Skipped (time budget): ${r.skipped.join('; ')}` : 'Nothing skipped.');
   return out;
+}
+
+/** Dispatches per step; for training, with the optimizer step's share: `481 (AdamW 1)`. */
+function dispatchesCell(row: ModelRow): string {
+  if (row.dispatches === null) return '-';
+  return row.optimizerDispatches == null ? String(row.dispatches) : `${row.dispatches} (AdamW ${row.optimizerDispatches})`;
 }
 
 /** The matmul table: GFLOP/s (% of peak) per kernel × size, validation, TF.js ratio. */

@@ -95,7 +95,8 @@ describe('gradcheck (@scratchgpt/core/testing)', () => {
   const wgsl = /const silu = defineOp\(\{[\s\S]*?wgsl: \/\* wgsl \*\/ `([\s\S]*?)`,\n\}\);/.exec(readme)?.[1];
 
   it("passes the README's SiLU, frees what it allocates and leaves the inputs' gradients alone", async () => {
-    expect(wgsl, "the README's SiLU example").toBeDefined();
+    // Both entry points (`backward: 'wgsl'`), not just any text between the README's backticks.
+    expect(wgsl, "the README's SiLU example").toMatch(/@compute[\s\S]*\bfn forward\([\s\S]*@compute[\s\S]*\bfn backward\(/);
     const readmeSilu = defineOp({ name: 'readme_silu', backward: 'wgsl', wgsl: wgsl! });
     const { t: x } = randomTensor([37], 4, -3, 3);
     x.requireGrad();

@@ -15,7 +15,7 @@ import { binaryOps, unaryOps } from '../src/index';
 
 const root = resolve(__dirname, '../../..');
 const shadersDir = join(root, 'shaders');
-const snippets = ['common.wgsl', 'rows.wgsl', 'errors.wgsl', 'attention_common.wgsl', 'linear_rows.wgsl'];
+const snippets = ['common.wgsl', 'rows.wgsl', 'errors.wgsl', 'attention_common.wgsl', 'linear_rows.wgsl', 'adamw_update.wgsl'];
 // Preludes swapped in for another prelude in a kernel's variants (ops/variants.ts): same functions.
 const alternatives = ['rows_subgroups.wgsl'];
 

@@ -157,7 +157,7 @@ export class LoRALinear extends Module {
       const delta = this.lora.deltaWeight();
       const updated = op(weight, delta);
       // Into the existing buffer, so references to the parameter (optimizers, state dicts) stay valid.
-      recordCopy(updated.buffer, 0, weight.buffer, 0, weight.byteLength);
+      recordCopy(updated.buffer, updated.byteOffset, weight.buffer, weight.byteOffset, weight.byteLength);
       delta.dispose();
       updated.dispose();
     });

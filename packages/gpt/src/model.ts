@@ -18,10 +18,13 @@ import {
   add,
   arange,
   attention,
+  castInto,
   Dropout,
   Embedding,
   fmt,
   GELU,
+  gpu,
+  hasF16,
   keep,
   LayerNorm,
   layerNorm,
@@ -46,6 +49,9 @@ export interface LayerCache {
   v: Tensor;
 }
 
+/** Storage type of a KV cache: f32, or f16 (half the memory; needs the adapter's `shader-f16`). */
+export type KVCacheDType = 'f32' | 'f16';
+
 /** Key/value cache of a whole model; `length` is how many positions it holds. */
 export class KVCache {
   length = 0;
@@ -54,6 +60,11 @@ export class KVCache {
     readonly batch: number,
     readonly capacity: number,
   ) {}
+
+  /** The keys' and values' storage type (see `GPTModel.createCache`). */
+  get dtype(): KVCacheDType {
+    return this.layers[0]?.k.dtype === 'f16' ? 'f16' : 'f32';
+  }
 
   dispose(): void {
     for (const { k, v } of this.layers) {
@@ -85,11 +96,14 @@ function normOf(ln: LayerNorm): LinearNorm {
   return { weight: ln.weight, bias: ln.bias, eps: ln.eps };
 }
 
-/** Appends `x` `[B, n, C]` at row `at` of `cache` `[B, capacity, C]` (one copy per batch row). */
+/** Appends `x` `[B, n, C]` at row `at` of `cache` `[B, capacity, C]` (one copy, or f16 conversion, per batch row). */
 function writeRows(cache: Tensor, x: Tensor, at: number): void {
   const [b, n, c] = x.shape;
   const capacity = cache.shape[1];
-  for (let i = 0; i < b; i++) recordCopy(x.buffer, i * n * c * 4, cache.buffer, (i * capacity + at) * c * 4, n * c * 4);
+  for (let i = 0; i < b; i++) {
+    if (cache.dtype === 'f16') castInto(x, cache, { sourceOffset: i * n * c, targetOffset: (i * capacity + at) * c, count: n * c });
+    else recordCopy(x.buffer, x.byteOffset + i * n * c * 4, cache.buffer, cache.byteOffset + (i * capacity + at) * c * 4, n * c * 4);
+  }
 }
 
 /** Causal multi-head self-attention with query/key/value projections and an output projection. */
@@ -303,12 +317,27 @@ export class GPTModel extends Module<[Tensor, ForwardOptions?]> {
     return head ? head.forward(x) : matmul(x, this.tok_emb.weight, { transB: true }); // [B, (T,) V]
   }
 
-  /** An empty KV cache for `batch` sequences (up to the context length). Kept out of scopes: dispose it. */
-  createCache(batch: number): KVCache {
+  /**
+   * An empty KV cache for `batch` sequences (up to the context length). Kept out of scopes: dispose it.
+   * `dtype: 'f16'` stores keys and values as halves: half the memory (and, on GPUs, half the bytes
+   * attention reads per decoded token) for a rounding of each key and value to 11 significant bits;
+   * attention still computes in f32. It needs the adapter's `shader-f16` feature (see `hasF16()`).
+   * @example
+   * ```ts
+   * const cache = model.createCache(1, { dtype: hasF16() ? 'f16' : 'f32' });
+   * const logits = model.forward(ids, { cache, lastOnly: true });
+   * cache.dispose();
+   * ```
+   */
+  createCache(batch: number, { dtype = 'f32' }: { dtype?: KVCacheDType } = {}): KVCache {
+    if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`scratchgpt: KV cache dtype must be 'f32' or 'f16', got '${String(dtype)}'`);
+    if (dtype === 'f16' && !hasF16()) {
+      throw new Error(`scratchgpt: an f16 KV cache needs the adapter's 'shader-f16' feature, which ${gpu().adapterName} lacks: use an f32 cache (the default)`);
+    }
     const { nLayers, contextLength, embDim } = this.config;
     const layers = Array.from({ length: nLayers }, () => ({
-      k: keep(Tensor.empty([batch, contextLength, embDim], 'f32')),
-      v: keep(Tensor.empty([batch, contextLength, embDim], 'f32')),
+      k: keep(Tensor.empty([batch, contextLength, embDim], dtype)),
+      v: keep(Tensor.empty([batch, contextLength, embDim], dtype)),
     }));
     return new KVCache(layers, batch, contextLength);
   }
@@ -319,6 +348,6 @@ function lastPosition(x: Tensor): Tensor {
   const [B, T, C] = x.shape;
   if (T === 1) return x.reshape([B, C]);
   const out = Tensor.empty([B, C], 'f32');
-  for (let b = 0; b < B; b++) recordCopy(x.buffer, ((b * T + T - 1) * C) * 4, out.buffer, b * C * 4, C * 4);
+  for (let b = 0; b < B; b++) recordCopy(x.buffer, x.byteOffset + ((b * T + T - 1) * C) * 4, out.buffer, out.byteOffset + b * C * 4, C * 4);
   return out;
 }

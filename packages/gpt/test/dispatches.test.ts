@@ -7,8 +7,8 @@
  * except in the LM head (checked with the 50,257-token vocabulary).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { commandCounts, init, manualSeed } from '@scratchgpt/core/node';
-import { generateTokens, GPTModel, gptConfig } from '../src/index';
+import { AdamW, clipGradNorm, commandCounts, init, manualSeed, scope } from '@scratchgpt/core/node';
+import { batchLoss, generateTokens, GPTModel, gptConfig } from '../src/index';
 
 beforeAll(async () => {
   await init();
@@ -51,5 +51,54 @@ describe('dispatches per generated token (KV cache, batch 1)', () => {
     const counts = await dispatchesPerToken(12, 50257, 2);
     console.log(`12 layers, V=50257: ${counts.join(', ')} dispatches per token`);
     expect(counts.every((c) => c <= 80)).toBe(true);
+  });
+});
+
+/**
+ * Dispatches of one training step (forward, loss, backward, gradient clipping, AdamW, zeroGrad) of a
+ * 12-layer model with `fused` AdamW or without: [fused, unfused], after a first step that warms up.
+ */
+async function dispatchesPerTrainingStep(nLayers: number): Promise<{ fused: number; unfused: number; params: number }> {
+  const counts: number[] = [];
+  let params = 0;
+  for (const fused of [true, false]) {
+    manualSeed(5);
+    const model = new GPTModel(gptConfig('gpt2-small', { vocabSize: 101, contextLength: 16, embDim: 32, nHeads: 2, nLayers, dropRate: 0 }));
+    const named = model.namedParameters();
+    params = named.length;
+    const opt = new AdamW(named, { lr: 1e-3, weightDecay: 0.1, fused });
+    const [B, T] = [2, 16];
+    const batch = { shape: [B, T] as [number, number], inputs: Int32Array.from({ length: B * T }, (_, i) => (i * 7) % 101), targets: Int32Array.from({ length: B * T }, (_, i) => (i * 11 + 3) % 101) };
+    const step = () => {
+      scope(() => {
+        batchLoss(model, batch).backward();
+        clipGradNorm(named, 1);
+      });
+      opt.step();
+      opt.zeroGrad();
+    };
+    try {
+      step();
+      const before = commandCounts().dispatches;
+      step();
+      counts.push(commandCounts().dispatches - before);
+      await model.parameters()[0].toArray();
+    } finally {
+      opt.dispose();
+      model.dispose();
+    }
+  }
+  return { fused: counts[0], unfused: counts[1], params };
+}
+
+describe('dispatches per training step (12 layers, fused AdamW)', () => {
+  it('fused AdamW and flat clipping save ~3 dispatches per parameter tensor', async () => {
+    const { fused, unfused, params } = await dispatchesPerTrainingStep(12);
+    console.log(`dispatches per training step, 12 layers (${params} parameter tensors): fused AdamW ${fused}, unfused ${unfused}`);
+    // Unfused: clipping takes 2 dispatches per gradient (+1) and AdamW one per two parameters; fused:
+    // 3 for clipping and 1 for AdamW per flat buffer (one buffer holds this narrow model).
+    expect(unfused - fused).toBe(2 * params + 1 + Math.ceil(params / 2) - 4);
+    // What remains is forward and backward (about 40 per layer), plus those 4.
+    expect(fused).toBeLessThanOrEqual(40 * 12 + 4);
   });
 });

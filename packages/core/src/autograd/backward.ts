@@ -11,6 +11,7 @@
  */
 import { ScratchGPTError } from '../engine/errors';
 import { noGrad, type GradNode } from '../engine/graph';
+import { recordCopy } from '../engine/queue';
 import { keep, scope } from '../engine/scope';
 import { fmt, sameShape, Tensor } from '../engine/tensor';
 import { add } from '../ops/binary';
@@ -77,6 +78,19 @@ function inputGradients(node: GradNode, g: Tensor): (Tensor | null)[] {
   });
 }
 
+/**
+ * Lands a leaf's gradient in its slot (a view of a fused optimizer's flat gradient buffer), in place:
+ * a copy for the first gradient since zeroGrad, else the sum (computed aside, then copied: one
+ * dispatch may not read and write the same buffer through different bindings). The copies of all
+ * leaves follow each other in the command stream (one compute pass break, not one per parameter).
+ */
+function accumulateIntoSlot(slot: Tensor, grad: Tensor, add_: boolean): void {
+  const value = add_ ? add(slot, grad) : grad;
+  if (slot.byteLength > 0) recordCopy(value.buffer, value.byteOffset, slot.buffer, slot.byteOffset, slot.byteLength);
+  if (value !== grad) value.dispose();
+  grad.dispose();
+}
+
 function freeNode(t: Tensor): void {
   for (const s of t.gradNode!.saved) s.dispose();
   t.gradNode!.saved = [];
@@ -95,7 +109,20 @@ export function backward(root: Tensor, grad?: Tensor): void {
   }
   const order = topoSort(root);
   const grads = new Map<Tensor, Tensor>();
+  // Parameters of a fused optimizer that had no gradient: each contribution lands in the slot as it
+  // arrives, so gradients are not held twice (built aside and in the flat buffer) at the end of the
+  // walk. Restorable: should backward throw, their `.grad` goes back to null.
+  const landed = new Set<Tensor>();
   const accumulate = (t: Tensor, g: Tensor) => {
+    const slot = t.gradSlot;
+    if (slot && (landed.has(t) || t.grad === null)) {
+      const shaped = sameShape(g.shape, t.shape) ? g : g.reshape(t.shape);
+      if (shaped !== g) g.dispose();
+      accumulateIntoSlot(slot, shaped, landed.has(t));
+      landed.add(t);
+      t.grad = slot;
+      return;
+    }
     const prev = grads.get(t);
     if (prev) {
       grads.set(t, add(prev, g));
@@ -127,7 +154,11 @@ export function backward(root: Tensor, grad?: Tensor): void {
         grads.delete(t);
         const shaped = sameShape(g.shape, t.shape) ? g : g.reshape(t.shape);
         if (shaped !== g) g.dispose();
-        if (t.grad) {
+        const slot = t.gradSlot;
+        if (slot && (t.grad === null || t.grad === slot)) {
+          accumulateIntoSlot(slot, shaped, t.grad === slot);
+          t.grad = slot;
+        } else if (t.grad) {
           const sum = add(t.grad, shaped);
           t.grad.dispose();
           shaped.dispose();
@@ -137,6 +168,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
     });
   } catch (err) {
     for (const g of grads.values()) g.dispose();
+    for (const t of landed) t.grad = null;
     throw err;
   }
 }

@@ -9,10 +9,12 @@
  * Entry points in `shaders/` are named `forward`, `backward` or `backward_<what>` (`backward_dx`), and
  * helper stages for what they compute (`mean_loss`, `clip_factor`, `pad_rows`).
  */
-import { bindGroupFor, forgetBuffers } from './bindgroups';
-import { BufferUsage, gpu } from './device';
+import { bindGroupFor } from './bindgroups';
+import { gpu } from './device';
 import { ScratchGPTError } from './errors';
+import { grid } from './chunks';
 import { ERRORS_BINDING, errorsResource } from './gpuerrors';
+import { isErrorsBinding, isUniformBlock, layoutFor, pipelineFor, placeholder } from './pipelines';
 import { recordDispatch, stageUniforms } from './queue';
 import type { Tensor } from './tensor';
 import { packParams, Uniforms, type ParamValue } from './uniforms';
@@ -21,9 +23,8 @@ import { parseWgsl, type KernelBinding, type KernelEntry, type ParamField, type 
 export { MAX_RANK, Uniforms, type ParamValue } from './uniforms';
 export { parseBindings, parseWgsl, type KernelBinding, type KernelEntry, type ParamField, type ParamsLayout, type ScalarType, type WgslModule } from './wgsl';
 export { bindGroupStats } from './bindgroups';
-
-/** `GPUShaderStage` values from the spec (Node has no such global). */
-export const ShaderStage = { VERTEX: 0x1, FRAGMENT: 0x2, COMPUTE: 0x4 } as const;
+export { chunkElements, chunks, grid, range } from './chunks';
+export { ShaderStage, pipelineCount } from './pipelines';
 
 /** Values for WGSL `override` constants (dtype/rank/op codes): part of the pipeline key. */
 export type Constants = Readonly<Record<string, number | boolean>>;
@@ -57,14 +58,6 @@ export interface KernelOptions {
   with?: readonly string[];
 }
 
-interface DeviceCache {
-  modules: Map<string, GPUShaderModule>;
-  layouts: Map<string, GPUBindGroupLayout>;
-  pipelines: Map<string, GPUComputePipeline>;
-  /** Placeholder buffers for bindings an entry point does not use (one per binding slot). */
-  placeholders: Map<string, GPUBuffer>;
-}
-
 /** What {@link launch} checks per kernel, indexed once. */
 interface Index {
   fields: Map<string, ParamField>;
@@ -74,7 +67,6 @@ interface Index {
   halves: boolean;
 }
 
-const caches = new WeakMap<GPUDevice, DeviceCache>();
 const kernelsByName = new Map<string, Kernel>();
 const indexes = new WeakMap<Kernel, Index>();
 
@@ -179,97 +171,12 @@ export interface LaunchOptions {
   workgroups?: Workgroups;
 }
 
-function cacheFor(device: GPUDevice): DeviceCache {
-  let cache = caches.get(device);
-  if (!cache) {
-    // Bind groups of a previous device hold its buffers: drop them.
-    forgetBuffers();
-    caches.set(device, (cache = { modules: new Map(), layouts: new Map(), pipelines: new Map(), placeholders: new Map() }));
-  }
-  return cache;
-}
-
-function pipelineFor(kernel: Kernel, entry: string, constants: Constants | undefined): GPUComputePipeline {
-  const { device } = gpu();
-  const cache = cacheFor(device);
-  const constantKey = constants
-    ? Object.keys(constants)
-        .sort()
-        .map((k) => `${k}=${Number(constants[k])}`)
-        .join(',')
-    : '';
-  const key = `${kernel.name}:${entry}:${constantKey}`;
-  let pipeline = cache.pipelines.get(key);
-  if (!pipeline) {
-    let module = cache.modules.get(kernel.name);
-    if (!module) {
-      module = device.createShaderModule({ code: kernel.source, label: kernel.name });
-      cache.modules.set(kernel.name, module);
-    }
-    const numeric = constants ? Object.fromEntries(Object.entries(constants).map(([k, v]) => [k, Number(v)])) : undefined;
-    pipeline = device.createComputePipeline({
-      label: key,
-      layout: device.createPipelineLayout({ bindGroupLayouts: [layoutFor(kernel)] }),
-      compute: { module, entryPoint: entry, constants: numeric },
-    });
-    cache.pipelines.set(key, pipeline);
-  }
-  return pipeline;
-}
-
-/** The engine's error-report buffer (shaders/errors.wgsl, engine/gpuerrors.ts): bound by the engine, never by callers. */
-function isErrorsBinding(binding: KernelBinding): boolean {
-  return binding.name === ERRORS_BINDING && binding.type === 'storage';
-}
-
-/** The uniform block at binding 0 takes a dynamic offset into the staging arena (so bind groups can be reused). */
-function isUniformBlock(binding: KernelBinding): boolean {
-  return binding.binding === 0 && binding.type === 'uniform';
-}
-
-/** One explicit layout per kernel: entry points that skip a binding still share it (unlike `layout: 'auto'`). */
-function layoutFor(kernel: Kernel): GPUBindGroupLayout {
-  const { device } = gpu();
-  const cache = cacheFor(device);
-  let layout = cache.layouts.get(kernel.name);
-  if (!layout) {
-    layout = device.createBindGroupLayout({
-      label: kernel.name,
-      entries: kernel.bindings.map((b) => ({
-        binding: b.binding,
-        visibility: ShaderStage.COMPUTE,
-        buffer: { type: b.type, hasDynamicOffset: isUniformBlock(b) },
-      })),
-    });
-    cache.layouts.set(kernel.name, layout);
-  }
-  return layout;
-}
-
-/** A small zeroed buffer standing in for a binding the dispatched entry point does not use. */
-function placeholder(binding: KernelBinding): GPUBufferBinding {
-  const { device } = gpu();
-  const cache = cacheFor(device);
-  const key = `${binding.type}:${binding.binding}`;
-  let buffer = cache.placeholders.get(key);
-  if (!buffer) {
-    const usage = binding.type === 'uniform' ? BufferUsage.UNIFORM : BufferUsage.STORAGE;
-    buffer = device.createBuffer({ size: 256, usage, label: `placeholder ${key}` });
-    cache.placeholders.set(key, buffer);
-  }
-  return { buffer, offset: 0, size: 256 };
-}
-
-/** Number of distinct compiled pipelines (tests use it to prove shapes do not recompile). */
-export function pipelineCount(): number {
-  return cacheFor(gpu().device).pipelines.size;
-}
-
 function storageResource(kernel: Kernel, binding: StorageBinding): GPUBufferBinding {
   const { limits } = gpu();
   const whole = 'buffer' in binding;
   const tensor = whole ? binding : binding.tensor;
-  const offset = whole ? 0 : binding.offset;
+  // A tensor may be a view of an arena (a fused optimizer's flat buffers): its data starts at byteOffset.
+  const offset = tensor.byteOffset + (whole ? 0 : binding.offset);
   const size = whole ? Math.max(4, Math.ceil(binding.byteLength / 4) * 4) : binding.size;
   if (tensor.dtype === 'f16' && !indexes.get(kernel)?.halves) {
     // Every element of this kernel is 32 bits wide: halves would be read two at a time.
@@ -432,37 +339,4 @@ export function launch(kernel: Kernel, entry: string, options: LaunchOptions): v
     workgroups,
     info.bindings.has(ERRORS_BINDING),
   );
-}
-
-/**
- * Workgroup grid for `n` independent items with `workgroupSize` threads each, folded into 2-D when
- * it exceeds the per-dimension limit. In WGSL recover the linear index as
- * `gid.x + gid.y * nwg.x * WG` (`@builtin(num_workgroups) nwg`; `linear_index` in shaders/common.wgsl).
- */
-export function grid(n: number, workgroupSize: number): [number, number, number] {
-  const groups = Math.ceil(n / workgroupSize);
-  const maxX = Math.min(65535, gpu().limits.maxComputeWorkgroupsPerDimension);
-  if (groups <= maxX) return [groups, 1, 1];
-  const y = Math.ceil(groups / maxX);
-  return [Math.ceil(groups / y), y, 1];
-}
-
-/** Elements per chunk when an op must split a tensor larger than one storage binding (256-byte aligned). */
-export function chunkElements(): number {
-  const maxBytes = gpu().limits.maxStorageBufferBindingSize;
-  return Math.floor(maxBytes / 256) * 64;
-}
-
-/** Splits `n` elements into ranges that each fit one storage binding. */
-export function chunks(n: number): { start: number; count: number }[] {
-  const per = chunkElements();
-  const out: { start: number; count: number }[] = [];
-  for (let start = 0; start < n; start += per) out.push({ start, count: Math.min(per, n - start) });
-  if (out.length === 0) out.push({ start: 0, count: 0 });
-  return out;
-}
-
-/** Binding of elements `[start, start + count)` of a tensor (start must come from {@link chunks}). */
-export function range(tensor: Tensor, start: number, count: number): StorageBinding {
-  return { tensor, offset: start * 4, size: Math.max(4, count * 4) };
 }

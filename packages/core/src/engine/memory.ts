@@ -29,7 +29,11 @@ function roundSize(bytes: number): number {
   return Math.max(256, Math.ceil(bytes / 256) * 256);
 }
 
-/** A GPU buffer shared by a tensor and its views; returned to the pool when the last one lets go. */
+/**
+ * A GPU buffer shared by a tensor and its views; returned to the pool when the last one lets go. A
+ * storage made by {@link Storage.view} is a byte range of another one (an arena, e.g. the flat
+ * parameter buffer of a fused optimizer): it keeps its parent alive, and the buffer counts once.
+ */
 export class Storage {
   private refs = 1;
   constructor(
@@ -37,6 +41,9 @@ export class Storage {
     readonly buffer: GPUBuffer,
     /** Bytes requested (the buffer may be larger). */
     readonly bytes: number,
+    /** Where the data starts in `buffer` (0 unless this is a view of an arena). */
+    readonly byteOffset = 0,
+    private readonly parent: Storage | null = null,
   ) {}
 
   retain(): this {
@@ -46,7 +53,25 @@ export class Storage {
 
   release(): void {
     this.refs -= 1;
-    if (this.refs === 0) releaseBuffer(this.buffer, this.device);
+    if (this.refs > 0) return;
+    if (this.parent) this.parent.release();
+    else releaseBuffer(this.buffer, this.device);
+  }
+
+  /** Whether more than one tensor holds this storage (views made by reshape or retainView share it). */
+  get shared(): boolean {
+    return this.refs > 1;
+  }
+
+  /**
+   * `bytes` bytes at `byteOffset` of this storage, as a storage of their own that retains this one.
+   * The offset must be a multiple of 256 (minStorageBufferOffsetAlignment) so the range can be bound.
+   */
+  view(byteOffset: number, bytes: number): Storage {
+    if (byteOffset % 256 !== 0 || byteOffset < 0 || byteOffset + bytes > this.bytes) {
+      throw new ScratchGPTError('range', `scratchgpt: storage view of ${bytes} bytes at ${byteOffset} does not fit a storage of ${this.bytes} bytes at a 256-byte aligned offset`);
+    }
+    return new Storage(this.device, this.buffer, bytes, this.byteOffset + byteOffset, this.retain());
   }
 }
 

@@ -7,7 +7,7 @@ import { ScratchGPTError } from './errors';
 import { record, type GradNode } from './graph';
 import { lostDeviceError, lostReason } from './lost';
 import { allocStorage, countTensor, type Storage } from './memory';
-import { readBuffer } from './queue';
+import { readBuffer, recordCopy } from './queue';
 import { fromHalfBits } from './half';
 import { disposalNote, track } from './scope';
 
@@ -82,6 +82,12 @@ export class Tensor<D extends DType = DType> {
   requiresGrad = false;
   /** Accumulated gradient after `backward()` (leaves only). */
   grad: Tensor | null = null;
+  /**
+   * @internal Where `backward()` accumulates this parameter's gradient, in place, when a fused
+   * optimizer owns one (a view of its flat gradient buffer; see optim/arena.ts). `.grad` is this
+   * tensor once a gradient arrived, null after `zeroGrad()`.
+   */
+  gradSlot: Tensor | null = null;
   /** @internal How this tensor was computed (null for leaves and after backward). */
   gradNode: GradNode | null = null;
   /** False for tensors produced by an op that recorded a graph node. */
@@ -117,9 +123,55 @@ export class Tensor<D extends DType = DType> {
     return this.size * bytesPerElement(this.dtype);
   }
 
-  /** The GPU buffer holding the data (may be larger than `byteLength`). Throws after `dispose()`. */
+  /**
+   * The GPU buffer holding the data (may be larger than `byteLength`), which starts at
+   * {@link byteOffset}. Throws after `dispose()`.
+   */
   get buffer(): GPUBuffer {
     return this.live().buffer;
+  }
+
+  /** Where the data starts in {@link buffer}: 0, or a multiple of 256 for a view of an arena (fused optimizers pack parameters into one). */
+  get byteOffset(): number {
+    return this.live().byteOffset;
+  }
+
+  /**
+   * @internal A tensor of `shape` over `byteOffset` (a multiple of 256) of this tensor's storage,
+   * sharing and retaining it (the flat buffers of a fused optimizer hand out such views).
+   */
+  viewAt(byteOffset: number, shape: Shape): Tensor<D> {
+    const dims = checkShape(shape);
+    const bytes = Math.ceil((sizeOf(dims) * bytesPerElement(this.dtype)) / 4) * 4;
+    return new Tensor(this.live().view(byteOffset, bytes), dims, this.dtype);
+  }
+
+  /** @internal Whether another tensor (a reshape or retainView view) shares this tensor's storage. */
+  get sharesStorage(): boolean {
+    return this.live().shared;
+  }
+
+  /**
+   * @internal Moves this tensor's data into `view` (a tensor of the same dtype and size, e.g. from
+   * {@link viewAt}): records a copy, then this tensor adopts the view's storage and releases its own.
+   * The tensor keeps its identity (modules and optimizers hold it). Throws when another tensor shares
+   * this one's storage (it would silently stop seeing the updates).
+   */
+  moveInto(view: Tensor): void {
+    const own = this.live();
+    if (view.dtype !== this.dtype || view.size !== this.size) {
+      throw new ScratchGPTError('shape', `scratchgpt: cannot move a ${this.dtype} tensor of shape ${fmt(this.shape)} into a ${view.dtype} view of shape ${fmt(view.shape)}`);
+    }
+    if (own.shared) {
+      throw new ScratchGPTError('state',
+        `scratchgpt: tensor of shape ${fmt(this.shape)} shares its GPU storage with another tensor (a reshape or retainView view, ` +
+          'or a tensor saved for backward): it cannot be moved into a flat buffer; dispose the views (or run backward) first',
+      );
+    }
+    const target = view.live();
+    if (this.byteLength > 0) recordCopy(own.buffer, own.byteOffset, target.buffer, target.byteOffset, Math.ceil(this.byteLength / 4) * 4);
+    this.storage = target.retain();
+    own.release();
   }
 
   get isDisposed(): boolean {
@@ -177,9 +229,9 @@ export class Tensor<D extends DType = DType> {
    */
   declare backward: (grad?: Tensor) => void;
 
-  /** Disposes and clears `.grad`. */
+  /** Disposes and clears `.grad` (a gradient slot owned by a fused optimizer is kept for the next backward). */
   zeroGrad(): void {
-    this.grad?.dispose();
+    if (this.grad !== this.gradSlot) this.grad?.dispose();
     this.grad = null;
   }
 
@@ -196,7 +248,7 @@ export class Tensor<D extends DType = DType> {
 
   /** Copies the data back to the CPU. */
   async toArray(): Promise<TypedArrayFor<D>> {
-    const bytes = await readBuffer(this.buffer, 0, this.byteLength);
+    const bytes = await readBuffer(this.buffer, this.byteOffset, this.byteLength);
     if (this.dtype === 'f16') return Float32Array.from(new Uint16Array(bytes), fromHalfBits) as TypedArrayFor<D>;
     const Ctor = this.dtype === 'f32' ? Float32Array : this.dtype === 'i32' ? Int32Array : Uint32Array;
     return new Ctor(bytes) as TypedArrayFor<D>;

@@ -217,8 +217,8 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     for (const [name, target] of own) {
       const source = given.get(name);
       if (!source || source === target || target.byteLength === 0) continue;
-      if (source.buffer === target.buffer) continue;
-      recordCopy(source.buffer, 0, target.buffer, 0, target.byteLength);
+      if (source.buffer === target.buffer && source.byteOffset === target.byteOffset) continue;
+      recordCopy(source.buffer, source.byteOffset, target.buffer, target.byteOffset, target.byteLength);
     }
     return { missing, unexpected };
   }

@@ -14,7 +14,7 @@ import { recordCopy } from '../engine/queue';
 import { expectDType, fmt, sameShape, Tensor } from '../engine/tensor';
 import type { OpInfo } from './info';
 import { commonWgsl, pcg, uniform01 } from './shared';
-import { attentionVariant, defineStorageKernel, storageOf, storageVariant, type StorageType } from './variants';
+import { attentionVariant, defineStorageKernel, storageOf, storageVariant, type KvStorageType } from './variants';
 
 /** The row kernel (one invocation per query row; CPU adapters). */
 const kernel = defineStorageKernel('attention', source, [commonWgsl, commonSource]);
@@ -30,10 +30,10 @@ export const FLASH_BYTES = (() => {
 })();
 
 /**
- * The kernel of this launch: `base` or `tiled` (ops/variants.ts policy), with f32 or f16 storage.
- * Both have the same ABI, so the launches below are written once.
+ * The kernel of this launch: `base` or `tiled` (ops/variants.ts policy), with f32, f16 or f16 key/value
+ * storage. All have the same ABI, so the launches below are written once.
  */
-function pickKernel(base: Kernel, tiled: Kernel, storage: StorageType): Kernel {
+function pickKernel(base: Kernel, tiled: Kernel, storage: KvStorageType): Kernel {
   return storageVariant(attentionVariant(FLASH_BYTES) === 'flash' ? tiled : base, storage);
 }
 
@@ -75,7 +75,11 @@ interface Dims {
 function checkInputs(q: Tensor, k: Tensor, v: Tensor, causal: boolean, heads: number, kvLength?: number): Dims {
   for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
     expectDType('attention', t, 'f32', 'f16');
-    if (t.dtype !== q.dtype) throw new ScratchGPTError('dtype', `scratchgpt: attention: q, k and v must share a dtype, got q ${q.dtype}, ${name} ${t.dtype}`);
+    // One dtype, or f32 queries with f16 keys and values (an f16 KV cache).
+    const halfCache = q.dtype === 'f32' && k.dtype === 'f16' && v.dtype === 'f16';
+    if (t.dtype !== q.dtype && !halfCache) {
+      throw new ScratchGPTError('dtype', `scratchgpt: attention: q, k and v must share a dtype (or be f32 q with f16 k and v), got q ${q.dtype}, ${name} ${t.dtype}`);
+    }
     if (t.rank < 2) throw new ScratchGPTError('shape', `scratchgpt: attention: ${name} must be [..., T, D], got ${fmt(t.shape)}`);
   }
   const width = q.shape[q.rank - 1];
@@ -109,14 +113,15 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const { bh, t, s, d } = dims;
   const kvRows = dims.kvRows ?? s;
   const params = { bh, t, s, d, scale, causal, drop_p: p, seed, heads: Math.max(heads, 1), packed: heads > 0, kv_rows: kvRows };
-  const storage = storageOf('attention', q);
-  if (storage === 'f16' && [q, k, v].some((x) => x.requiresGrad)) {
+  const halves = storageOf('attention', k);
+  const storage: KvStorageType = halves === 'f16' && q.dtype === 'f32' ? 'f16kv' : halves;
+  if (storage !== 'f32' && [q, k, v].some((x) => x.requiresGrad)) {
     throw new ScratchGPTError('dtype', 'scratchgpt: attention: f16 inputs are for inference (no gradients); cast to f32 to train');
   }
   const variant = pickKernel(kernel, flash, storage);
   // The row kernel: an invocation per query row (or key row), WG to a workgroup; the tiled one: a
   // workgroup per block of BR rows of one head.
-  const tiled = variant === flash || variant === storageVariant(flash, 'f16');
+  const tiled = variant === flash || variant === storageVariant(flash, 'f16') || variant === storageVariant(flash, 'f16kv');
   const rowsPerGroup = tiled ? flash.consts.BR : 1;
   const threads = tiled ? 1 : kernel.workgroupSize('forward');
   const queryGroups = Math.ceil((bh * Math.ceil(t / rowsPerGroup)) / threads);
@@ -125,7 +130,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
   const stats = Tensor.empty([2, bh, t], 'f32'); // log-sum-exp, then D_i in backward
   // dout: the tiled kernel's staging helper reaches it in every entry (unread in the forward).
   launch(variant, 'forward', { params, bind: { q, k, v, o: out, stats, dout: null }, groups: queryGroups });
-  if (storage === 'f16') {
+  if (storage !== 'f32') {
     stats.dispose();
     return out;
   }
@@ -139,8 +144,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpt
       launch(variant, 'backward_kv', { params, bind, groups: keyGroups });
       const dk = Tensor.empty(k.shape, 'f32');
       const dv = Tensor.empty(v.shape, 'f32');
-      recordCopy(dkv.buffer, 0, dk.buffer, 0, dk.byteLength);
-      recordCopy(dkv.buffer, dk.byteLength, dv.buffer, 0, dv.byteLength);
+      recordCopy(dkv.buffer, dkv.byteOffset, dk.buffer, dk.byteOffset, dk.byteLength);
+      recordCopy(dkv.buffer, dkv.byteOffset + dk.byteLength, dv.buffer, dv.byteOffset, dv.byteLength);
       return [dq, dk, dv];
     });
     return [() => grads()[0], () => grads()[1], () => grads()[2]];

@@ -4,9 +4,11 @@
  * adapter (halves are packed two per 32-bit word). Of the other ops, only `attention` reads and writes
  * f16 tensors (f32 arithmetic inside; needs the adapter's `shader-f16`: see `hasF16()`), e.g. for an
  * f16 KV cache; the row ops' f16 kernels exist (ops/variants.ts) but their ops accept f32 only so far.
- * f16 tensors carry no gradients: casting to f16 cuts the graph, like `detach()`.
+ * f16 tensors carry no gradients: casting to f16 cuts the graph, like `detach()`. `castInto` writes
+ * f32 values as halves into part of an existing f16 tensor (new rows of an f16 KV cache).
  */
 import source from '../../../../shaders/cast.wgsl';
+import { gpu } from '../engine/device';
 import { ScratchGPTError } from '../engine/errors';
 import { record } from '../engine/graph';
 import { chunkElements, defineKernel, launch } from '../engine/kernel';
@@ -53,6 +55,64 @@ export function cast(x: Tensor, dtype: FloatDType): Tensor {
     });
   }
   return out;
+}
+
+/** Where {@link castInto} reads and writes (elements; `count` defaults to the rest of `source`). */
+export interface CastIntoRange {
+  /** First element of `source` to convert (default 0). */
+  sourceOffset?: number;
+  /** Element of `target` the first converted value goes to (default 0). */
+  targetOffset?: number;
+  /** Elements to convert (default: `source.size − sourceOffset`). */
+  count?: number;
+}
+
+/**
+ * Writes `count` elements of `source` (f32), rounded to f16 like `cast(x, 'f16')`, into `target`
+ * (f16) from element `targetOffset` on, in place: one dispatch (per binding-sized piece), at any
+ * element offset, on every adapter; the rest of `target` is left as it was. For appending rows to
+ * an f16 KV cache without casting the whole cache. Records no gradient (f16 tensors carry none).
+ * @example
+ * ```ts
+ * const cache = Tensor.empty([1, 1024, 768], 'f16');
+ * castInto(newRow, cache, { targetOffset: position * 768 }); // newRow: f32 [1, 1, 768]
+ * ```
+ */
+export function castInto(source: Tensor, target: Tensor, range: CastIntoRange = {}): void {
+  expectDType('castInto', source, 'f32');
+  if (target.dtype !== 'f16') throw new ScratchGPTError('dtype', `scratchgpt: castInto: target must be an f16 tensor, got ${target.dtype}`);
+  const { sourceOffset = 0, targetOffset = 0 } = range;
+  const count = range.count ?? source.size - sourceOffset;
+  for (const [name, value] of [['sourceOffset', sourceOffset], ['targetOffset', targetOffset], ['count', count]] as const) {
+    if (!Number.isInteger(value) || value < 0) throw new ScratchGPTError('range', `scratchgpt: castInto: ${name} must be a non-negative integer, got ${value}`);
+  }
+  if (sourceOffset + count > source.size || targetOffset + count > target.size) {
+    throw new ScratchGPTError('range',
+      `scratchgpt: castInto: ${count} elements from source element ${sourceOffset} to target element ${targetOffset} do not fit ` +
+        `(source has ${source.size}, target ${target.size})`,
+    );
+  }
+  const align = gpu().limits.minStorageBufferOffsetAlignment; // bytes, at most 256
+  // Pieces that fit a binding with up to 256 bytes of alignment slack before them.
+  const per = Math.max(128, chunkElements() - 64);
+  for (let done = 0; done < count; done += per) {
+    const n = Math.min(per, count - done);
+    const from = sourceOffset + done;
+    const to = targetOffset + done;
+    // Bind from the aligned byte at or before each range's first element (its first word for halves).
+    const wideStart = Math.floor((from * 4) / align) * align;
+    const halvesStart = Math.floor((Math.floor(to / 2) * 4) / align) * align;
+    const srcSkip = from - wideStart / 4;
+    const dstSkip = to - halvesStart / 2;
+    launch(kernel, 'to_f16_at', {
+      params: { n, src_skip: srcSkip, dst_skip: dstSkip },
+      bind: {
+        wide: { tensor: source, offset: wideStart, size: (srcSkip + n) * 4 },
+        halves: { tensor: target, offset: halvesStart, size: Math.ceil((dstSkip + n) / 2) * 4 },
+      },
+      items: Math.ceil(((dstSkip % 2) + n) / 2),
+    });
+  }
 }
 
 /** float64 reference of {@link cast}: the values an f16 tensor holds (or the f32 ones, unchanged). */

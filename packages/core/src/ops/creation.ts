@@ -167,7 +167,7 @@ export function fromArray<D extends DType = 'f32'>(data: ArrayLike<number>, shap
         ? data instanceof Int32Array ? data : Int32Array.from(data, (v, i) => checkInt(v, i, dtype))
         : data instanceof Uint32Array ? data : Uint32Array.from(data, (v, i) => checkInt(v, i, dtype));
   const out = Tensor.empty(dims, dtype);
-  if (typed.length > 0) writeBuffer(out.buffer, 0, typed);
+  if (typed.length > 0) writeBuffer(out.buffer, out.byteOffset, typed);
   return out;
 }
 
@@ -176,7 +176,7 @@ function uploadHalves(data: ArrayLike<number>, shape: Shape): Tensor<'f16'> {
   const out = Tensor.empty(shape, 'f16');
   const bits = new Uint16Array(data.length);
   for (let i = 0; i < data.length; i++) bits[i] = toHalfBits(data[i]);
-  if (bits.length > 0) writeBuffer(out.buffer, 0, bits);
+  if (bits.length > 0) writeBuffer(out.buffer, out.byteOffset, bits);
   return out;
 }
 

@@ -59,7 +59,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, { ignoreIndex = -1
   }
   launch(variant, 'mean_loss', { constants: { ROWS_SG: sg }, params: { v, ignore: ignoreIndex, n }, bind: { targets, row_stats: rowStats, result }, groups: 1 });
   const loss = Tensor.empty([1], 'f32');
-  recordCopy(result.buffer, 0, loss.buffer, 0, 4);
+  recordCopy(result.buffer, result.byteOffset, loss.buffer, loss.byteOffset, 4);
   const out = record(loss, 'crossEntropy', [logits, targets], [logits, targets, rowStats, result], (g, [x, tg, stats, res]) => [() => {
     const dx = Tensor.empty(x.shape, 'f32');
     for (const r of ranges) {

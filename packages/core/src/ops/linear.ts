@@ -147,7 +147,7 @@ function checkLinear(x: Tensor, weight: Tensor, { bias, residual, norm, activati
 export function weightBinding(range: StorageBinding): StorageBinding {
   if (!('tensor' in range)) return weightBinding({ tensor: range, offset: 0, size: Math.max(4, range.byteLength) });
   const size = Math.ceil(range.size / 16) * 16;
-  return { ...range, size: Math.min(size, range.tensor.buffer.size - range.offset) };
+  return { ...range, size: Math.min(size, range.tensor.buffer.size - range.tensor.byteOffset - range.offset) };
 }
 
 /**

@@ -7,21 +7,26 @@
  *
  * Three dispatches of the fused linear kernel stand in where the device binds fewer than twelve
  * storage buffers, and the composed ops (with copies into the cache) above a few rows (a prompt).
+ * The caches may be f16 (an f16 KV cache, needs shader-f16): the one-dispatch kernel's f16 twin
+ * converts on the store; the other paths convert with `castInto`.
  */
 import source from '../../../../shaders/qkv.wgsl';
 import linearRowsWgsl from '../../../../shaders/linear_rows.wgsl';
 import { ScratchGPTError } from '../engine/errors';
-import { defineKernel, launch } from '../engine/kernel';
+import { launch } from '../engine/kernel';
 import { noGrad } from '../engine/graph';
 import { recordCopy } from '../engine/queue';
 import { expectDType, fmt, sameShape, Tensor } from '../engine/tensor';
+import { castInto } from './cast';
 import { concat } from './concat';
 import { zeros } from './creation';
 import type { OpInfo } from './info';
 import { blockRows, canBindStorageBuffers, FUSED_LINEAR_MAX_ROWS, linear, linearFused, linearRef, weightBinding, workgroupMemory, type LinearNorm } from './linear';
 import { tileConfig } from './gemm/dispatch';
+import { defineStorageKernel, storageOf, storageVariant } from './variants';
 
-const kernel = defineKernel('qkv', source, { with: [linearRowsWgsl] });
+/** f32 caches; `storageVariant(kernel, 'f16kv')`: f16 caches (`kv_act`). */
+const kernel = defineStorageKernel('qkv', source, [linearRowsWgsl]);
 /** Storage buffers the one-dispatch kernel binds. */
 const QKV_BINDINGS = 12;
 let testForceFallback = false;
@@ -41,7 +46,7 @@ export interface QkvWeights {
   valueBias?: Tensor | null;
 }
 
-/** Where the new keys and values go: caches `[B, capacity, N]`, written from row `position` on. */
+/** Where the new keys and values go: caches `[B, capacity, N]` (both f32 or both f16), written from row `position` on. */
 export interface QkvCacheSlot {
   keys: Tensor;
   values: Tensor;
@@ -73,6 +78,8 @@ function check(x: Tensor, w: QkvWeights, cache: QkvCacheSlot, norm: LinearNorm |
     if (vec && (vec.rank !== 1 || vec.shape[0] !== k)) throw new ScratchGPTError('shape', `scratchgpt: qkvProjection: ${name} must have shape [${k}], got ${fmt(vec.shape)}`);
   }
   const { keys, values, position } = cache;
+  for (const [name, c] of [['keys', keys], ['values', values]] as const) expectDType('qkvProjection', c, 'f32', 'f16');
+  if (keys.dtype !== values.dtype) throw new ScratchGPTError('dtype', `scratchgpt: qkvProjection: caches must share a dtype, got keys ${keys.dtype} and values ${values.dtype}`);
   if (keys.rank !== 3 || keys.shape[0] !== b || keys.shape[2] !== n || !sameShape(keys.shape, values.shape)) {
     throw new ScratchGPTError('shape', `scratchgpt: qkvProjection: caches must both be [${b}, capacity, ${n}], got keys ${fmt(keys.shape)} and values ${fmt(values.shape)}`);
   }
@@ -82,11 +89,14 @@ function check(x: Tensor, w: QkvWeights, cache: QkvCacheSlot, norm: LinearNorm |
   return { b, t, k, n };
 }
 
-/** Copies rows `[B, T, N]` of `rows` into `cache` `[B, capacity, N]` from row `at` (one copy per batch row). */
+/** Copies rows `[B, T, N]` of `rows` into `cache` `[B, capacity, N]` from row `at` (one copy, or f16 conversion, per batch row). */
 function copyRows(rows: Tensor, cache: Tensor, at: number): void {
   const [b, t, n] = rows.shape;
   const capacity = cache.shape[1];
-  for (let i = 0; i < b; i++) recordCopy(rows.buffer, i * t * n * 4, cache.buffer, (i * capacity + at) * n * 4, t * n * 4);
+  for (let i = 0; i < b; i++) {
+    if (cache.dtype === 'f16') castInto(rows, cache, { sourceOffset: i * t * n, targetOffset: (i * capacity + at) * n, count: t * n });
+    else recordCopy(rows.buffer, rows.byteOffset + i * t * n * 4, cache.buffer, cache.byteOffset + (i * capacity + at) * n * 4, t * n * 4);
+  }
 }
 
 /**
@@ -102,6 +112,7 @@ function copyRows(rows: Tensor, cache: Tensor, at: number): void {
 export function qkvProjection(x: Tensor, weights: QkvWeights, cache: QkvCacheSlot, { norm = null }: QkvOptions = {}): Tensor<'f32'> {
   const { b, t, k, n } = check(x, weights, cache, norm);
   const rows = b * t;
+  const halfCache = storageOf('qkvProjection', cache.keys) === 'f16'; // throws without shader-f16, before allocating
   return noGrad(() => {
     const q = Tensor.empty([b, t, n], 'f32');
     if (rows === 0 || n === 0) return q;
@@ -111,7 +122,8 @@ export function qkvProjection(x: Tensor, weights: QkvWeights, cache: QkvCacheSlo
     const memory = workgroupMemory({ ...shape, QUADS: 1 }, blockRows(rows), k, norm !== null, 3);
     if (rows <= FUSED_LINEAR_MAX_ROWS && k > 0 && memory && !testForceFallback && canBindStorageBuffers(QKV_BINDINGS)) {
       const columnsPerGroup = (4 * shape.WG) / shape.SPLIT;
-      launch(kernel, 'forward', {
+      const variant = storageVariant(kernel, halfCache ? 'f16kv' : 'f32');
+      launch(variant, 'forward', {
         constants: { HAS_NORM: norm !== null, VEC_W: k % 4 === 0, ROWS: blockRows(rows), WG: shape.WG, SPLIT: shape.SPLIT, XN: memory.XN, PARTIALS: memory.PARTIALS },
         params: { m: rows, n, k, eps: norm?.eps ?? 1e-5, t, y_seq: keys.shape[1], y_row0: position, has_bias: !!weights.queryBias },
         bind: {
@@ -132,14 +144,14 @@ export function qkvProjection(x: Tensor, weights: QkvWeights, cache: QkvCacheSlo
       });
       return q;
     }
-    if (rows <= FUSED_LINEAR_MAX_ROWS && k > 0) {
+    if (rows <= FUSED_LINEAR_MAX_ROWS && k > 0 && !halfCache) {
       const into = (target: Tensor, cached: boolean) => ({ target, rowsPerSequence: t, targetRowsPerSequence: cached ? keys.shape[1] : t, firstRow: cached ? position : 0 });
       linearFused(x, weights.query, { bias: weights.queryBias, norm }, into(q, false));
       linearFused(x, weights.key, { bias: weights.keyBias, norm }, into(keys, true));
       linearFused(x, weights.value, { bias: weights.valueBias, norm }, into(values, true));
       return q;
     }
-    // A prompt: the composed ops (tiled matmuls), then copies into the cache.
+    // A prompt (or f16 caches without the one-dispatch kernel): the composed ops, then copies into the cache.
     const projected = [
       [weights.query, weights.queryBias],
       [weights.key, weights.keyBias],

@@ -121,8 +121,16 @@ export function attentionVariant(flashBytes: number): AttentionVariant {
 /** Storage precision of a kernel's activations (`act` in the WGSL): f32, or f16 with shader-f16. */
 export type StorageType = 'f32' | 'f16';
 
+/**
+ * Storage of a storage kernel's tensors ({@link defineStorageKernel}): all `act` (f32 or f16), or
+ * `'f16kv'`: f32 activations with f16 keys and values (`kv_act`; an f16 KV cache, needs shader-f16).
+ */
+export type KvStorageType = StorageType | 'f16kv';
+
 /** The WGSL alias of `act` for each storage type (every variant kernel appends one). */
 const ACT: Record<StorageType, string> = { f32: 'alias act = f32;', f16: 'alias act = f16;' };
+/** The WGSL alias of `kv_act` (keys and values) of a storage kernel's twins. */
+const KV_ACT = { same: 'alias kv_act = act;', f16: 'alias kv_act = f16;' } as const;
 /** Directives put on a kernel's first line (so compile errors keep the file's line numbers). */
 const ENABLE_F16 = 'enable f16; ';
 const ENABLE_SUBGROUPS = 'enable subgroups; diagnostic(off, subgroup_uniformity); ';
@@ -131,6 +139,8 @@ interface Twins {
   /** By reduction variant, then storage type (the f32 tree kernel is the base itself). */
   tree: Record<StorageType, Kernel>;
   subgroups: Record<StorageType, Kernel> | null;
+  /** Storage kernels only: f32 activations with f16 keys and values. */
+  f16kv?: Kernel;
 }
 
 const twins = new WeakMap<Kernel, Twins>();
@@ -156,12 +166,17 @@ export function defineRowKernel(name: string, source: string, extra: readonly st
 }
 
 /**
- * Defines a kernel whose activations are `act` (attention) with its f16 twin (`name_f16`); returns the
- * f32 kernel. `snippets` are appended as `defineKernel`'s `with`.
+ * Defines a kernel whose activations are `act` (attention) with its f16 twin (`name_f16`) and its
+ * f16-keys-and-values twin (`name_f16kv`: `act` f32, `kv_act` f16); returns the f32 kernel. `kv_act`
+ * is `act` in the other two. `snippets` are appended as `defineKernel`'s `with`.
  */
 export function defineStorageKernel(name: string, source: string, snippets: readonly string[]): Kernel {
-  const base = defineKernel(name, source, { with: [...snippets, ACT.f32] });
-  twins.set(base, { tree: { f32: base, f16: defineKernel(`${name}_f16`, `${ENABLE_F16}${source}`, { with: [...snippets, ACT.f16] }) }, subgroups: null });
+  const base = defineKernel(name, source, { with: [...snippets, ACT.f32, KV_ACT.same] });
+  twins.set(base, {
+    tree: { f32: base, f16: defineKernel(`${name}_f16`, `${ENABLE_F16}${source}`, { with: [...snippets, ACT.f16, KV_ACT.same] }) },
+    subgroups: null,
+    f16kv: defineKernel(`${name}_f16kv`, `${ENABLE_F16}${source}`, { with: [...snippets, ACT.f32, KV_ACT.f16] }),
+  });
   return base;
 }
 
@@ -191,9 +206,12 @@ export function rowVariant(kernel: Kernel, storage: StorageType = 'f32'): Kernel
   return reductionVariant() === 'subgroups' && set.subgroups ? set.subgroups[storage] : set.tree[storage];
 }
 
-/** The f32 or f16 twin of a kernel from {@link defineStorageKernel}. */
-export function storageVariant(kernel: Kernel, storage: StorageType): Kernel {
-  return twinsOf(kernel).tree[storage];
+/** The f32, f16 or f16-keys-and-values twin of a kernel from {@link defineStorageKernel}. */
+export function storageVariant(kernel: Kernel, storage: KvStorageType): Kernel {
+  const set = twinsOf(kernel);
+  if (storage !== 'f16kv') return set.tree[storage];
+  if (!set.f16kv) throw new ScratchGPTError('state', `scratchgpt: kernel '${kernel.name}' has no f16 key/value twin (define it with defineStorageKernel)`);
+  return set.f16kv;
 }
 
 /**

@@ -1,13 +1,16 @@
 /**
- * AdamW with PyTorch 1.13 semantics: fused kernels that update two parameters (or binding-sized
- * chunks of huge ones) per dispatch.
+ * AdamW with PyTorch 1.13 semantics. Fused (`fused: true` or `'auto'`): the parameters live in a few
+ * flat buffers (optim/arena.ts) and one dispatch updates a whole binding-sized buffer. Otherwise
+ * kernels update two parameters (or binding-sized chunks of huge ones) per dispatch.
  */
 import { ScratchGPTError } from '../engine/errors';
 import { zeros } from '../ops/creation';
 import { chunks, grid, launch, range, type StorageBinding } from '../engine/kernel';
+import { recordCopy } from '../engine/queue';
 import { keep } from '../engine/scope';
 import type { Tensor } from '../engine/tensor';
-import { adamwKernel } from './kernel';
+import { cannotPack, ParameterArenas, type ArenaChunk } from './arena';
+import { adamwFlatKernel, adamwKernel } from './kernel';
 import { checkHyper, checkStateShape, copyState, gradOf, Optimizer, type OptimizerState, type ParamList } from './optimizer';
 
 /** One chunk of one parameter in a step: its size, bias corrections and bindings (param, grad, m, v). */
@@ -27,6 +30,16 @@ export interface AdamWOptions {
   eps?: number;
   /** Decoupled weight decay: each step multiplies weights by `1 − lr·weightDecay` (default 0.01). */
   weightDecay?: number;
+  /**
+   * Like `torch.optim.AdamW(..., fused=True)`: move the parameters into a few flat GPU buffers and
+   * update each buffer with one dispatch (GPT-2 124M: a handful of dispatches instead of 74). The
+   * parameters keep their identity but their data moves, and backward writes their gradients in place
+   * into a flat gradient buffer; results are bitwise those of the unfused kernels. `true` requires it
+   * (throws when a parameter shares its storage with another tensor, or belongs to another live fused
+   * optimizer), `'auto'` fuses when it can, `false` (default) never does (each parameter keeps its own
+   * buffer).
+   */
+  fused?: boolean | 'auto';
 }
 
 function checkAdamW({ betas, eps, weightDecay }: { betas: readonly number[]; eps: number; weightDecay: number }): void {
@@ -52,21 +65,35 @@ export class AdamW extends Optimizer {
   weightDecay: number;
   private readonly m: Tensor[];
   private readonly v: Tensor[];
+  /** The flat buffers when fused (null otherwise). */
+  private readonly arenas: ParameterArenas | null;
   /** Steps taken per parameter. */
   readonly steps: number[];
 
-  constructor(params: ParamList, { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01 }: AdamWOptions = {}) {
+  constructor(params: ParamList, { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0.01, fused }: AdamWOptions = {}) {
     super(params, lr);
     checkAdamW({ betas, eps, weightDecay });
     this.betas = [betas[0], betas[1]];
     this.eps = eps;
     this.weightDecay = weightDecay;
-    this.m = this.params.map((p) => keep(zeros(p.shape)));
-    this.v = this.params.map((p) => keep(zeros(p.shape)));
+    const obstacle = fused === false || fused === undefined ? 'not asked for' : cannotPack(this.names, this.params);
+    if (fused === true && obstacle) throw new ScratchGPTError('state', `scratchgpt: AdamW fused: ${obstacle}`);
+    this.arenas = obstacle ? null : new ParameterArenas(this.params);
+    this.m = this.arenas ? this.arenas.m : this.params.map((p) => keep(zeros(p.shape)));
+    this.v = this.arenas ? this.arenas.v : this.params.map((p) => keep(zeros(p.shape)));
     this.steps = this.params.map(() => 0);
   }
 
+  /** Whether this optimizer keeps its parameters in flat buffers (see {@link AdamWOptions.fused}). */
+  get fused(): boolean {
+    return this.arenas !== null;
+  }
+
   step(): void {
+    if (this.arenas) {
+      this.fusedStep(this.arenas);
+      return;
+    }
     const [beta1, beta2] = this.betas;
     // Every binding-sized chunk of every parameter with a gradient, with its bias corrections
     // (scalars in float64, like PyTorch's Python-float arithmetic; the kernel only multiplies).
@@ -96,6 +123,42 @@ export class AdamW extends Optimizer {
           param1: b?.bind[0] ?? null, grad1: b?.bind[1] ?? null, m1: b?.bind[2] ?? null, v1: b?.bind[3] ?? null,
         },
         workgroups: grid(groups, 1),
+      });
+    }
+  }
+
+  /** One dispatch per binding-sized chunk of the flat buffers, listing the parameters that have a gradient. */
+  private fusedStep(arenas: ParameterArenas): void {
+    const [beta1, beta2] = this.betas;
+    const active = this.params.map((p, k) => {
+      const g = gradOf(this.names[k], p);
+      if (!g) return null;
+      // A gradient assigned by hand (not accumulated by backward) is copied into the flat buffer.
+      const slot = arenas.slots[k];
+      if (g !== slot && g.byteLength > 0) recordCopy(g.buffer, g.byteOffset, slot.buffer, slot.byteOffset, slot.byteLength);
+      const t = ++this.steps[k];
+      return { stepSize: this.lr / (1 - beta1 ** t), bc2Sqrt: Math.sqrt(1 - beta2 ** t) };
+    });
+    for (const chunk of arenas.chunks()) {
+      const spans = spansOf(chunk, this.params, active);
+      if (spans.length === 0) continue;
+      const n = spans[spans.length - 1].start + spans[spans.length - 1].count;
+      const at = (x: Tensor) => range(x, chunk.start, n);
+      launch(adamwFlatKernel, 'step', {
+        params: {
+          n,
+          spans: spans.length,
+          beta1,
+          beta2,
+          eps: this.eps,
+          one_minus_beta1: 1 - beta1,
+          one_minus_beta2: 1 - beta2,
+          decay: 1 - this.lr * this.weightDecay,
+          bounds: spans.flatMap((s) => [s.start, s.count]),
+          scales: spans.flatMap((s) => [s.stepSize, s.bc2Sqrt]),
+        },
+        bind: { param: at(chunk.arena.param), grad: at(chunk.arena.grad), m: at(chunk.arena.m), v: at(chunk.arena.v) },
+        items: n,
       });
     }
   }
@@ -153,7 +216,28 @@ export class AdamW extends Optimizer {
     this.weightDecay = weightDecay;
   }
 
+  /**
+   * Frees the moments. Fused, the parameters stay in their flat buffer (freed with the last of them)
+   * and a gradient they hold stays theirs.
+   */
   dispose(): void {
-    for (const t of [...this.m, ...this.v]) t.dispose();
+    if (this.arenas) this.arenas.dispose();
+    else for (const t of [...this.m, ...this.v]) t.dispose();
   }
+}
+
+/** The parameters of `chunk` that have a gradient this step, as spans relative to the chunk's start. */
+function spansOf(
+  chunk: ArenaChunk,
+  params: readonly Tensor[],
+  active: readonly ({ stepSize: number; bc2Sqrt: number } | null)[],
+): { start: number; count: number; stepSize: number; bc2Sqrt: number }[] {
+  const spans: { start: number; count: number; stepSize: number; bc2Sqrt: number }[] = [];
+  for (const { index, start } of chunk.arena.members) {
+    const scales = active[index];
+    const from = Math.max(start, chunk.start);
+    const to = Math.min(start + params[index].size, chunk.start + chunk.count);
+    if (scales && to > from) spans.push({ start: from - chunk.start, count: to - from, ...scales });
+  }
+  return spans;
 }

@@ -2,6 +2,7 @@
 import { chunks, launch, range } from '../engine/kernel';
 import { recordCopy } from '../engine/queue';
 import { Tensor } from '../engine/tensor';
+import { flatGradients } from './arena';
 import { optimKernel } from './kernel';
 import { checkHyper, gradOf, normalizeParams, type ParamList } from './optimizer';
 
@@ -13,7 +14,8 @@ const F32_MAX = 3.4028234663852886e38;
  * Scales every gradient by `min(1, maxNorm / (‖g‖ + 1e-6))` where ‖g‖ is the L2 norm over all of
  * them (parameters without `.grad` are ignored), and returns the norm before clipping as a
  * one-element tensor: nothing is read back, so a training loop does not stall. Dispose the result
- * (or call inside a `scope`).
+ * (or call inside a `scope`). The gradients of a fused optimizer's parameters (`AdamW` with `fused`)
+ * are read and scaled a whole flat buffer per dispatch when all of that buffer's parameters are given.
  * @example
  * ```ts
  * loss.backward();
@@ -24,7 +26,7 @@ const F32_MAX = 3.4028234663852886e38;
 export function clipGradNorm(params: ParamList, maxNorm: number): Tensor<'f32'> {
   checkHyper('clipGradNorm maxNorm', maxNorm, (v) => v >= 0, 'a number ≥ 0');
   const { names, tensors } = normalizeParams(params);
-  const grads = tensors.map((p, k) => gradOf(names[k], p)).filter((g): g is Tensor => g !== null);
+  const grads = flatGradients(tensors, tensors.map((p, k) => gradOf(names[k], p)).filter((g): g is Tensor => g !== null));
   const plan = grads.flatMap((g) => chunks(g.size).filter((c) => c.count > 0).map((c) => ({ g, ...c, groups: Math.ceil(c.count / PER_GROUP) })));
   const total = Math.max(1, plan.reduce((s, c) => s + c.groups, 0));
   const partials = Tensor.empty([total], 'f32');
@@ -40,7 +42,7 @@ export function clipGradNorm(params: ParamList, maxNorm: number): Tensor<'f32'> 
   }
   partials.dispose();
   const out = Tensor.empty([1], 'f32');
-  recordCopy(norm.buffer, 0, out.buffer, 0, 4);
+  recordCopy(norm.buffer, norm.byteOffset, out.buffer, out.byteOffset, 4);
   norm.dispose();
   return out;
 }

@@ -101,6 +101,6 @@ export function checkStateShape(what: string, dst: Tensor, src: Tensor | undefin
 
 /** @internal Copies saved state into the optimizer's own tensor on the GPU (a no-op when it already is that tensor). */
 export function copyState(src: Tensor, dst: Tensor): void {
-  if (src.buffer === dst.buffer) return;
-  recordCopy(src.buffer, 0, dst.buffer, 0, dst.byteLength);
+  if (src.buffer === dst.buffer && src.byteOffset === dst.byteOffset) return;
+  recordCopy(src.buffer, src.byteOffset, dst.buffer, dst.byteOffset, dst.byteLength);
 }

@@ -73,7 +73,7 @@ function span(t: Tensor, start: number, end: number): { binding: { tensor: Tenso
   const align = gpu().limits.minStorageBufferOffsetAlignment;
   const offset = Math.floor((start * 4) / align) * align;
   // Arrays of vec4: round up to 16 bytes so the last partial vec4 is inside the binding.
-  const size = Math.min(Math.max(16, Math.ceil((end * 4 - offset) / 16) * 16), t.buffer.size - offset);
+  const size = Math.min(Math.max(16, Math.ceil((end * 4 - offset) / 16) * 16), t.buffer.size - t.byteOffset - offset);
   return { binding: { tensor: t, offset, size }, first: start - offset / 4 };
 }
 
