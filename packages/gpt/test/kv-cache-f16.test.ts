@@ -76,6 +76,18 @@ function deviation(a: ArrayLike<number>, b: ArrayLike<number>): { maxAbs: number
 
 const fmt = (d: { maxAbs: number; meanRel: number }) => `max |Δ| ${d.maxAbs.toExponential(2)}, mean rel ${d.meanRel.toExponential(2)}`;
 
+/**
+ * The golden model in eval mode where the adapter has shader-f16; elsewhere (llvmpipe) the check that
+ * an f16 cache is refused with the feature's name, then null.
+ */
+function f16GoldenModel(): GPTModel | null {
+  const model = goldenModel();
+  model.eval();
+  if (hasF16()) return model;
+  expect(() => model.createCache(1, { dtype: 'f16' })).toThrow(missingF16);
+  model.dispose();
+  return null;
+}
 describe('f16 KV cache', () => {
   it('createCache and generate check their options; without shader-f16 they name it and suggest f32', async () => {
     const model = goldenModel();
@@ -99,13 +111,8 @@ describe('f16 KV cache', () => {
   });
 
   it('logits (each fixture row, one position per step) stay within f16 rounding of PyTorch', async () => {
-    const model = goldenModel();
-    model.eval();
-    if (!hasF16()) {
-      expect(() => model.createCache(1, { dtype: 'f16' })).toThrow(missingF16);
-      model.dispose();
-      return;
-    }
+    const model = f16GoldenModel();
+    if (!model) return;
     const d = deviation(await decodeEachRow(model, 'f16'), reference);
     console.log(`golden decode logits (${B}×${T} positions), f16 cache vs torch: ${fmt(d)} (max |logit| ${d.scale.toFixed(2)})`);
     // Each stored key and value moves by ≤ 2⁻¹¹ relative; carried through this model's two layers, a
@@ -116,13 +123,8 @@ describe('f16 KV cache', () => {
   });
 
   it('logits differ from the f32 cache\'s by f16 rounding only, with the same top token everywhere', async () => {
-    const model = goldenModel();
-    model.eval();
-    if (!hasF16()) {
-      expect(() => model.createCache(1, { dtype: 'f16' })).toThrow(missingF16);
-      model.dispose();
-      return;
-    }
+    const model = f16GoldenModel();
+    if (!model) return;
     const f32 = await decodeEachRow(model, 'f32');
     const f16 = await decodeEachRow(model, 'f16');
     const f32VsTorch = deviation(f32, reference);
@@ -161,13 +163,8 @@ describe('f16 KV cache', () => {
   });
 
   it("the modules' own forwards (no fused kernels; rows written with castInto) decode like the fused kernels", async () => {
-    const model = goldenModel();
-    model.eval();
-    if (!hasF16()) {
-      expect(() => model.createCache(1, { dtype: 'f16' })).toThrow(missingF16);
-      model.dispose();
-      return;
-    }
+    const model = f16GoldenModel();
+    if (!model) return;
     const fused = await decodeLogits(model, 'f16', [1]);
     const previous = setFusedKernels(false);
     let unfused: Float32Array;
