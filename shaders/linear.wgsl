@@ -18,6 +18,10 @@
 // Output rows can be remapped to write straight into a KV cache: row r of x (sequence r / t,
 // position r % t) goes to row (r / t)·y_seq + y_row0 + r % t of y. A weight larger than one storage
 // binding comes in launches of `n` columns from column col0, bound from its own (aligned) range.
+//
+// The weight's storage is the host's choice (ops/linear.ts): `w_word` holds four weights (vec4f, or
+// four halves packed in a vec2u for f16 weights), `w_unpack` widens a word to f32 and `w_pick` one
+// weight of it. Accumulation is f32 either way.
 override HAS_NORM: bool = false;
 override VEC_W: bool = true;  // weight rows start on vec4 boundaries (k % 4 == 0 and w_shift % 4 == 0)
 override ROWS: u32 = 1u;      // rows of y per workgroup, 1..4
@@ -48,7 +52,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> norm_w: array<f32>;
 @group(0) @binding(3) var<storage, read> norm_b: array<f32>;
-@group(0) @binding(4) var<storage, read> w: array<vec4f>;
+@group(0) @binding(4) var<storage, read> w: array<w_word>;
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 @group(0) @binding(6) var<storage, read> res: array<f32>;
 @group(0) @binding(7) var<storage, read_write> y: array<f32>;
@@ -66,13 +70,13 @@ fn gelu(v: f32) -> f32 {
 }
 
 fn w_elem(e: u32) -> f32 {
-  return w[e >> 2u][e & 3u];
+  return w_pick(w[e >> 2u], e & 3u);
 }
 
 // Weight row `col` (of this launch), elements kk..kk+3.
 fn w4(col: u32, kk: u32) -> vec4f {
   let e = p.w_shift + col * p.k + kk;
-  if (VEC_W) { return w[e >> 2u]; }
+  if (VEC_W) { return w_unpack(w[e >> 2u]); }
   return vec4f(w_elem(e), w_elem(e + 1u), w_elem(e + 2u), w_elem(e + 3u));
 }
 

@@ -9,6 +9,8 @@
 // three linear launches where the device allows fewer. `kv_act` is the caches' storage type (f32, or
 // f16 for an f16 KV cache: converted on the store, one of the two nearest halves; an alias the host
 // supplies, ops/variants.ts).
+// The weights' storage is the host's choice too (ops/linear.ts): `w_word` holds four weights (f32, or
+// packed halves for f16 weights), `w_unpack` widens a word to f32, `w_pick` one weight of it.
 override HAS_NORM: bool = false;
 override VEC_W: bool = true;  // weight rows start on vec4 boundaries (k % 4 == 0)
 override ROWS: u32 = 1u;      // rows of x per workgroup, 1..4
@@ -32,9 +34,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> norm_w: array<f32>;
 @group(0) @binding(3) var<storage, read> norm_b: array<f32>;
-@group(0) @binding(4) var<storage, read> wq: array<vec4f>;
-@group(0) @binding(5) var<storage, read> wk: array<vec4f>;
-@group(0) @binding(6) var<storage, read> wv: array<vec4f>;
+@group(0) @binding(4) var<storage, read> wq: array<w_word>;
+@group(0) @binding(5) var<storage, read> wk: array<w_word>;
+@group(0) @binding(6) var<storage, read> wv: array<w_word>;
 @group(0) @binding(7) var<storage, read> bq: array<f32>;
 @group(0) @binding(8) var<storage, read> bk: array<f32>;
 @group(0) @binding(9) var<storage, read> bv: array<f32>;
@@ -49,25 +51,25 @@ var<workgroup> partial: array<array<mat4x4f, 3>, PARTIALS>;
 // Rows j..j+3 of each weight at elements kk..kk+3, as matrices (column c = weight row j + c).
 fn load_q(j: u32, kk: u32) -> mat4x4f {
   let e = j * p.k + kk;
-  if (VEC_W) { return mat4x4f(wq[e >> 2u], wq[(e + p.k) >> 2u], wq[(e + 2u * p.k) >> 2u], wq[(e + 3u * p.k) >> 2u]); }
+  if (VEC_W) { return mat4x4f(w_unpack(wq[e >> 2u]), w_unpack(wq[(e + p.k) >> 2u]), w_unpack(wq[(e + 2u * p.k) >> 2u]), w_unpack(wq[(e + 3u * p.k) >> 2u])); }
   var m = mat4x4f();
-  for (var c = 0u; c < 4u; c++) { for (var i = 0u; i < 4u; i++) { let f = e + c * p.k + i; m[c][i] = wq[f >> 2u][f & 3u]; } }
+  for (var c = 0u; c < 4u; c++) { for (var i = 0u; i < 4u; i++) { let f = e + c * p.k + i; m[c][i] = w_pick(wq[f >> 2u], f & 3u); } }
   return m;
 }
 
 fn load_k(j: u32, kk: u32) -> mat4x4f {
   let e = j * p.k + kk;
-  if (VEC_W) { return mat4x4f(wk[e >> 2u], wk[(e + p.k) >> 2u], wk[(e + 2u * p.k) >> 2u], wk[(e + 3u * p.k) >> 2u]); }
+  if (VEC_W) { return mat4x4f(w_unpack(wk[e >> 2u]), w_unpack(wk[(e + p.k) >> 2u]), w_unpack(wk[(e + 2u * p.k) >> 2u]), w_unpack(wk[(e + 3u * p.k) >> 2u])); }
   var m = mat4x4f();
-  for (var c = 0u; c < 4u; c++) { for (var i = 0u; i < 4u; i++) { let f = e + c * p.k + i; m[c][i] = wk[f >> 2u][f & 3u]; } }
+  for (var c = 0u; c < 4u; c++) { for (var i = 0u; i < 4u; i++) { let f = e + c * p.k + i; m[c][i] = w_pick(wk[f >> 2u], f & 3u); } }
   return m;
 }
 
 fn load_v(j: u32, kk: u32) -> mat4x4f {
   let e = j * p.k + kk;
-  if (VEC_W) { return mat4x4f(wv[e >> 2u], wv[(e + p.k) >> 2u], wv[(e + 2u * p.k) >> 2u], wv[(e + 3u * p.k) >> 2u]); }
+  if (VEC_W) { return mat4x4f(w_unpack(wv[e >> 2u]), w_unpack(wv[(e + p.k) >> 2u]), w_unpack(wv[(e + 2u * p.k) >> 2u]), w_unpack(wv[(e + 3u * p.k) >> 2u])); }
   var m = mat4x4f();
-  for (var c = 0u; c < 4u; c++) { for (var i = 0u; i < 4u; i++) { let f = e + c * p.k + i; m[c][i] = wv[f >> 2u][f & 3u]; } }
+  for (var c = 0u; c < 4u; c++) { for (var i = 0u; i < 4u; i++) { let f = e + c * p.k + i; m[c][i] = w_pick(wv[f >> 2u], f & 3u); } }
   return m;
 }
 
@@ -119,9 +121,9 @@ fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
         let e1 = e + p.k;
         let e2 = e + 2u * p.k;
         let e3 = e + 3u * p.k;
-        let cq = vec4f(wq[e >> 2u][e & 3u], wq[e1 >> 2u][e1 & 3u], wq[e2 >> 2u][e2 & 3u], wq[e3 >> 2u][e3 & 3u]);
-        let ck = vec4f(wk[e >> 2u][e & 3u], wk[e1 >> 2u][e1 & 3u], wk[e2 >> 2u][e2 & 3u], wk[e3 >> 2u][e3 & 3u]);
-        let cv = vec4f(wv[e >> 2u][e & 3u], wv[e1 >> 2u][e1 & 3u], wv[e2 >> 2u][e2 & 3u], wv[e3 >> 2u][e3 & 3u]);
+        let cq = vec4f(w_pick(wq[e >> 2u], e & 3u), w_pick(wq[e1 >> 2u], e1 & 3u), w_pick(wq[e2 >> 2u], e2 & 3u), w_pick(wq[e3 >> 2u], e3 & 3u));
+        let ck = vec4f(w_pick(wk[e >> 2u], e & 3u), w_pick(wk[e1 >> 2u], e1 & 3u), w_pick(wk[e2 >> 2u], e2 & 3u), w_pick(wk[e3 >> 2u], e3 & 3u));
+        let cv = vec4f(w_pick(wv[e >> 2u], e & 3u), w_pick(wv[e1 >> 2u], e1 & 3u), w_pick(wv[e2 >> 2u], e2 & 3u), w_pick(wv[e3 >> 2u], e3 & 3u));
         for (var r = 0u; r < ROWS; r++) {
           let a = a1(r, rows[r], kk);
           acc_q[r] += a * cq;

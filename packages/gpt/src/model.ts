@@ -42,6 +42,9 @@ import {
   type LinearNorm,
 } from '@scratchgpt/core';
 import { countParameters, validateConfig, type GPTConfig } from './config';
+import { castLinearWeights, weightDTypeOf, type WeightDType } from './half-weights';
+
+export type { WeightDType } from './half-weights';
 
 /** Per-layer key/value cache for incremental decoding (`[B, contextLength, C]` each). */
 export interface LayerCache {
@@ -340,6 +343,46 @@ export class GPTModel extends Module<[Tensor, ForwardOptions?]> {
       v: keep(Tensor.empty([batch, contextLength, embDim], dtype)),
     }));
     return new KVCache(layers, batch, contextLength);
+  }
+
+  /**
+   * Converts the projection weights in place, like PyTorch's `.half()` / `.float()`: `'f16'` rounds
+   * each weight of the attention query/key/value/output projections, the feed-forward layers and an
+   * untied output head to the nearest half (lossy) and frees the f32 copy, roughly halving the model's
+   * memory and the bytes a decoding step reads; `'f32'` widens them back (exactly: the f16 rounding
+   * stays). Embeddings, LayerNorms, biases and a tied head stay f32, as do the layers of blocks whose
+   * modules were replaced (LoRA). The products still run in f32 (the fused kernels read the halves).
+   * f16 weights are for inference: a forward that records gradients through one throws ("f16 weights
+   * carry no gradients"), so run it under `noGrad` (generation does) and cast back to f32 before
+   * training, saving or loading a state dict. Returns this.
+   * @example
+   * ```ts
+   * model.castWeights('f16');
+   * for await (const id of generateTokens(model, prompt, { maxNewTokens: 20 })) out.push(id);
+   * model.castWeights('f32'); // before fine-tuning again
+   * ```
+   */
+  castWeights(dtype: WeightDType): this {
+    castLinearWeights(this.projections(), dtype);
+    return this;
+  }
+
+  /** The dtype of the projection weights (`castWeights`): `'f16'` once any is f16. */
+  get weightDType(): WeightDType {
+    return weightDTypeOf(this.projections());
+  }
+
+  /** The `Linear` layers `castWeights` converts: those of standard blocks, and an untied standard head. */
+  private projections(): Linear[] {
+    const out: Linear[] = [];
+    for (const block of this.trf_blocks) {
+      const { att, ff } = block;
+      const layers = ff instanceof FeedForward ? ff.layers.layers : [];
+      const candidates = [att.W_query, att.W_key, att.W_value, att.out_proj, layers[0], layers[2]];
+      if (candidates.every((l) => isExactly(l, Linear))) out.push(...(candidates as Linear[]));
+    }
+    if (this.out_head && isExactly(this.out_head, Linear)) out.push(this.out_head);
+    return out;
   }
 }
 

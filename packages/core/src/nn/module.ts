@@ -124,6 +124,26 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
     return old;
   }
 
+  /**
+   * Swaps registered parameter `name` for `tensor` in place (same name and position, so the state
+   * dict keeps its order) and points every field of this module that held the old tensor at the new
+   * one. Returns the old tensor, not disposed. `tensor` must have the old one's shape; it may be f16:
+   * a storage-only weight for inference (`GPTModel.castWeights`), which carries no gradient.
+   */
+  replaceParameter(name: string, tensor: Tensor): Tensor {
+    const old = this.ownParams.get(name);
+    if (!old) throw new ScratchGPTError('value', `scratchgpt: ${this.constructor.name} has no parameter '${name}' to replace`);
+    if (tensor.shape.join() !== old.shape.join()) {
+      throw new ScratchGPTError('shape', `scratchgpt: ${this.constructor.name}: parameter '${name}' is ${fmt(old.shape)}, its replacement ${fmt(tensor.shape)}`);
+    }
+    if (tensor.dtype !== 'f32' && tensor.dtype !== 'f16') throw new ScratchGPTError('dtype', `scratchgpt: ${this.constructor.name}: parameter '${name}' must be f32 or f16, got ${tensor.dtype}`);
+    keep(tensor);
+    this.ownParams.set(name, tensor);
+    const fields = this as unknown as Record<string, unknown>;
+    for (const key of Object.keys(fields)) if (fields[key] === old) fields[key] = tensor;
+    return old;
+  }
+
   private checkName(name: string): void {
     if (name === '' || name.includes('.')) {
       throw new ScratchGPTError('value', `scratchgpt: ${this.constructor.name}: invalid name '${name}' (must be non-empty, without '.')`);

@@ -8,22 +8,39 @@
  *   {@link linearEpilogue} (bias, activation and residual in one pass), each with its own gradient.
  *
  * Forward, float64 reference and registry entry; gradients come from the composed ops.
+ *
+ * The weight may be f16 (`Tensor<'f16'>`, half the bytes a decoding step reads): the one-dispatch
+ * kernel's twin reads it as packed halves (core WGSL, every adapter) and accumulates in f32; the
+ * composed path widens it to an f32 temporary for the call. f16 weights carry no gradients.
  */
 import source from '../../../../shaders/linear.wgsl';
 import linearRowsWgsl from '../../../../shaders/linear_rows.wgsl';
 import { gpu } from '../engine/device';
 import { ScratchGPTError } from '../engine/errors';
 import { needsGrad } from '../engine/graph';
-import { defineKernel, launch, type StorageBinding } from '../engine/kernel';
+import { defineKernel, launch } from '../engine/kernel';
 import { expectDType, fmt, sameShape, Tensor } from '../engine/tensor';
+import { cast } from './cast';
 import { linearEpilogue, linearEpilogueRef, type EpilogueActivation } from './epilogue';
 import { tileConfig } from './gemm/dispatch';
 import type { OpInfo } from './info';
 import { layerNorm, layerNormRef } from './layernorm';
 import { matmul } from './matmul';
-import { rowRanges } from './shared';
+import {
+  F16_WEIGHTS,
+  F16_WEIGHTS_TAG,
+  F32_WEIGHTS,
+  halfWeightGradError,
+  setHalfWeightTwin,
+  weightBinding,
+  weightRanges,
+  weightVariant,
+} from './linear_weights';
 
-const kernel = defineKernel('linear', source, { with: [linearRowsWgsl] });
+export { setLinearBindingLimitForTests } from './linear_weights';
+
+const kernel = defineKernel('linear', source, { with: [linearRowsWgsl, F32_WEIGHTS] });
+setHalfWeightTwin(kernel, defineKernel('linear_f16w', `${F16_WEIGHTS_TAG}${source}`, { with: [linearRowsWgsl, F16_WEIGHTS] }));
 
 /** Rows up to which a linear layer without gradients runs as one dispatch. */
 export const FUSED_LINEAR_MAX_ROWS = 8;
@@ -70,16 +87,6 @@ export interface LinearTarget {
   firstRow: number;
 }
 
-let testBindingElements: number | null = null;
-
-/**
- * @internal Tests only: cut weights into column ranges as if a storage binding held at most `elements`
- * f32 values (null: the device's limit), so that the split runs on small operands.
- */
-export function setLinearBindingLimitForTests(elements: number | null): void {
-  testBindingElements = elements;
-}
-
 /** Threads per workgroup, column quads per thread, threads per quad along K (shaders/linear.wgsl). */
 export interface FusedLinearShape {
   WG: number;
@@ -122,7 +129,7 @@ export function workgroupMemory(shape: FusedLinearShape, rows: number, k: number
 /** Checks the operands; returns K, N and the number of rows. */
 function checkLinear(x: Tensor, weight: Tensor, { bias, residual, norm, activation = 'none' }: FusedLinearOptions): { k: number; n: number; rows: number } {
   expectDType('linear', x, 'f32');
-  expectDType('linear', weight, 'f32');
+  expectDType('linear', weight, 'f32', 'f16');
   if (x.rank < 1) throw new ScratchGPTError('shape', `scratchgpt: linear needs an input [..., K], got ${fmt(x.shape)}`);
   const k = x.shape[x.rank - 1];
   if (weight.rank !== 2 || weight.shape[1] !== k) throw new ScratchGPTError('shape', `scratchgpt: linear: weight must be [N, ${k}] ([out, in]) for input ${fmt(x.shape)}, got ${fmt(weight.shape)}`);
@@ -137,17 +144,6 @@ function checkLinear(x: Tensor, weight: Tensor, { bias, residual, norm, activati
     if (!sameShape(residual.shape, shape)) throw new ScratchGPTError('shape', `scratchgpt: linear: residual must have the output's shape ${fmt(shape)}, got ${fmt(residual.shape)}`);
   }
   return { k, n, rows: k === 0 && x.size === 0 ? 0 : x.size / Math.max(k, 1) };
-}
-
-/**
- * A weight bound as `array<vec4f>` (`range`, or the whole tensor), with a size that is a whole number
- * of vec4s: a trailing partial vec4 would be out of bounds. Buffers are allocated in 256-byte steps.
- * @internal
- */
-export function weightBinding(range: StorageBinding): StorageBinding {
-  if (!('tensor' in range)) return weightBinding({ tensor: range, offset: 0, size: Math.max(4, range.byteLength) });
-  const size = Math.ceil(range.size / 16) * 16;
-  return { ...range, size: Math.min(size, range.tensor.buffer.size - range.tensor.byteOffset - range.offset) };
 }
 
 /**
@@ -184,9 +180,10 @@ export function linearFused(x: Tensor, weight: Tensor, options: FusedLinearOptio
     gelu: activation === 'gelu',
     has_res: residual !== null,
   };
-  for (const part of rowRanges(n, Math.max(k, 1), testBindingElements ?? undefined)) {
+  const variant = weightVariant(kernel, weight);
+  for (const part of weightRanges(weight, n, Math.max(k, 1))) {
     const w = weightBinding(part.bind(weight));
-    launch(kernel, 'forward', {
+    launch(variant, 'forward', {
       constants: { ...constants, VEC_W: k % 4 === 0 && part.shift % 4 === 0 },
       params: { ...common, n: part.rows, w_shift: part.shift, col0: part.row0 },
       bind: { x, norm_w: norm?.weight ?? null, norm_b: norm?.bias ?? null, w, bias, res: residual, y: target },
@@ -199,7 +196,8 @@ export function linearFused(x: Tensor, weight: Tensor, options: FusedLinearOptio
  * `act(norm(x)·Wᵀ + bias) + residual` over the last axis: x `[..., K]`, weight `[N, K]` (PyTorch's
  * `[out, in]`) → `[..., N]`. Every part but the weight is optional. Without gradients and with at most
  * {@link FUSED_LINEAR_MAX_ROWS} rows (decoding) it is one dispatch; otherwise `layerNorm`, `matmul`
- * and {@link linearEpilogue}, which give the gradients.
+ * and {@link linearEpilogue}, which give the gradients. The weight may be f16 (f32 arithmetic, f32
+ * output; see the module comment); a gradient through an f16 weight is an error.
  * @example
  * ```ts
  * // A GPT-2 feed-forward block's first half, with the block's second LayerNorm in front:
@@ -212,10 +210,20 @@ export function linear(x: Tensor, weight: Tensor, options: FusedLinearOptions = 
   const { bias = null, activation = 'none', residual = null, norm = null } = options;
   const shape = [...x.shape.slice(0, -1), n];
   const grad = needsGrad(x, weight, bias, residual, norm?.weight, norm?.bias);
+  if (grad && weight.dtype === 'f16') throw halfWeightGradError('linear', weight);
   if (!grad && rows <= FUSED_LINEAR_MAX_ROWS && k > 0 && x.rank >= 1) {
     const out = Tensor.empty(shape, 'f32');
     linearFused(x, weight, options, { target: out, rowsPerSequence: Math.max(rows, 1), targetRowsPerSequence: Math.max(rows, 1), firstRow: 0 });
     return out;
+  }
+  if (weight.dtype === 'f16') {
+    // The composed path (a prompt) with an f16 weight: an exact f32 copy for this call.
+    const wide = cast(weight, 'f32');
+    try {
+      return linear(x, wide, options);
+    } finally {
+      wide.dispose();
+    }
   }
   const h = norm ? layerNorm(x, norm.weight ?? undefined, norm.bias ?? undefined, norm.eps ?? 1e-5) : x;
   const h2 = h.rank >= 2 ? h : h.reshape([1, k]);

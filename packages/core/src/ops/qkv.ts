@@ -8,7 +8,8 @@
  * Three dispatches of the fused linear kernel stand in where the device binds fewer than twelve
  * storage buffers, and the composed ops (with copies into the cache) above a few rows (a prompt).
  * The caches may be f16 (an f16 KV cache, needs shader-f16): the one-dispatch kernel's f16 twin
- * converts on the store; the other paths convert with `castInto`.
+ * converts on the store; the other paths convert with `castInto`. The weights may be f16 (all three):
+ * the kernels' f16-weight twins read them as packed halves and accumulate in f32 (ops/linear.ts).
  */
 import source from '../../../../shaders/qkv.wgsl';
 import linearRowsWgsl from '../../../../shaders/linear_rows.wgsl';
@@ -21,12 +22,15 @@ import { castInto } from './cast';
 import { concat } from './concat';
 import { zeros } from './creation';
 import type { OpInfo } from './info';
-import { blockRows, canBindStorageBuffers, FUSED_LINEAR_MAX_ROWS, linear, linearFused, linearRef, weightBinding, workgroupMemory, type LinearNorm } from './linear';
+import { blockRows, canBindStorageBuffers, FUSED_LINEAR_MAX_ROWS, linear, linearFused, linearRef, workgroupMemory, type LinearNorm } from './linear';
+import { F16_WEIGHTS, F16_WEIGHTS_TAG, F32_WEIGHTS, setHalfWeightTwin, weightBinding, weightVariant } from './linear_weights';
 import { tileConfig } from './gemm/dispatch';
 import { defineStorageKernel, storageOf, storageVariant } from './variants';
 
-/** f32 caches; `storageVariant(kernel, 'f16kv')`: f16 caches (`kv_act`). */
-const kernel = defineStorageKernel('qkv', source, [linearRowsWgsl]);
+/** f32 caches; `storageVariant(kernel, 'f16kv')`: f16 caches (`kv_act`). f32 weights. */
+const kernel = defineStorageKernel('qkv', source, [linearRowsWgsl, F32_WEIGHTS]);
+/** The same pair for f16 weights (`weightVariant(kernel, weight)`). */
+setHalfWeightTwin(kernel, defineStorageKernel('qkv_f16w', `${F16_WEIGHTS_TAG}${source}`, [linearRowsWgsl, F16_WEIGHTS]));
 /** Storage buffers the one-dispatch kernel binds. */
 const QKV_BINDINGS = 12;
 let testForceFallback = false;
@@ -36,7 +40,7 @@ export function setQkvFallbackForTests(force: boolean): void {
   testForceFallback = force;
 }
 
-/** The three projections of an attention layer: weights `[N, K]` (`[out, in]`), optional biases `[N]`. */
+/** The three projections of an attention layer: weights `[N, K]` (`[out, in]`; all f32 or all f16), optional biases `[N]`. */
 export interface QkvWeights {
   query: Tensor;
   key: Tensor;
@@ -64,7 +68,8 @@ function check(x: Tensor, w: QkvWeights, cache: QkvCacheSlot, norm: LinearNorm |
   const [b, t, k] = x.shape;
   const n = w.query.shape[0];
   for (const [name, weight] of [['query', w.query], ['key', w.key], ['value', w.value]] as const) {
-    expectDType('qkvProjection', weight, 'f32');
+    expectDType('qkvProjection', weight, 'f32', 'f16');
+    if (weight.dtype !== w.query.dtype) throw new ScratchGPTError('dtype', `scratchgpt: qkvProjection: the three weights must share a dtype, got query ${w.query.dtype} and ${name} ${weight.dtype}`);
     if (weight.rank !== 2 || weight.shape[0] !== n || weight.shape[1] !== k) {
       throw new ScratchGPTError('shape', `scratchgpt: qkvProjection: ${name} weight must be [${n}, ${k}] for x ${fmt(x.shape)}, got ${fmt(weight.shape)}`);
     }
@@ -122,7 +127,8 @@ export function qkvProjection(x: Tensor, weights: QkvWeights, cache: QkvCacheSlo
     const memory = workgroupMemory({ ...shape, QUADS: 1 }, blockRows(rows), k, norm !== null, 3);
     if (rows <= FUSED_LINEAR_MAX_ROWS && k > 0 && memory && !testForceFallback && canBindStorageBuffers(QKV_BINDINGS)) {
       const columnsPerGroup = (4 * shape.WG) / shape.SPLIT;
-      const variant = storageVariant(kernel, halfCache ? 'f16kv' : 'f32');
+      const base = weightVariant(kernel, weights.query);
+      const variant = storageVariant(base, halfCache ? 'f16kv' : 'f32');
       launch(variant, 'forward', {
         constants: { HAS_NORM: norm !== null, VEC_W: k % 4 === 0, ROWS: blockRows(rows), WG: shape.WG, SPLIT: shape.SPLIT, XN: memory.XN, PARTIALS: memory.PARTIALS },
         params: { m: rows, n, k, eps: norm?.eps ?? 1e-5, t, y_seq: keys.shape[1], y_row0: position, has_bias: !!weights.queryBias },
