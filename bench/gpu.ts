@@ -9,7 +9,7 @@
  *   fits, with dispatches per training step, and TF.js's training step on the same device;
  * - GPT-2 124M greedy decoding with the KV cache at batch 1 and batch 8, tokens/s and dispatches per step;
  * - the same training and batch-1 decoding with subgroup reductions and flash attention forced on/off;
- * - f16 rows where the adapter has `shader-f16` (op level: see ./gpu/f16.ts).
+ * - f16 rows where the adapter has `shader-f16` (decoding with f16 KV cache / weights, and op level: see ./gpu/f16.ts).
  * Rows run in priority order while the time budget lasts (`--budget-s=`, default 330); the skipped ones
  * are listed. `--quick` scales everything down (a small GPT, small matmuls) for a software adapter.
  * Flags: `--json=path` (default bench-gpu.json), `--peak-tflops=N`, `--budget-s=N`, `--no-tfjs`,
@@ -151,7 +151,7 @@ export async function benchGpu(options: GpuBenchOptions = {}): Promise<GpuBenchR
   else {
     progress('f16');
     const decode = { config: p.config, modelName: p.modelName, promptLength: p.promptLength, newTokens: p.newTokens };
-    f16 = { available: true, rows: await f16Section(p.f16, budget, decode), note: 'decoding with an f16 KV cache (GPTModel\'s only f16 path), then op level' };
+    f16 = { available: true, rows: await f16Section(p.f16, budget, decode), note: 'decoding with an f16 KV cache, f16 weights (castWeights) and both, then op level' };
   }
 
   const report: GpuBenchReport = {

@@ -74,12 +74,17 @@ export interface F16Decode {
   newTokens: number;
 }
 
-/** Greedy decoding at batch 1 with the f32 and the f16 KV cache: ms per token each; the note says whether the ids agree. */
-async function decodeRow(d: F16Decode): Promise<F16Row> {
-  const op = 'decode, f16 KV cache (batch 1)';
+/** What a decoding row stores in f16: the KV cache, the projection weights (`castWeights`), or both. */
+type DecodeHalves = 'cache' | 'weights' | 'both';
+
+/** Greedy decoding at batch 1 all in f32 and with `halves` in f16: ms per token each; the note says whether the ids agree. */
+async function decodeRow(d: F16Decode, halves: DecodeHalves): Promise<F16Row> {
+  const op = `decode, f16 ${halves === 'cache' ? 'KV cache' : halves === 'weights' ? 'weights' : 'weights + KV cache'} (batch 1)`;
   const shape = `${d.modelName}, prompt ${d.promptLength}, ${d.newTokens} tokens`;
-  const f32 = await attempt(() => decodeOurs(d.config, 1, d.promptLength, d.newTokens, 'f32'));
-  const f16 = await attempt(() => decodeOurs(d.config, 1, d.promptLength, d.newTokens, 'f16'));
+  const f32 = await attempt(() => decodeOurs(d.config, 1, d.promptLength, d.newTokens));
+  const f16 = await attempt(() =>
+    decodeOurs(d.config, 1, d.promptLength, d.newTokens, halves === 'weights' ? 'f32' : 'f16', halves === 'cache' ? 'f32' : 'f16'),
+  );
   const ms = (m: typeof f32) => (typeof m === 'string' ? null : 1000 / m.tokensPerSecond);
   if (typeof f32 === 'string' || typeof f16 === 'string') {
     return { op, shape, f32Ms: ms(f32), f16Ms: ms(f16), maxDiff: null, note: `failed: ${typeof f32 === 'string' ? `f32 ${f32}` : `f16 ${f16}`}` };
@@ -97,7 +102,9 @@ async function decodeRow(d: F16Decode): Promise<F16Row> {
 export async function f16Section(s: F16Shapes, budget: Budget, decode?: F16Decode): Promise<F16Row[]> {
   const rows: F16Row[] = [];
   const { batch: B, seq: T, width: C, heads: H } = s;
-  if (decode && budget.allows('f16 KV cache decode')) rows.push(await decodeRow(decode));
+  for (const halves of ['cache', 'weights', 'both'] as const) {
+    if (decode && budget.allows(`f16 ${halves} decode`)) rows.push(await decodeRow(decode, halves));
+  }
   if (budget.allows('f16 attention (training shape)')) {
     const qkv = [randn([B, T, C], { std: 0.5 }), randn([B, T, C], { std: 0.5 }), randn([B, T, C], { std: 0.5 })];
     try {

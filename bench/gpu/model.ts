@@ -4,7 +4,7 @@
  * on the same device for the ratio. Weights are random (seeded); token ids are fixed.
  */
 import { AdamW, commandCounts, fromArray, manualSeed, noGrad, sampleLogits, scope, sync, trimPool, type Gpu, type Tensor } from '../../packages/core/src/node';
-import { batchLoss, GPTModel, type GPTConfig, type KVCacheDType } from '../../packages/gpt/src/index';
+import { batchLoss, GPTModel, type GPTConfig, type KVCacheDType, type WeightDType } from '../../packages/gpt/src/index';
 import { ids, tfjsTrain, type Weights } from '../gpt';
 import { median } from '../run';
 import { withTfjs } from '../tfjs';
@@ -123,10 +123,18 @@ export interface DecodeMeasurement {
  * (prefill, untimed), one untimed decoding step, then `newTokens` timed steps, each reading back only
  * the chosen ids — what `generate()` does per step, for a batch.
  */
-export async function decodeOurs(config: GPTConfig, batch: number, promptLength: number, newTokens: number, kvCache: KVCacheDType = 'f32'): Promise<DecodeMeasurement> {
+export async function decodeOurs(
+  config: GPTConfig,
+  batch: number,
+  promptLength: number,
+  newTokens: number,
+  kvCache: KVCacheDType = 'f32',
+  weights: WeightDType = 'f32',
+): Promise<DecodeMeasurement> {
   manualSeed(2);
   const model = new GPTModel(config);
   model.eval();
+  model.castWeights(weights);
   const cache = model.createCache(batch, { dtype: kvCache });
   try {
     const next = (input: Int32Array, length: number): Promise<Int32Array> => {
