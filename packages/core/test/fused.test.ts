@@ -4,11 +4,11 @@
  * three-launch fallback and its prompt path, cache rows left alone, dispatch counts, clear errors.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { commandCounts, flush, fromArray, init, linear, linearEpilogue, matmul, memory, noGrad, qkvProjection, zeros, type Tensor } from '../src/node';
+import { fromArray, init, linear, linearEpilogue, matmul, memory, noGrad, qkvProjection, zeros, type Tensor } from '../src/node';
 import { setLinearBindingLimitForTests } from '../src/ops/linear';
 import { setQkvFallbackForTests } from '../src/ops/qkv';
 import { linearRef, qkvProjectionRef } from '../src/testing';
-import { expectClose, expectError, randomTensor } from './helpers';
+import { commandsOf, expectClose, expectError, randomTensor } from './helpers';
 
 beforeAll(async () => {
   await init();
@@ -18,15 +18,6 @@ afterEach(() => {
   setLinearBindingLimitForTests(null);
   setQkvFallbackForTests(false);
 });
-
-/** Dispatches and copies recorded by `fn`. */
-function commandsOf(fn: () => void): number {
-  flush();
-  const before = commandCounts();
-  fn();
-  const after = commandCounts();
-  return after.dispatches - before.dispatches + after.copies - before.copies;
-}
 
 describe('linear', () => {
   it('one dispatch for a decoding row with norm, bias, GELU and residual; the same values as the composed ops', async () => {

@@ -5,7 +5,7 @@
  */
 import { expect } from 'vitest';
 import { seededRandom } from '../src/ops/creation';
-import { fromArray, ScratchGPTError, sizeOf, type ErrorCode, type Tensor } from '../src/node';
+import { commandCounts, flush, fromArray, ScratchGPTError, sizeOf, type ErrorCode, type Tensor } from '../src/node';
 import { assertClose, randomData, type CloseOptions } from '../src/testing';
 
 export { checkGradients, numericGrads, randomData } from '../src/testing';
@@ -37,4 +37,13 @@ export function expectError(fn: () => unknown, code: ErrorCode, fragment: RegExp
   expect(error, 'expected a ScratchGPTError').toBeInstanceOf(ScratchGPTError);
   expect((error as ScratchGPTError).code, (error as Error).message).toBe(code);
   expect((error as Error).message).toMatch(fragment);
+}
+
+/** Dispatches and copies recorded by `fn` (pending commands are flushed first). */
+export function commandsOf(fn: () => void): number {
+  flush();
+  const before = commandCounts();
+  fn();
+  const after = commandCounts();
+  return after.dispatches - before.dispatches + after.copies - before.copies;
 }

@@ -8,11 +8,11 @@
  * QKV fallback, dispatch counts, leaks and errors.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cast, commandCounts, flush, fromArray, hasF16, init, linear, memory, noGrad, qkvProjection, zeros, type Tensor } from '../src/node';
+import { cast, fromArray, hasF16, init, linear, memory, noGrad, qkvProjection, zeros, type Tensor } from '../src/node';
 import { setLinearBindingLimitForTests, setLinearShapeForTests } from '../src/ops/linear';
 import { setQkvFallbackForTests } from '../src/ops/qkv';
 import { castRef, linearRef, qkvProjectionRef } from '../src/testing';
-import { expectClose, expectError, randomData, randomTensor } from './helpers';
+import { commandsOf, expectClose, expectError, randomData, randomTensor } from './helpers';
 
 beforeAll(async () => {
   await init();
@@ -38,15 +38,6 @@ const HALF_SUBNORMAL = 2 ** -25;
 function halfWeight(n: number, k: number, seed: number, low = -0.5, high = 0.5): { t: Tensor<'f16'>; raw: Float32Array; data: Float64Array } {
   const raw = randomData(n * k, seed, low, high);
   return { t: fromArray(raw, [n, k], { dtype: 'f16' }), raw, data: castRef(raw, 'f16') };
-}
-
-/** Dispatches and copies recorded by `fn`. */
-function commandsOf(fn: () => void): number {
-  flush();
-  const before = commandCounts();
-  fn();
-  const after = commandCounts();
-  return after.dispatches - before.dispatches + after.copies - before.copies;
 }
 
 interface Case {

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { castRef } from '@scratchgpt/core/testing';
 import { commandCounts, fromArray, init, memory, noGrad, type Tensor } from '@scratchgpt/core/node';
 import { batchLoss, generateTokens, type GPTModel } from '../src/index';
-import { goldenConfig, goldenModel, tensorOf } from './golden';
+import { deviation, goldenConfig, goldenModel, tensorOf } from './golden';
 
 beforeAll(async () => {
   await init();
@@ -24,22 +24,6 @@ const HALF_U = 2 ** -11;
  */
 const SERIAL_ROUNDINGS = 4 * goldenConfig.nLayers + 1;
 const BOUND = SERIAL_ROUNDINGS * HALF_U;
-
-/** max |a − b|, and mean |a − b| / mean |b| (relative L1 error). */
-function diff(a: ArrayLike<number>, b: ArrayLike<number>): { maxAbs: number; meanRel: number; scale: number } {
-  let maxAbs = 0;
-  let sum = 0;
-  let norm = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    maxAbs = Math.max(maxAbs, d);
-    sum += d;
-    norm += Math.abs(b[i]);
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return { maxAbs, meanRel: sum / norm, scale };
-}
 
 function projectionWeights(model: GPTModel): [string, Tensor][] {
   return model.namedParameters().filter(([name]) => /(W_query|W_key|W_value|out_proj|ff\.layers\.\d)\.weight$|^out_head\.weight$/.test(name));
@@ -138,8 +122,8 @@ describe('GPTModel.castWeights', () => {
     model.castWeights('f16');
     const half = await run();
     const torch = tensorOf('logits').data;
-    const vsF32 = diff(half, full);
-    const vsTorch = diff(half, torch);
+    const vsF32 = deviation(half, full);
+    const vsTorch = deviation(half, torch);
     console.log(
       `f16 weights, prompt logits (${ids.shape.join('×')} tokens): vs f32 weights max |Δ| ${vsF32.maxAbs.toExponential(2)} (logit scale ${vsF32.scale.toFixed(3)}), ` +
         `mean rel ${vsF32.meanRel.toExponential(2)}; vs PyTorch max |Δ| ${vsTorch.maxAbs.toExponential(2)}, mean rel ${vsTorch.meanRel.toExponential(2)}; bound ${BOUND.toExponential(2)}·scale`,
@@ -164,7 +148,7 @@ describe('GPTModel.castWeights', () => {
     let agree = 0;
     let worst = { maxAbs: 0, meanRel: 0 };
     for (let i = 0; i < tokens.length; i++) {
-      const d = diff(half[i], full[i]);
+      const d = deviation(half[i], full[i]);
       worst = { maxAbs: Math.max(worst.maxAbs, d.maxAbs), meanRel: Math.max(worst.meanRel, d.meanRel) };
       expect(d.maxAbs, `step ${i}`).toBeLessThanOrEqual(BOUND * d.scale);
       if (argmax(half[i]) === argmax(full[i])) agree += 1;

@@ -58,3 +58,19 @@ export function compare(actual: ArrayLike<number>, expected: ArrayLike<number>, 
   }
   return { maxAbs, maxRel: maxAbs / (scale || 1), ok };
 }
+
+/** max |a − b|, mean |a − b| / mean |b| (relative L1 error), and max |b| (the scale of the values). */
+export function deviation(a: ArrayLike<number>, b: ArrayLike<number>): { maxAbs: number; meanRel: number; scale: number } {
+  let maxAbs = 0;
+  let sumDiff = 0;
+  let sumRef = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    maxAbs = Math.max(maxAbs, d);
+    sumDiff += d;
+    sumRef += Math.abs(b[i]);
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return { maxAbs, meanRel: sumDiff / sumRef, scale };
+}

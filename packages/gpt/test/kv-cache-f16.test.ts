@@ -8,7 +8,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { commandCounts, fromArray, gpu, hasF16, init, manualSeed, memory, noGrad } from '@scratchgpt/core/node';
 import { generate, generateTokens, GPTModel, gptConfig, setFusedKernels, type KVCacheDType } from '../src/index';
-import { goldenModel, tensorOf } from './golden';
+import { deviation, goldenModel, tensorOf } from './golden';
 
 beforeAll(async () => {
   await init();
@@ -56,22 +56,6 @@ async function decodeEachRow(model: GPTModel, dtype: KVCacheDType): Promise<Floa
   const out = new Float32Array(B * T * V);
   for (let r = 0; r < B; r++) out.set(await decodeLogits(model, dtype, [r]), r * T * V);
   return out;
-}
-
-/** max |a − b|, mean |a − b| / mean |b|, and max |b|. */
-function deviation(a: ArrayLike<number>, b: ArrayLike<number>): { maxAbs: number; meanRel: number; scale: number } {
-  let maxAbs = 0;
-  let sumDiff = 0;
-  let sumRef = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    maxAbs = Math.max(maxAbs, d);
-    sumDiff += d;
-    sumRef += Math.abs(b[i]);
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return { maxAbs, meanRel: sumDiff / sumRef, scale };
 }
 
 const fmt = (d: { maxAbs: number; meanRel: number }) => `max |Δ| ${d.maxAbs.toExponential(2)}, mean rel ${d.meanRel.toExponential(2)}`;
