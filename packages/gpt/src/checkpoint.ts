@@ -119,8 +119,9 @@ function upload(t: DecodedTensor): Tensor {
 /** Builds the AdamW over `model` and copies the planned state in; frees everything on failure. */
 function buildOptimizer(model: GPTModel, plan: OptimizerPlan): AdamW {
   const m = plan.meta as { lr: number; betas: [number, number]; eps: number; weightDecay: number };
-  // The constructor validates the hyperparameters before it allocates anything.
-  const optimizer = new AdamW(model.namedParameters(), { lr: m.lr, betas: m.betas, eps: m.eps, weightDecay: m.weightDecay });
+  // The constructor validates the hyperparameters before it allocates anything. Fused where it can
+  // be, like trainLoop's own optimizer (the same bits either way).
+  const optimizer = new AdamW(model.namedParameters(), { lr: m.lr, betas: m.betas, eps: m.eps, weightDecay: m.weightDecay, fused: 'auto' });
   const state = new Map<string, Tensor>();
   try {
     for (const [name, t] of plan.tensors) state.set(name, upload(t));
