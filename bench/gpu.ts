@@ -26,7 +26,7 @@ import { GPTModel, gptConfig, type GPTConfig } from '../packages/gpt/src/index';
 import { Budget } from './gpu/budget';
 import { f16Section } from './gpu/f16';
 import { matmulSection, type MatmulSection } from './gpu/matmul';
-import { decodeOurs, trainFirstFitting, trainTfjs, type TrainMeasurement } from './gpu/model';
+import { decodeOurs, trainFirstFitting, trainOurs, trainTfjs, type TrainMeasurement } from './gpu/model';
 import { f32Peak } from './gpu/peak';
 import { markdown, type GpuBenchReport, type ModelRow } from './gpu/report';
 import { attempt } from './gpu/timing';
@@ -208,6 +208,25 @@ async function modelRows(gpu: Gpu, p: Plan, budget: Budget, { want, tfjs, progre
     note: [train ? `step ${train.stepMs.toFixed(0)} ms, first loss ${train.firstLoss.toFixed(4)}` : trainWanted ? 'did not run' : 'skipped (time budget)', ...trained.failures.map((f) => `failed ${f}`)].join('; '),
   };
   if (want('train')) rows.push(trainRow);
+  if (want('train') && train && budget.allows(`train ${p.modelName}, mixed f16`, 3 * train.stepMs)) {
+    // Mixed precision (autocast f16 products, f32 master weights) at the shape that fitted.
+    progress(`training ${p.modelName}, mixed f16`);
+    const mixed = await attempt(() => trainOurs(p.config, train.batch, train.seq, budget, { precision: 'f16' }));
+    const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+    rows.push({
+      benchmark: `train ${p.modelName}, mixed f16 (autocast)`,
+      shape: trainRow.shape,
+      kernels: defaultKernels,
+      scratchgpt: typeof mixed === 'string' ? null : mixed.tokensPerSecond,
+      tfjs: null,
+      dispatches: typeof mixed === 'string' ? null : mixed.dispatchesPerStep,
+      optimizerDispatches: typeof mixed === 'string' ? null : mixed.optimizerDispatchesPerStep,
+      note:
+        typeof mixed === 'string'
+          ? mixed
+          : `step ${mixed.stepMs.toFixed(0)} ms, first loss ${mixed.firstLoss.toFixed(4)} (f32 ${train.firstLoss.toFixed(4)}); step peak ${mb(mixed.peakStepBytes)} (f32 ${mb(train.peakStepBytes)})`,
+    });
+  }
   for (const batch of want('decode') ? [1, 8] : []) {
     const row = `decode batch ${batch}`;
     if (!budget.allows(row)) continue;

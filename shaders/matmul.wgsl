@@ -3,7 +3,9 @@
 //   op(B) is K×N: B is stored [K, N] (row stride ldb), or [N, K] when TRANS_B.
 //   C is stored [M, N] (row stride ldc), or [N, M] when C_TRANS.
 // Buffers are arrays of vec4: rows that start at a multiple of 4 elements load four values at once
-// (VEC_* = true, chosen on the host); others load the two vec4s they straddle and shift.
+// (VEC_* = true, chosen on the host); others load the two vec4s they straddle and shift. A and B are
+// read through a_quad/a_at and b_quad/b_at (ops/gemm/operands.ts): f32 vec4s, or f16 packed four to
+// a vec2u and widened exactly (mixed precision); arithmetic and C are f32 either way.
 //
 // Register blocking without shared memory (fastest on CPU adapters such as llvmpipe, where
 // barriers are costly and every storage load is a per-lane gather): each thread owns a tile of
@@ -56,8 +58,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4f>;
-@group(0) @binding(2) var<storage, read> b: array<vec4f>;
+@group(0) @binding(1) var<storage, read> a: array<a_word>;  // f32 vec4s or f16 packed halves (ops/gemm/operands.ts)
+@group(0) @binding(2) var<storage, read> b: array<b_word>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4f>;
 
 // Four consecutive elements starting at element e: one vec4 when e is a multiple of 4 (VEC_*),
@@ -68,13 +70,13 @@ fn shifted(lo: vec4f, hi: vec4f, s: u32) -> vec4f {
 }
 
 fn vec_a(e: u32) -> vec4f {
-  if (VEC_A) { return a[e >> 2u]; }
-  return shifted(a[e >> 2u], a[(e >> 2u) + 1u], e & 3u);
+  if (VEC_A) { return a_quad(e >> 2u); }
+  return shifted(a_quad(e >> 2u), a_quad((e >> 2u) + 1u), e & 3u);
 }
 
 fn vec_b(e: u32) -> vec4f {
-  if (VEC_B) { return b[e >> 2u]; }
-  return shifted(b[e >> 2u], b[(e >> 2u) + 1u], e & 3u);
+  if (VEC_B) { return b_quad(e >> 2u); }
+  return shifted(b_quad(e >> 2u), b_quad((e >> 2u) + 1u), e & 3u);
 }
 
 // op(A)[i..i+3, k..k+3] transposed: column r = op(A)[i + r, k..k+3]. `base` is the element offset of A.
@@ -281,7 +283,7 @@ fn simple(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid:
   var eb = base.b + select(j, j * p.ldb, TRANS_B);
   var sum = 0.0;
   for (var k = 0u; k < p.k; k++) {
-    sum += a[ea >> 2u][ea & 3u] * b[eb >> 2u][eb & 3u];
+    sum += a_at(ea) * b_at(eb);
     ea += sa;
     eb += sb;
   }
@@ -302,9 +304,9 @@ fn pad_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
   let col = (q % per_row) * 4u;
   let e = p.off_a + (q / per_row) * p.lda + col;
   c[(p.off_c >> 2u) + q] = vec4f(
-    select(0.0, a[e >> 2u][e & 3u], col < p.n),
-    select(0.0, a[(e + 1u) >> 2u][(e + 1u) & 3u], col + 1u < p.n),
-    select(0.0, a[(e + 2u) >> 2u][(e + 2u) & 3u], col + 2u < p.n),
-    select(0.0, a[(e + 3u) >> 2u][(e + 3u) & 3u], col + 3u < p.n),
+    select(0.0, a_at(e), col < p.n),
+    select(0.0, a_at(e + 1u), col + 1u < p.n),
+    select(0.0, a_at(e + 2u), col + 2u < p.n),
+    select(0.0, a_at(e + 3u), col + 3u < p.n),
   );
 }

@@ -48,8 +48,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4f>;
-@group(0) @binding(2) var<storage, read> b: array<vec4f>;
+@group(0) @binding(1) var<storage, read> a: array<a_word>;  // f32 vec4s or f16 packed halves (ops/gemm/operands.ts)
+@group(0) @binding(2) var<storage, read> b: array<b_word>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4f>;
 
 // Partial sums of the SPLIT threads of each column quad, one per thread (WG ≤ 64).
@@ -65,21 +65,21 @@ fn has(flag: u32) -> bool {
 }
 
 fn vec_a(e: u32) -> vec4f {
-  if (has(VEC_A)) { return a[e >> 2u]; }
-  return shifted(a[e >> 2u], a[(e >> 2u) + 1u], e & 3u);
+  if (has(VEC_A)) { return a_quad(e >> 2u); }
+  return shifted(a_quad(e >> 2u), a_quad((e >> 2u) + 1u), e & 3u);
 }
 
 fn vec_b(e: u32) -> vec4f {
-  if (VEC_B) { return b[e >> 2u]; }
-  return shifted(b[e >> 2u], b[(e >> 2u) + 1u], e & 3u);
+  if (VEC_B) { return b_quad(e >> 2u); }
+  return shifted(b_quad(e >> 2u), b_quad((e >> 2u) + 1u), e & 3u);
 }
 
 fn elem_a(e: u32) -> f32 {
-  return a[e >> 2u][e & 3u];
+  return a_at(e);
 }
 
 fn elem_b(e: u32) -> f32 {
-  return b[e >> 2u][e & 3u];
+  return b_at(e);
 }
 
 // op(A)[i, k..k+3].

@@ -60,8 +60,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4f>;
-@group(0) @binding(2) var<storage, read> b: array<vec4f>;
+@group(0) @binding(1) var<storage, read> a: array<a_word>;  // f32 vec4s or f16 packed halves (ops/gemm/operands.ts)
+@group(0) @binding(2) var<storage, read> b: array<b_word>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4f>;
 
 // [BK][BM/4] and [BK][BN/4] vec4s, sized for the largest tiles (TM = TN = 8: 2 × 8 KiB).
@@ -74,16 +74,16 @@ fn has(flag: u32) -> bool {
 
 // `count` (0..4) consecutive elements of `a` from element e, zeros after them.
 fn load_a(e: u32, count: u32) -> vec4f {
-  if (has(VEC_A) && count == 4u) { return a[e >> 2u]; }
+  if (has(VEC_A) && count == 4u) { return a_quad(e >> 2u); }
   var v = vec4f();
-  for (var q = 0u; q < count; q++) { v[q] = a[(e + q) >> 2u][(e + q) & 3u]; }
+  for (var q = 0u; q < count; q++) { v[q] = a_at(e + q); }
   return v;
 }
 
 fn load_b(e: u32, count: u32) -> vec4f {
-  if (has(VEC_B) && count == 4u) { return b[e >> 2u]; }
+  if (has(VEC_B) && count == 4u) { return b_quad(e >> 2u); }
   var v = vec4f();
-  for (var q = 0u; q < count; q++) { v[q] = b[(e + q) >> 2u][(e + q) & 3u]; }
+  for (var q = 0u; q < count; q++) { v[q] = b_at(e + q); }
   return v;
 }
 

@@ -3,7 +3,7 @@
  * tokens/s and dispatches per step (`commandCounts()` differences), with TF.js's WebGPU training step
  * on the same device for the ratio. Weights are random (seeded); token ids are fixed.
  */
-import { AdamW, commandCounts, fromArray, manualSeed, noGrad, sampleLogits, scope, sync, trimPool, type Gpu, type Tensor } from '../../packages/core/src/node';
+import { AdamW, autocast, commandCounts, fromArray, manualSeed, noGrad, peakMemory, resetPeakMemory, sampleLogits, scope, sync, trimPool, type Gpu, type Tensor } from '../../packages/core/src/node';
 import { batchLoss, GPTModel, type GPTConfig, type KVCacheDType, type WeightDType } from '../../packages/gpt/src/index';
 import { ids, tfjsTrain, type Weights } from '../gpt';
 import { median } from '../run';
@@ -21,6 +21,10 @@ export interface TrainMeasurement {
   /** Of those, the dispatches of the optimizer step (fused AdamW: one per binding-sized flat parameter buffer). */
   optimizerDispatchesPerStep: number;
   firstLoss: number;
+  /** Peak live GPU bytes during a training step (forward, backward, optimizer), above what was live before it. */
+  peakStepBytes: number;
+  /** Precision of the products (`'f16'`: mixed precision, `autocast`). */
+  precision: 'f32' | 'f16';
   /** The initial weights (for TF.js), when asked for. */
   weights: Weights | null;
 }
@@ -29,7 +33,13 @@ export interface TrainMeasurement {
  * Times training steps of `config` at `batch`×`seq`: one warm-up step, then up to `maxReps` within
  * `targetMs` (and the budget).
  */
-export async function trainOurs(config: GPTConfig, batch: number, seq: number, budget: Budget, { keepWeights = false, maxReps = 3, targetMs = 20_000 } = {}): Promise<TrainMeasurement> {
+export async function trainOurs(
+  config: GPTConfig,
+  batch: number,
+  seq: number,
+  budget: Budget,
+  { keepWeights = false, maxReps = 3, targetMs = 20_000, precision = 'f32' as 'f32' | 'f16' } = {},
+): Promise<TrainMeasurement> {
   manualSeed(1);
   const model = new GPTModel(config);
   let opt: AdamW | null = null;
@@ -44,14 +54,18 @@ export async function trainOurs(config: GPTConfig, batch: number, seq: number, b
     const data = { inputs: ids(batch * seq, config.vocabSize, 1), targets: ids(batch * seq, config.vocabSize, 2), shape: [batch, seq] as const };
     let dispatches = 0;
     let optimizerDispatches = 0;
+    let peakStepBytes = 0;
     const step = async () => {
       const before = commandCounts().dispatches;
-      const loss = batchLoss(model, data);
+      resetPeakMemory();
+      const live = peakMemory();
+      const loss = precision === 'f16' ? autocast('f16', () => batchLoss(model, data)) : batchLoss(model, data);
       loss.backward();
       const beforeStep = commandCounts().dispatches;
       optimizer.step();
       optimizerDispatches = commandCounts().dispatches - beforeStep;
       optimizer.zeroGrad();
+      peakStepBytes = peakMemory() - live;
       const value = await loss.item(); // waits for the whole step (the queue runs in order)
       loss.dispose();
       dispatches = commandCounts().dispatches - before;
@@ -68,7 +82,7 @@ export async function trainOurs(config: GPTConfig, batch: number, seq: number, b
       times.push(performance.now() - t0);
     }
     const stepMs = median(times);
-    return { batch, seq, tokensPerSecond: (batch * seq) / (stepMs / 1000), stepMs, dispatchesPerStep: dispatches, optimizerDispatchesPerStep: optimizerDispatches, firstLoss, weights };
+    return { batch, seq, tokensPerSecond: (batch * seq) / (stepMs / 1000), stepMs, dispatchesPerStep: dispatches, optimizerDispatchesPerStep: optimizerDispatches, firstLoss, peakStepBytes, precision, weights };
   } finally {
     opt?.dispose();
     model.dispose();

@@ -182,7 +182,7 @@ describe('matmul forward vs float64 reference (default policy)', () => {
     expect(() => matmul(m, m, { transB: true })).not.toThrow();
     expect(() => matmulShape([2, 3, 4], [3, 4, 5])).toThrow(/batch dimensions of \[2, 3, 4\] and \[3, 4, 5\] cannot be broadcast together \(2 vs 3\)/);
     const i = fromArray(new Int32Array(6), [2, 3]);
-    expect(() => matmul(i, m)).toThrow(/matmul expects f32 but got a i32 tensor of shape \[2, 3\]/);
+    expect(() => matmul(i, m)).toThrow(/matmul expects f32 or f16 but got a i32 tensor of shape \[2, 3\]/);
   });
 });
 

@@ -2,7 +2,7 @@
  * The settings of the training loop: what each one means, its default, and the check that refuses a
  * bad value (an error naming the setting) before the loop allocates anything.
  */
-import type { Optimizer } from '@scratchgpt/core';
+import type { GradScaler, Optimizer } from '@scratchgpt/core';
 import type { LoopCheckpoint } from './loop-checkpoint';
 import type { TrainProgress } from './loop-progress';
 import type { TrainPosition } from './resume';
@@ -41,6 +41,22 @@ export interface TrainSettings {
    * with a non-finite value is skipped (gradients dropped, weights untouched) — one readback per step.
    */
   nonFinite?: 'error' | 'skip';
+  /**
+   * `'f16'`: mixed precision (`torch.autocast` with float16): the training forward passes run inside
+   * `autocast('f16', …)`, so every matrix product multiplies f16 halves of its operands with f32
+   * accumulation, and the backward pass keeps the halves (half the memory of the saved product
+   * inputs); parameters, gradients and optimizer state stay f32 (the master weights). Evaluation runs
+   * in f32. Default `'f32'`.
+   */
+  precision?: 'f32' | 'f16';
+  /**
+   * Dynamic loss scaling (`torch.cuda.amp.GradScaler`): the loss is multiplied by the scaler's scale
+   * before backward, gradients are unscaled before clipping, and a step whose gradients hold Inf/NaN
+   * is skipped (listed in `skippedSteps`) while the scale backs off. Costs one 4-byte readback per
+   * step. Gradients here are f32 even with `precision: 'f16'` (only the products' operands are
+   * halves), so it guards against overflowing steps rather than underflow. Not with `nonFinite: 'skip'`.
+   */
+  gradScaler?: GradScaler;
   /** Called after every optimizer step (with losses at evaluation points) and after each epoch; a returned promise is awaited. */
   onProgress?: (progress: TrainProgress) => unknown;
   /**
@@ -81,6 +97,7 @@ export interface CheckedSettings {
   evalAt: 'book' | 'interval-end';
   evalIter: number;
   nonFinite: 'error' | 'skip';
+  precision: 'f32' | 'f16';
   checkpointEvery: number | undefined;
   resume: TrainPosition | undefined;
   startStep: number | undefined;
@@ -110,6 +127,7 @@ export function checkSettings(settings: TrainSettings): CheckedSettings {
     evalAt = 'book',
     evalIter = 5,
     nonFinite = 'error',
+    precision = 'f32',
     checkpointEvery,
     resume,
     startStep,
@@ -127,9 +145,11 @@ export function checkSettings(settings: TrainSettings): CheckedSettings {
   checkInteger('evalIter', evalIter, 1);
   if (evalAt !== 'book' && evalAt !== 'interval-end') throw new Error(`scratchgpt: evalAt must be 'book' or 'interval-end', got ${JSON.stringify(evalAt)}`);
   if (nonFinite !== 'error' && nonFinite !== 'skip') throw new Error(`scratchgpt: nonFinite must be 'error' or 'skip', got ${JSON.stringify(nonFinite)}`);
+  if (precision !== 'f32' && precision !== 'f16') throw new Error(`scratchgpt: precision must be 'f32' or 'f16', got ${JSON.stringify(precision)}`);
+  if (settings.gradScaler !== undefined && nonFinite === 'skip') throw new Error("scratchgpt: gradScaler skips non-finite steps itself: use it with nonFinite 'error' (the default)");
   if (checkpointEvery !== undefined) checkInteger('checkpointEvery', checkpointEvery, 1);
   if (startStep !== undefined) checkInteger('startStep', startStep, 0);
   if (resume && startStep !== undefined) throw new Error('scratchgpt: pass either resume (continue a run) or startStep (shift the schedule), not both');
   if (seed !== undefined) checkInteger('seed', seed, 0);
-  return { epochs, lr, warmupSteps, initialLr, minLr, weightDecay, maxGradNorm, gradAccumulation, evalFreq, evalAt, evalIter, nonFinite, checkpointEvery, resume, startStep, seed };
+  return { epochs, lr, warmupSteps, initialLr, minLr, weightDecay, maxGradNorm, gradAccumulation, evalFreq, evalAt, evalIter, nonFinite, precision, checkpointEvery, resume, startStep, seed };
 }

@@ -14,7 +14,7 @@
  * points, start position (`loop-plan.ts`), evaluation (`loop-evaluation.ts`), divergence checks
  * (`divergence.ts`), checkpoints and resume (`loop-checkpoint.ts`), progress and result (`loop-progress.ts`).
  */
-import { AdamW, clipGradNorm, manualSeed, mulScalar, scope, sync, type Tensor } from '@scratchgpt/core';
+import { AdamW, autocast, clipGradNorm, manualSeed, mulScalar, scope, sync, type Tensor } from '@scratchgpt/core';
 import { PendingNorms, readScalars } from './divergence';
 import { checkpointAt, stepSeed } from './loop-checkpoint';
 import { evaluationLosses, type TrainableModel } from './loop-evaluation';
@@ -64,11 +64,11 @@ export async function trainLoop<M extends TrainableModel, B extends ShapedBatch>
   val: EpochSource<B>,
   options: TrainLoopOptions<M, B>,
 ): Promise<TrainResult> {
-  const { loss, onEpochEnd, onProgress, onCheckpoint } = options;
+  const { loss, onEpochEnd, onProgress, onCheckpoint, gradScaler } = options;
   // Validate everything before allocating anything.
   if (typeof loss !== 'function') throw new Error('scratchgpt: trainLoop needs a loss function (options.loss)');
   const settings = checkSettings(options);
-  const { epochs, lr, weightDecay, maxGradNorm, gradAccumulation, evalIter, nonFinite, checkpointEvery, seed } = settings;
+  const { epochs, lr, weightDecay, maxGradNorm, gradAccumulation, evalIter, nonFinite, precision, checkpointEvery, seed } = settings;
   const { usedPerEpoch, start, totalSteps, lrAt, isEvalStep } = planRun(settings, train, val);
 
   const allParams = model.namedParameters().map(([, p]) => p);
@@ -97,8 +97,9 @@ export async function trainLoop<M extends TrainableModel, B extends ShapedBatch>
         if (micro >= usedPerEpoch) break;
         if (seed !== undefined && micro % gradAccumulation === 0) manualSeed(stepSeed(seed, position.step));
         const kept = scope(() => {
-          const value = loss(model, batch);
-          const scaled = gradAccumulation > 1 ? mulScalar(value, 1 / gradAccumulation) : value;
+          const value = precision === 'f16' ? autocast('f16', () => loss(model, batch)) : loss(model, batch);
+          const mean = gradAccumulation > 1 ? mulScalar(value, 1 / gradAccumulation) : value;
+          const scaled = gradScaler ? gradScaler.scale(mean) : mean;
           scaled.backward();
           return nonFinite === 'skip' ? value : null;
         });
@@ -111,20 +112,25 @@ export async function trainLoop<M extends TrainableModel, B extends ShapedBatch>
 
         const stepLr = lrAt(position.step);
         const step = position.step + 1;
+        // Gradients at their true scale before clipping (PyTorch's `scaler.unscale_` then clip).
+        gradScaler?.unscale(optimizer);
         const norm = maxGradNorm !== undefined ? clipGradNorm(updated, maxGradNorm) : null;
+        optimizer.lr = stepLr;
         let skipped = false;
-        if (nonFinite === 'skip') {
+        if (gradScaler) {
+          // The scaler reads its Inf/NaN flag and steps only on finite gradients.
+          skipped = !(await gradScaler.step(optimizer));
+          gradScaler.update();
+          if (norm) (skipped ? norm.dispose() : pendingNorms.add(step, epoch, norm));
+        } else if (nonFinite === 'skip') {
           const values = await readScalars([...groupLosses.splice(0), ...(norm ? [norm] : [])]);
           skipped = values.some((v) => !Number.isFinite(v));
-        } else if (norm) {
-          pendingNorms.add(step, epoch, norm);
-        }
-        if (skipped) {
-          result.skippedSteps.push(step);
+          if (!skipped) optimizer.step();
         } else {
-          optimizer.lr = stepLr;
+          if (norm) pendingNorms.add(step, epoch, norm);
           optimizer.step();
         }
+        if (skipped) result.skippedSteps.push(step);
         for (const p of updated) p.zeroGrad();
         result.lrs.push(stepLr);
         position.step = step;

@@ -10,8 +10,10 @@
  * Forward, float64 reference and registry entry; gradients come from the composed ops.
  *
  * The weight may be f16 (`Tensor<'f16'>`, half the bytes a decoding step reads): the one-dispatch
- * kernel's twin reads it as packed halves (core WGSL, every adapter) and accumulates in f32; the
- * composed path widens it to an f32 temporary for the call. f16 weights carry no gradients.
+ * kernel's twin reads it as packed halves (core WGSL, every adapter) and accumulates in f32, and so
+ * does the composed path's `matmul`. f16 weights carry no gradients. Inside `autocast('f16', …)` the
+ * composed path's product is a mixed-precision one (see `MatmulOptions.precision`); the one-dispatch
+ * form stays f32.
  */
 import source from '../../../../shaders/linear.wgsl';
 import linearRowsWgsl from '../../../../shaders/linear_rows.wgsl';
@@ -20,7 +22,6 @@ import { ScratchGPTError } from '../engine/errors';
 import { needsGrad } from '../engine/graph';
 import { defineKernel, launch } from '../engine/kernel';
 import { expectDType, fmt, sameShape, Tensor } from '../engine/tensor';
-import { cast } from './cast';
 import { linearEpilogue, linearEpilogueRef, type EpilogueActivation } from './epilogue';
 import { tileConfig } from './gemm/dispatch';
 import type { OpInfo } from './info';
@@ -215,15 +216,6 @@ export function linear(x: Tensor, weight: Tensor, options: FusedLinearOptions = 
     const out = Tensor.empty(shape, 'f32');
     linearFused(x, weight, options, { target: out, rowsPerSequence: Math.max(rows, 1), targetRowsPerSequence: Math.max(rows, 1), firstRow: 0 });
     return out;
-  }
-  if (weight.dtype === 'f16') {
-    // The composed path (a prompt) with an f16 weight: an exact f32 copy for this call.
-    const wide = cast(weight, 'f32');
-    try {
-      return linear(x, wide, options);
-    } finally {
-      wide.dispose();
-    }
   }
   const h = norm ? layerNorm(x, norm.weight ?? undefined, norm.bias ?? undefined, norm.eps ?? 1e-5) : x;
   const h2 = h.rank >= 2 ? h : h.reshape([1, k]);

@@ -14,7 +14,9 @@
 import { ScratchGPTError } from '../engine/errors';
 import { record } from '../engine/graph';
 import { expectDType, fmt, sizeOf, Tensor, type Shape } from '../engine/tensor';
+import { autocastPrecision, type MatmulPrecision } from './autocast';
 import { broadcastStrides } from './broadcast';
+import { cast } from './cast';
 import { AUTOTUNE_MIN_WORK, startTuning, tunedTile } from './gemm/autotune';
 import { runGemm, tileConfig } from './gemm/dispatch';
 import { gemmWork, planGemm, padUnalignedRows } from './gemm/plan';
@@ -31,6 +33,14 @@ export interface MatmulOptions {
   transA?: boolean;
   /** Read `b` as its transpose: `b` is stored `[..., N, K]` (e.g. an `[out, in]` weight). Default false. */
   transB?: boolean;
+  /**
+   * `'f16'`: f32 operands are rounded to f16 first (ties to even), the halves multiplied with f32
+   * accumulation, the result f32 (mixed precision: the halves are what the backward pass keeps,
+   * and what its products read). Gradients of the f32 operands are those of the product of the
+   * halves. Default: `'f16'` inside {@link autocast}, else `'f32'`. f16 operands are read as they
+   * are either way.
+   */
+  precision?: MatmulPrecision;
   /**
    * @internal Force a kernel variant (tests and the kernel lab; env `SCRATCHGPT_MATMUL_KERNEL` does
    * the same for a whole process). The gradients of this product use it too.
@@ -79,8 +89,8 @@ export function matmulShape(aShape: Shape, bShape: Shape, { transA = false, tran
 }
 
 function forward(a: Tensor, b: Tensor, transA: boolean, transB: boolean, forced: MatmulKernel | null): Tensor<'f32'> {
-  expectDType('matmul', a, 'f32');
-  expectDType('matmul', b, 'f32');
+  expectDType('matmul', a, 'f32', 'f16');
+  expectDType('matmul', b, 'f32', 'f16');
   const s = matmulShape(a.shape, b.shape, { transA, transB });
   const out = Tensor.empty(s.shape, 'f32');
   const planned = planGemm(a, b, out, s, { transA, transB, padMinWork: Infinity });
@@ -91,7 +101,7 @@ function forward(a: Tensor, b: Tensor, transA: boolean, transB: boolean, forced:
     if (tuned === null && gemmWork(planned) >= AUTOTUNE_MIN_WORK) startTuning();
   }
   const kernel = chooseKernel(planned, { adapter, forced, tuned });
-  runGemm(padUnalignedRows(planned, matmulVariant(kernel).padMinWork), kernel);
+  runGemm(padUnalignedRows(planned, matmulVariant(kernel).padMinWork), kernel, { forced: forced !== null });
   return out;
 }
 
@@ -128,6 +138,8 @@ function gradB(g: Tensor, a: Tensor, b: Tensor, transA: boolean, transB: boolean
  * Matrix product over the last two dims with broadcast batch dims:
  * `a [..., M, K] @ b [..., K, N] → [..., M, N]` (f32). `transA`/`transB` read an operand as
  * stored transposed (`a [..., K, M]`, `b [..., N, K]`). Both operands need at least 2 dims.
+ * Operands are f32 or f16 (read as halves, accumulated in f32; f16 tensors get no gradient);
+ * `precision: 'f16'` (or {@link autocast}) rounds f32 operands to f16 first (mixed precision).
  * @example
  * ```ts
  * const y = matmul(x, w);                       // [B, T, C] @ [C, N] → [B, T, N]
@@ -139,11 +151,22 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const transA = options.transA ?? false;
   const transB = options.transB ?? false;
   const forced = options._matmulKernel ? matmulVariant(options._matmulKernel, '_matmulKernel').name : envKernel();
-  const out = forward(a, b, transA, transB, forced);
-  return record(out, 'matmul', [a, b], [a, b], (g, [as, bs]) => [
-    () => gradA(g, as, bs, transA, transB, forced),
-    () => gradB(g, as, bs, transA, transB, forced),
-  ]);
+  const precision = options.precision ?? autocastPrecision();
+  if (precision !== 'f32' && precision !== 'f16') throw new ScratchGPTError('value', `scratchgpt: matmul: precision must be 'f32' or 'f16', got '${String(precision)}'`);
+  // Mixed precision: the halves are the operands (and what the backward pass keeps).
+  const ah = precision === 'f16' && a.dtype === 'f32' ? cast(a, 'f16') : a;
+  const bh = precision === 'f16' && b.dtype === 'f32' ? cast(b, 'f16') : b;
+  try {
+    const out = forward(ah, bh, transA, transB, forced);
+    return record(out, 'matmul', [a, b], [ah, bh], (g, [as, bs]) => [
+      () => gradA(g, as, bs, transA, transB, forced),
+      () => gradB(g, as, bs, transA, transB, forced),
+    ]);
+  } finally {
+    // `record` keeps views of what it saves.
+    if (ah !== a) ah.dispose();
+    if (bh !== b) bh.dispose();
+  }
 }
 
 /**

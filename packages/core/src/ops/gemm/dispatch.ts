@@ -11,14 +11,19 @@ import { gpu } from '../../engine/device';
 import { defineKernel, launch } from '../../engine/kernel';
 import { sizeOf, Tensor } from '../../engine/tensor';
 import { commonWgsl } from '../shared';
+import { defineOperandTwins, elementBytes, F32_OPERANDS, operandVariant } from './operands';
 import { at, type Gemm } from './plan';
 import { adapterClass, type AdapterClass } from './policy';
 import { maxBindingElements, splitForBindings, type BindingLimits } from './split';
 import { coverGemm, type MatmulKernel } from './variants';
 
-const tiles = defineKernel('matmul', tilesSource, { with: [commonWgsl] });
-const shared = defineKernel('matmul_shared', sharedSource, { with: [commonWgsl] });
-const gemv = defineKernel('matmul_gemv', gemvSource, { with: [commonWgsl] });
+const tiles = defineKernel('matmul', tilesSource, { with: [commonWgsl, F32_OPERANDS] });
+const shared = defineKernel('matmul_shared', sharedSource, { with: [commonWgsl, F32_OPERANDS] });
+const gemv = defineKernel('matmul_gemv', gemvSource, { with: [commonWgsl, F32_OPERANDS] });
+// Twins that read f16 operands (mixed precision).
+defineOperandTwins(tiles, tilesSource, [commonWgsl]);
+defineOperandTwins(shared, sharedSource, [commonWgsl]);
+defineOperandTwins(gemv, gemvSource, [commonWgsl]);
 
 /** The three matmul kernel modules (register tiles, shared-memory block tiles, matrix-vector). */
 export const matmulKernels = { tiles, shared, gemv } as const;
@@ -71,27 +76,30 @@ function bindingLimits(config: TileConfig): BindingLimits {
 /** A byte range of `t` covering elements [start, end), starting at an aligned offset; `first` is `start` relative to it. */
 function span(t: Tensor, start: number, end: number): { binding: { tensor: Tensor; offset: number; size: number }; first: number } {
   const align = gpu().limits.minStorageBufferOffsetAlignment;
-  const offset = Math.floor((start * 4) / align) * align;
-  // Arrays of vec4: round up to 16 bytes so the last partial vec4 is inside the binding.
-  const size = Math.min(Math.max(16, Math.ceil((end * 4 - offset) / 16) * 16), t.buffer.size - t.byteOffset - offset);
-  return { binding: { tensor: t, offset, size }, first: start - offset / 4 };
+  const bytes = elementBytes(t.dtype);
+  const offset = Math.floor((start * bytes) / align) * align;
+  // Arrays of vec4f (or vec2u of halves): round up to 16 bytes so the last partial word is inside the binding.
+  const size = Math.min(Math.max(16, Math.ceil((end * bytes - offset) / 16) * 16), t.buffer.size - t.byteOffset - offset);
+  return { binding: { tensor: t, offset, size }, first: start - offset / bytes };
 }
 
 /**
  * A copy of matrix operand `t` (rows of `ld` elements) with rows padded to a multiple of 4
- * elements (zeros), as `[rows, ld4]`: the tiled entries then load whole vec4s.
+ * elements (zeros), as `[rows, ld4]`: the tiled entries then load whole vec4s. An f16 operand's
+ * copy is f32 (widened exactly).
  */
 function padRows(t: Tensor, ld: number, config: TileConfig): Tensor {
   const rows = t.size / ld;
   const ld4 = Math.ceil(ld / 4) * 4;
   const out = Tensor.empty([rows, ld4], 'f32');
+  const padKernel = operandVariant(tiles, t.dtype, 'f32');
   const chunk = Math.max(1, Math.floor(maxBindingElements(bindingLimits(config)) / ld4));
   for (let r0 = 0; r0 < rows; r0 += chunk) {
     const count = Math.min(chunk, rows - r0);
     const src = span(t, r0 * ld, (r0 + count) * ld);
     const dst = span(out, r0 * ld4, (r0 + count) * ld4);
     // One output vec4 per thread.
-    launch(tiles, 'pad_rows', {
+    launch(padKernel, 'pad_rows', {
       constants: { WG: config.workgroup },
       params: { m: count, n: ld, lda: ld, ldc: ld4, off_a: src.first, off_c: dst.first },
       bind: { a: src.binding, c: dst.binding },
@@ -101,15 +109,41 @@ function padRows(t: Tensor, ld: number, config: TileConfig): Tensor {
   return out;
 }
 
+let testHalves: 'read' | 'widen' | null = null;
+
+/** @internal Tests only: make the policy's kernels read f16 operands directly, or widen them first (null: per adapter). */
+export function setHalfOperandsForTests(mode: 'read' | 'widen' | null): void {
+  testHalves = mode;
+}
+
+/**
+ * Whether the chosen kernel reads f16 operands as halves (GPUs: half the bytes it loads) or multiplies
+ * exact f32 copies (CPU adapters, where unpacking costs more than the bytes it saves, and the f32
+ * pipelines are compiled already). Forced variants always read the halves.
+ */
+function readsHalves(config: TileConfig): boolean {
+  return testHalves === null ? config.adapter !== 'cpu' : testHalves === 'read';
+}
+
+/** `g` with its f16 operands (stored from element 0) planned as padded f32 copies when `widen`. */
+function widenHalves(g: Gemm<Tensor>, widen: boolean): Gemm<Tensor> {
+  if (!widen) return g;
+  const ld4 = (ld: number) => Math.ceil(ld / 4) * 4;
+  let out = g;
+  if (g.a.dtype === 'f16' && g.padA === undefined && g.offA === 0) out = { ...out, padA: g.lda, lda: ld4(g.lda), strideA: g.strideA.map((x) => (x / g.lda) * ld4(g.lda)) };
+  if (g.b.dtype === 'f16' && g.padB === undefined && g.offB === 0) out = { ...out, padB: g.ldb, ldb: ld4(g.ldb), strideB: g.strideB.map((x) => (x / g.ldb) * ld4(g.ldb)) };
+  return out;
+}
+
 /**
  * Records `g` with variant `kernel`: padded copies first where the plan asks for them, then every
  * binding-sized part. Temporaries are freed once recorded (the pool hands them out again only to
  * later commands).
  */
-export function runGemm(g: Gemm<Tensor>, kernel: MatmulKernel): void {
+export function runGemm(g: Gemm<Tensor>, kernel: MatmulKernel, { forced = false } = {}): void {
   const config = tileConfig();
   const temps: Tensor[] = [];
-  let planned = g;
+  let planned = widenHalves(g, !forced && !readsHalves(config));
   if (planned.padA !== undefined) {
     const padded = padRows(planned.a, planned.padA, config);
     temps.push(padded);
@@ -140,6 +174,10 @@ function dispatchPart(g: Gemm<Tensor>, kernel: MatmulKernel, config: TileConfig)
   const vecB = vec(g.ldb, b.first, g.strideB);
   const vecC = !g.transC && vec(g.ldc, c.first, [g.strideC]);
   const bind = { a: a.binding, b: b.binding, c: c.binding };
+  // The twins that read these operand dtypes.
+  const tilesKernel = operandVariant(tiles, g.a.dtype, g.b.dtype);
+  const sharedKernel = operandVariant(shared, g.a.dtype, g.b.dtype);
+  const gemvKernel = operandVariant(gemv, g.a.dtype, g.b.dtype);
   const launches = coverGemm(kernel, { m: g.m, n: g.n, k: g.k, accumulate: g.accumulate, transC: g.transC, vecA, vecB, workgroup: config.workgroup });
   // Each entry gets exactly the constants it reads (fewer pipelines to compile).
   const base = { TRANS_A: g.transA, TRANS_B: g.transB };
@@ -181,14 +219,14 @@ function dispatchPart(g: Gemm<Tensor>, kernel: MatmulKernel, config: TileConfig)
       };
       if (l.module === 'tiles') {
         const entry = l.entry as keyof typeof constantsFor;
-        launch(tiles, entry, { constants: constantsFor[entry], params, bind, workgroups });
+        launch(tilesKernel, entry, { constants: constantsFor[entry], params, bind, workgroups });
       } else if (l.module === 'shared') {
         const constants = { TM: l.tile?.TM ?? 8, TN: l.tile?.TN ?? 8 };
         const entry = l.entry === 'block_prefetch' ? 'block_prefetch' : 'block';
-        launch(shared, entry, { constants, params: { ...params, flags }, bind, workgroups });
+        launch(sharedKernel, entry, { constants, params: { ...params, flags }, bind, workgroups });
       } else {
         const constants = { TRANS_B: g.transB, VEC_B: vecB, ROWS: l.tile?.ROWS ?? 1, QUADS: l.tile?.QUADS ?? 1, SPLIT: l.tile?.SPLIT ?? 1, WG: l.tile?.WG ?? config.workgroup };
-        launch(gemv, 'gemv', { constants, params: { ...params, flags }, bind, workgroups });
+        launch(gemvKernel, 'gemv', { constants, params: { ...params, flags }, bind, workgroups });
       }
     }
   }
