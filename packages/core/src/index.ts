@@ -11,6 +11,7 @@ export { memory, peakMemory, resetPeakMemory, trimPool, type MemoryInfo, type St
 export { flush, sync, pendingCommands, commandCounts, recordCopy, type CommandCounts } from './engine/queue';
 export * from './engine/tensor';
 export * from './engine/graph';
+export { autocast, autocastPrecision, type MatmulPrecision } from './engine/autocast';
 // Loading the gradient engine installs Tensor.prototype.backward (listed in package.json `sideEffects`).
 export { backward } from './autograd/backward';
 export { scope, keep } from './engine/scope';

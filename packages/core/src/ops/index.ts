@@ -55,7 +55,6 @@ export { MAX_TOPK, topk } from './topk';
 export { dropout, type DropoutOptions } from './dropout';
 export { attention, MAX_HEAD_DIM, type AttentionOptions } from './attention';
 export { sampleLogits, type SampleOptions } from './sample';
-export { autocast, autocastPrecision, type MatmulPrecision } from './autocast';
 export { cast, castInto, type CastIntoRange, type FloatDType } from './cast';
 export { linearEpilogue, type EpilogueActivation, type EpilogueOptions } from './epilogue';
 export { linear, FUSED_LINEAR_MAX_ROWS, type LinearNorm, type FusedLinearOptions } from './linear';

@@ -14,7 +14,7 @@
 import { ScratchGPTError } from '../engine/errors';
 import { record } from '../engine/graph';
 import { expectDType, fmt, sizeOf, Tensor, type Shape } from '../engine/tensor';
-import { autocastPrecision, type MatmulPrecision } from './autocast';
+import { autocastPrecision, type MatmulPrecision } from '../engine/autocast';
 import { broadcastStrides } from './broadcast';
 import { cast } from './cast';
 import { AUTOTUNE_MIN_WORK, startTuning, tunedTile } from './gemm/autotune';
