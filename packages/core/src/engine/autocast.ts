@@ -4,7 +4,8 @@
  * multiplies the halves with f32 accumulation and returns f32 — see `MatmulOptions.precision`. Only
  * the products change: other ops, parameters, their gradients and optimizer state stay f32.
  */
-import { ScratchGPTError } from '../engine/errors';
+import { ScratchGPTError } from './errors';
+import { whileRunning } from './modes';
 
 /** How `matmul` reads f32 operands: as they are, or rounded to f16 (mixed precision). */
 export type MatmulPrecision = 'f32' | 'f16';
@@ -32,19 +33,9 @@ export function autocastPrecision(): MatmulPrecision {
  */
 export function autocast<T>(dtype: 'f16', fn: () => T): T {
   if (dtype !== 'f16') throw new ScratchGPTError('dtype', `scratchgpt: autocast: dtype must be 'f16', got '${String(dtype)}'`);
-  f16Scopes++;
-  let result: T;
-  try {
-    result = fn();
-  } catch (err) {
-    f16Scopes--;
-    throw err;
-  }
-  if (result instanceof Promise) {
-    return result.finally(() => {
-      f16Scopes--;
-    }) as T;
-  }
-  f16Scopes--;
-  return result;
+  return whileRunning(
+    () => f16Scopes++,
+    () => f16Scopes--,
+    fn,
+  );
 }

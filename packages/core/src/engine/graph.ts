@@ -4,6 +4,7 @@
  * is off ({@link noGrad}). Walking the graph backwards is `autograd/backward.ts`' job; this module
  * only records, so tensors and ops depend on it and not on the gradient engine.
  */
+import { whileRunning } from './modes';
 import { keep } from './scope';
 import type { Tensor } from './tensor';
 
@@ -47,21 +48,11 @@ export function isGradEnabled(): boolean {
  * off once all have finished, in whatever order they finish.
  */
 export function noGrad<T>(fn: () => T): T {
-  disabled++;
-  let result: T;
-  try {
-    result = fn();
-  } catch (err) {
-    disabled--;
-    throw err;
-  }
-  if (result instanceof Promise) {
-    return result.finally(() => {
-      disabled--;
-    }) as T;
-  }
-  disabled--;
-  return result;
+  return whileRunning(
+    () => disabled++,
+    () => disabled--,
+    fn,
+  );
 }
 
 /** True if an op on these inputs should record a node. */
