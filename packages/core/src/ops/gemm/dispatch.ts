@@ -12,7 +12,7 @@ import { defineKernel, launch } from '../../engine/kernel';
 import { sizeOf, Tensor } from '../../engine/tensor';
 import { commonWgsl } from '../shared';
 import { defineOperandTwins, elementBytes, F32_OPERANDS, operandVariant } from './operands';
-import { at, type Gemm } from './plan';
+import { at, withPaddedRows, type Gemm } from './plan';
 import { adapterClass, type AdapterClass } from './policy';
 import { maxBindingElements, splitForBindings, type BindingLimits } from './split';
 import { coverGemm, type MatmulKernel } from './variants';
@@ -128,10 +128,9 @@ function readsHalves(config: TileConfig): boolean {
 /** `g` with its f16 operands (stored from element 0) planned as padded f32 copies when `widen`. */
 function widenHalves(g: Gemm<Tensor>, widen: boolean): Gemm<Tensor> {
   if (!widen) return g;
-  const ld4 = (ld: number) => Math.ceil(ld / 4) * 4;
   let out = g;
-  if (g.a.dtype === 'f16' && g.padA === undefined && g.offA === 0) out = { ...out, padA: g.lda, lda: ld4(g.lda), strideA: g.strideA.map((x) => (x / g.lda) * ld4(g.lda)) };
-  if (g.b.dtype === 'f16' && g.padB === undefined && g.offB === 0) out = { ...out, padB: g.ldb, ldb: ld4(g.ldb), strideB: g.strideB.map((x) => (x / g.ldb) * ld4(g.ldb)) };
+  if (g.a.dtype === 'f16' && g.padA === undefined && g.offA === 0) out = withPaddedRows(out, 'a');
+  if (g.b.dtype === 'f16' && g.padB === undefined && g.offB === 0) out = withPaddedRows(out, 'b');
   return out;
 }
 

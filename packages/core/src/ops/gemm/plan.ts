@@ -160,14 +160,20 @@ export function transposeNarrowOutput<T extends Operand>(g: Gemm<T>): Gemm<T> {
 export function padUnalignedRows<T extends Operand>(g: Gemm<T>, minWork: number): Gemm<T> {
   if (gemmWork(g) < minWork) return g;
   let out = g;
-  const ld4 = (ld: number) => Math.ceil(ld / 4) * 4;
-  if (g.lda % 4 !== 0 && g.n >= 16 && g.offA === 0) {
-    out = { ...out, padA: g.lda, lda: ld4(g.lda), strideA: g.strideA.map((x) => (x / g.lda) * ld4(g.lda)) };
-  }
-  if (g.ldb % 4 !== 0 && g.m >= 16 && g.offB === 0) {
-    out = { ...out, padB: g.ldb, ldb: ld4(g.ldb), strideB: g.strideB.map((x) => (x / g.ldb) * ld4(g.ldb)) };
-  }
+  if (g.lda % 4 !== 0 && g.n >= 16 && g.offA === 0) out = withPaddedRows(out, 'a');
+  if (g.ldb % 4 !== 0 && g.m >= 16 && g.offB === 0) out = withPaddedRows(out, 'b');
   return out;
+}
+
+/**
+ * `g` planned to multiply a copy of operand `which` (stored from element 0) whose rows are padded to
+ * a multiple of 4 elements: `padA`/`padB` keeps the stored row length, `lda`/`ldb` and the batch
+ * strides describe the copy.
+ */
+export function withPaddedRows<T extends Operand>(g: Gemm<T>, which: 'a' | 'b'): Gemm<T> {
+  const ld4 = (ld: number) => Math.ceil(ld / 4) * 4;
+  if (which === 'a') return { ...g, padA: g.lda, lda: ld4(g.lda), strideA: g.strideA.map((x) => (x / g.lda) * ld4(g.lda)) };
+  return { ...g, padB: g.ldb, ldb: ld4(g.ldb), strideB: g.strideB.map((x) => (x / g.ldb) * ld4(g.ldb)) };
 }
 
 /** Element index of logical (row, col) of a matrix stored with row stride `ld`, or transposed. */
