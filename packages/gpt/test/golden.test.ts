@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AdamW, crossEntropy, fromArray, init, noGrad, type Tensor } from '@scratchgpt/core/node';
+import { AdamW, crossEntropy, fromArray, init, noGrad } from '@scratchgpt/core/node';
 import { batchLoss, countParameters, fromBookNames, generate, gptConfig } from '../src/index';
-import { bookParameterNames, compare, goldenConfig, goldenModel, tensorOf } from './golden';
+import { bookParameterNames, compare, goldenConfig, goldenModel, gradientDeviations, tensorOf } from './golden';
 
 
 beforeAll(async () => {
@@ -42,28 +42,9 @@ describe('GPT model vs PyTorch 1.13 (golden fixture)', () => {
     const model = goldenModel();
     const loss = batchLoss(model, batch);
     loss.backward();
-    // Normalise by each tensor's own scale, floored at 1% of the largest gradient: some gradients are
-    // exactly zero in theory (the key bias: softmax ignores a per-query constant) and only rounding noise.
-    const grads = new Map<string, { ours: Float32Array; torch: ArrayLike<number> }>();
-    let globalMax = 0;
-    for (const [name, p] of model.namedParameters()) {
-      const bookName = bookParameterNames().find((n) => fromBookNames(n) === name)!;
-      const torch = tensorOf(`grad.${bookName}`).data;
-      grads.set(name, { ours: (await (p.grad as Tensor).toArray()) as Float32Array, torch });
-      for (let i = 0; i < torch.length; i++) globalMax = Math.max(globalMax, Math.abs(torch[i]));
-    }
-    let worst = 0;
-    for (const [name, { ours, torch }] of grads) {
-      let maxAbs = 0;
-      let scale = 0;
-      for (let i = 0; i < torch.length; i++) {
-        maxAbs = Math.max(maxAbs, Math.abs(ours[i] - torch[i]));
-        scale = Math.max(scale, Math.abs(torch[i]));
-      }
-      const rel = maxAbs / Math.max(scale, 1e-2 * globalMax);
-      worst = Math.max(worst, rel);
-      expect(rel, `grad ${name}: max rel diff ${rel}`).toBeLessThanOrEqual(1e-4);
-    }
+    const deviations = await gradientDeviations(model);
+    for (const { name, rel } of deviations) expect(rel, `grad ${name}: max rel diff ${rel}`).toBeLessThanOrEqual(1e-4);
+    const worst = Math.max(...deviations.map((d) => d.rel));
     console.log(`golden gradients: worst max-rel diff over ${model.namedParameters().length} tensors ${worst.toExponential(2)}`);
     model.dispose();
   });

@@ -74,3 +74,22 @@ export function deviation(a: ArrayLike<number>, b: ArrayLike<number>): { maxAbs:
   }
   return { maxAbs, meanRel: sumDiff / sumRef, scale };
 }
+
+/**
+ * Each parameter's gradient against PyTorch's (the fixture's `grad.*`): max |Δ| over the tensor's own
+ * scale, floored at 1 % of the largest gradient (some gradients are exactly zero in theory — the key
+ * bias: softmax ignores a per-query constant — and only rounding noise). Reads every `.grad`.
+ */
+export async function gradientDeviations(model: GPTModel): Promise<{ name: string; dtype: string; rel: number }[]> {
+  const grads: { name: string; dtype: string; ours: ArrayLike<number>; torch: ArrayLike<number> }[] = [];
+  let globalMax = 0;
+  for (const [name, p] of model.namedParameters()) {
+    const torch = tensorOf(`grad.${bookParameterNames().find((n) => fromBookNames(n) === name)!}`).data;
+    grads.push({ name, dtype: p.grad!.dtype, ours: await (p.grad as Tensor).toArray(), torch });
+    for (let i = 0; i < torch.length; i++) globalMax = Math.max(globalMax, Math.abs(torch[i]));
+  }
+  return grads.map(({ name, dtype, ours, torch }) => {
+    const d = deviation(ours, torch);
+    return { name, dtype, rel: d.maxAbs / Math.max(d.scale, 1e-2 * globalMax) };
+  });
+}

@@ -4,9 +4,9 @@
  * loop's `precision: 'f16'` and `gradScaler` options (f32 master weights, dynamic loss scaling).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AdamW, autocast, crossEntropy, fromArray, GradScaler, init, manualSeed, memory, mulScalar, noGrad, seededRandom, type Tensor } from '@scratchgpt/core/node';
-import { batchLoss, DataLoader, fromBookNames, GPTModel, gptConfig, SlidingWindowDataset, trainLoop, trainModel, type TokenBatch } from '../src/index.node';
-import { bookParameterNames, deviation, goldenConfig, goldenModel, tensorOf } from './golden';
+import { AdamW, autocast, crossEntropy, fromArray, GradScaler, init, manualSeed, memory, mulScalar, noGrad, seededRandom } from '@scratchgpt/core/node';
+import { batchLoss, DataLoader, GPTModel, gptConfig, SlidingWindowDataset, trainLoop, trainModel, type TokenBatch } from '../src/index.node';
+import { deviation, goldenConfig, goldenModel, gradientDeviations, tensorOf } from './golden';
 
 beforeAll(async () => {
   await init();
@@ -48,23 +48,13 @@ describe("autocast('f16') on the golden model (accuracy cost vs PyTorch f32)", (
     const model = goldenModel();
     const loss = autocast('f16', () => batchLoss(model, batch));
     loss.backward();
-    let worst = 0;
-    let globalMax = 0;
-    const grads: [string, Float32Array, ArrayLike<number>][] = [];
-    for (const [name, p] of model.namedParameters()) {
-      expect(p.grad!.dtype, name).toBe('f32');
-      const torch = tensorOf(`grad.${bookParameterNames().find((n) => fromBookNames(n) === name)!}`).data;
-      grads.push([name, (await (p.grad as Tensor).toArray()) as Float32Array, torch]);
-      for (let i = 0; i < torch.length; i++) globalMax = Math.max(globalMax, Math.abs(torch[i]));
-    }
-    for (const [name, ours, torch] of grads) {
-      const d = deviation(ours, torch);
-      // Normalised like golden.test.ts: by the tensor's scale, floored at 1% of the largest gradient.
-      const rel = d.maxAbs / Math.max(d.scale, 1e-2 * globalMax);
-      worst = Math.max(worst, rel);
+    const deviations = await gradientDeviations(model);
+    for (const { name, dtype, rel } of deviations) {
+      expect(dtype, name).toBe('f32');
       expect(rel, `grad ${name}`).toBeLessThan(5e-3);
     }
-    console.log(`autocast f16 golden gradients: worst max-rel diff over ${grads.length} tensors ${worst.toExponential(2)}`);
+    const worst = Math.max(...deviations.map((d) => d.rel));
+    console.log(`autocast f16 golden gradients: worst max-rel diff over ${deviations.length} tensors ${worst.toExponential(2)}`);
     loss.dispose();
     model.dispose();
   });
