@@ -1,6 +1,6 @@
 /** Loads the PyTorch-made golden fixture (see fixtures/make_golden.py). */
 import { readFileSync } from 'node:fs';
-import { fromArray, type Tensor } from '@scratchgpt/core/node';
+import { AdamW, fromArray, type Tensor } from '@scratchgpt/core/node';
 import { fromBookNames, GPTModel, gptConfig, parseSafetensors, type DecodedTensor, type GPTConfig } from '../src/index';
 
 export const golden = parseSafetensors(new Uint8Array(readFileSync(new URL('./fixtures/golden.safetensors', import.meta.url))));
@@ -92,4 +92,27 @@ export async function gradientDeviations(model: GPTModel): Promise<{ name: strin
     const d = deviation(ours, torch);
     return { name, dtype, rel: d.maxAbs / Math.max(d.scale, 1e-2 * globalMax) };
   });
+}
+
+/**
+ * The fixture's AdamW run (lr 4e-4, weight decay 0.1, as fixtures/make_golden.py) for as many steps as
+ * it recorded (`adamw_losses`): our losses, each read before its step, with `loss` computing each one.
+ */
+export async function goldenAdamWLosses(model: GPTModel, loss: (model: GPTModel) => Tensor): Promise<{ ours: number[]; torch: number[] }> {
+  const torch = Array.from(tensorOf('adamw_losses').data);
+  const opt = new AdamW(model.namedParameters(), { lr: 4e-4, weightDecay: 0.1 });
+  const ours: number[] = [];
+  try {
+    for (let i = 0; i < torch.length; i++) {
+      const l = loss(model);
+      ours.push(await l.item());
+      l.backward();
+      opt.step();
+      opt.zeroGrad();
+      l.dispose();
+    }
+  } finally {
+    opt.dispose();
+  }
+  return { ours, torch };
 }
