@@ -14,10 +14,13 @@
  *   GPT in PyTorch on the CPU, 2 threads, as a reference row (bench/pytorch_ref.py).
  * - `--only=instruct` (not part of the default run): an instruction fine-tuning step of a GPT-2 355M-shaped
  *   model with and without LoRA (bench/instruct.ts; `--batch=8`, `--steps=3`).
+ * - `--only=guard` (not part of the default run): the cost of the training loop's non-finite guard on a
+ *   training step, with and without clipping (bench/guard.ts; `--quick`).
  */
 import { benchBlock } from './block';
 import { benchGPT } from './gpt';
 import { benchGpu, type GpuSection } from './gpu';
+import { benchGuard } from './guard';
 import { benchInstruct } from './instruct';
 import { benchKernels } from './kernels/matmul';
 import { benchMatmul } from './matmul';
@@ -54,4 +57,5 @@ if (only?.includes('gpu')) {
   if (!ok) process.exitCode = 1;
 }
 if (only?.includes('instruct')) await benchInstruct({ batch: Number(list('batch')?.[0] ?? 8), steps: Number(list('steps')?.[0] ?? 3) });
+if (only?.includes('guard')) await benchGuard({ quick });
 if (only?.includes('kernels')) await benchKernels({ quick, variants: list('variants'), shapes: list('shapes') });

@@ -24,8 +24,18 @@ if command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     suite=()
     if grep -q '^VERSION_CODENAME=bookworm' /etc/os-release 2>/dev/null; then
-      if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        echo 'deb http://deb.debian.org/debian bookworm-backports main' | $SUDO tee /etc/apt/sources.list.d/bookworm-backports.list >/dev/null
+      # bookworm-backports from the mirror (and with the signing key) of the machine's own bookworm source,
+      # so that a machine behind a local or corporate mirror keeps using it (scripts/apt-backports.mjs).
+      if ! source_json="$(node scripts/apt-backports.mjs --codename bookworm)"; then
+        echo "setup: cannot add bookworm-backports (Mesa lavapipe ≥ 24 for the lavapipe tests): see the line above; add a bookworm-backports source for your mirror and rerun" >&2
+        exit 1
+      fi
+      if [ "$(node -e 'process.stdout.write(String(JSON.parse(process.argv[1]).present === true))' "$source_json")" = true ]; then
+        echo "setup: using the bookworm-backports source in $(node -e 'process.stdout.write(JSON.parse(process.argv[1]).file)' "$source_json")"
+      else
+        file="$(node -e 'process.stdout.write(JSON.parse(process.argv[1]).file)' "$source_json")"
+        node -e 'process.stdout.write(JSON.parse(process.argv[1]).content)' "$source_json" | $SUDO tee "$file" >/dev/null
+        echo "setup: added $file: bookworm-backports from $(node -e 'const j = JSON.parse(process.argv[1]); process.stdout.write(`${j.uri} (the mirror of ${j.from})`)' "$source_json")"
       fi
       suite=(-t bookworm-backports)
     fi

@@ -3,8 +3,10 @@
 // step are listed as spans sorted by start (elements from the start of the bound range), each with its
 // bias corrections; an element finds its span by binary search, and elements in no span (alignment
 // gaps, parameters without a gradient) are left alone. The arithmetic is shaders/adamw_update.wgsl's,
-// as in shaders/adamw.wgsl, so results are bitwise the same as the unfused optimizer.
+// as in shaders/adamw.wgsl, so results are bitwise the same as the unfused optimizer. With `GUARDED`
+// the dispatch reads a step guard's flag (shaders/step_guard.wgsl) and changes nothing while it is set.
 const WG: u32 = 256u;
+override GUARDED: bool = false;
 
 struct Params {
   n: u32,               // elements of the bound range
@@ -30,6 +32,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
+@group(0) @binding(5) var<storage, read> skip: array<u32>;   // a step guard's flag (GUARDED only)
 
 fn span_start(k: u32) -> u32 {
   return p.bounds[k / 2u][2u * (k % 2u)];
@@ -39,6 +42,7 @@ fn span_start(k: u32) -> u32 {
 fn step(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linear_index(gid, nwg, WG);
   if (i >= p.n) { return; }
+  if (GUARDED && skip[0] != 0u) { return; }
   // The last span starting at or before i.
   var lo = 0u;
   var hi = p.spans;

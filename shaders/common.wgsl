@@ -13,6 +13,11 @@ fn group_index(wid: vec3u, nwg: vec3u) -> u32 {
   return wid.x + wid.y * nwg.x;
 }
 
+// Inf or NaN: every exponent bit set. WGSL has no isinf/isnan, and a compiler may fold `x != x`.
+fn non_finite(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
+}
+
 // PCG-style integer hash (Jarzynski & Olano, "Hash Functions for GPU Rendering", 2020). Counter-based
 // random numbers (random, dropout, attention dropout, sampling) are compositions of it; the TS
 // reference is `pcg` in packages/core/src/ops/shared.ts.

@@ -14,11 +14,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> found: array<atomic<u32>>;
 
-// Inf or NaN: every exponent bit set. WGSL has no isinf/isnan, and a compiler may fold `x != x`.
-fn non_finite(x: f32) -> bool {
-  return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
-}
-
 @compute @workgroup_size(WG)
 fn unscale(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linear_index(gid, nwg, WG);

@@ -3,6 +3,8 @@
 // AdamW, two chunks per dispatch, is shaders/adamw.wgsl.
 const WG: u32 = 256u;
 const PER_THREAD: u32 = 16u;
+// sgd: read a step guard's flag (shaders/step_guard.wgsl) and change nothing while it is set.
+override GUARDED: bool = false;
 
 struct Params {
   n: u32,              // elements in this chunk
@@ -23,12 +25,14 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(5) var<storage, read_write> norm: array<f32>;   // [total norm, clip factor]
+@group(0) @binding(6) var<storage, read> skip: array<u32>;         // sgd: a step guard's flag (GUARDED only)
 
 // PyTorch SGD: L2 weight decay into the gradient, momentum buffer with dampening, optional Nesterov.
 @compute @workgroup_size(WG)
 fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linear_index(gid, nwg, WG);
   if (i >= p.n) { return; }
+  if (GUARDED && skip[0] != 0u) { return; }
   var d = grad[i] + p.weight_decay * param[i];
   if (p.beta1 != 0.0) {
     var buf = d;

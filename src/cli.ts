@@ -71,7 +71,7 @@ commands:
   demo      print the WebGPU adapter in use and run a checked matmul
             --size N        matrix size (default 256)
 
-  --backend B   auto | default | vulkan | opengles | swiftshader (or env SCRATCHGPT_BACKEND)
+  --backend B   auto | default | vulkan | opengles | lavapipe | swiftshader | d3d12 | metal (or env SCRATCHGPT_BACKEND)
 `;
 
 const OPTIONS = {

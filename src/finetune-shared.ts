@@ -6,18 +6,25 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { init, manualSeed, memory, type Backend } from '@scratchgpt/core/node';
-import type { TrainProgress } from '@scratchgpt/gpt';
+import { decodeUtf8, type TrainProgress } from '@scratchgpt/gpt';
 import { linePlotSvg, ProgressBar } from './progress';
 
 /**
- * The text of `path`, or of the bundled `packages/finetune/data/<bundled>` when none is given; a file
- * that cannot be read is an error naming `what` and the path.
+ * The text of `path`, or of the bundled `packages/finetune/data/<bundled>` when none is given, decoded
+ * as UTF-8 strictly (a file in another encoding is an error naming it and the byte offset, not text with
+ * replacement characters); a file that cannot be read is an error naming `what` and the path.
  */
 export async function readDataFile(path: string | undefined, bundled: string, what: string): Promise<string> {
   const dataPath = path ?? fileURLToPath(new URL(`../packages/finetune/data/${bundled}`, import.meta.url));
-  return readFile(dataPath, 'utf8').catch((err: Error) => {
-    throw new Error(`scratchgpt: cannot read ${what} at ${dataPath} (${err.message}); pass --data FILE`);
+  return readTextFile(dataPath, what, '; pass --data FILE');
+}
+
+/** A user's text file, strictly UTF-8 (see {@link readDataFile}); `hint` is appended to a read error. */
+export async function readTextFile(path: string, what: string, hint = ''): Promise<string> {
+  const bytes = await readFile(path).catch((err: Error) => {
+    throw new Error(`scratchgpt: cannot read ${what} at ${path} (${err.message})${hint}`);
   });
+  return decodeUtf8(bytes, `${what} at ${path}`);
 }
 
 /** Starts the device on `backend` (default: the best available), prints the adapter and seeds the generator. */

@@ -1,8 +1,9 @@
 /**
  * `scratchgpt finetune spam`: the book's chapter-6 spam classifier on the SMS Spam Collection (the
  * book's balanced split: 1045 / 149 / 300). With `--weights` it runs the book's recipe on GPT-2
- * (last block + final norm + new head trainable, last-token pooling, 5 epochs, batch 8, lr 5e-5);
- * without, a small built-in model trained end to end that finishes in minutes on a software adapter.
+ * (last block + final norm + new head trainable, last-token pooling, 5 epochs, batch 8, lr 5e-5; with
+ * `--lora`, appendix E's lr 8e-4); without, a small built-in model trained end to end that finishes in
+ * minutes on a software adapter (the recipes: `spamRecipeFor` in @scratchgpt/finetune).
  * Prints progress, per-epoch accuracy, the final accuracy table, the test confusion matrix and the
  * verdicts for the book's two sample texts; writes the classifier and SVG plots.
  */
@@ -14,7 +15,6 @@ import {
   applyLoRA,
   bookSmsSpamSplit,
   BUILT_IN_SPAM_PRETRAINING,
-  BUILT_IN_SPAM_RECIPE,
   builtInSpamGPT,
   ClassificationDataset,
   classify,
@@ -29,8 +29,10 @@ import {
   removeLoRA,
   saveClassifier,
   SMS_SPAM_LABELS,
+  spamRecipeFor,
   trainClassifier,
   type Pooling,
+  type SpamRecipe,
   type Trainable,
 } from '@scratchgpt/finetune';
 import { initDevice, lossPlotSvg, readDataFile, recipeSettings, TrainingDisplay } from './finetune-shared';
@@ -72,29 +74,6 @@ export const SAMPLE_TEXTS = [
   { text: 'You are a winner you have been specially selected to receive $1000 cash or a $2000 award.', expected: 'spam' },
   { text: "Hey, just wanted to check if we're still on for dinner tonight? Let me know!", expected: 'ham' },
 ] as const;
-
-/** A recipe: what trains, how the head pools, and the optimizer settings. */
-interface Recipe {
-  name: string;
-  trainable: Trainable;
-  pooling: Pooling;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  /** Tokens per row; undefined = the longest training text (the book: 120). */
-  maxLength?: number;
-}
-
-/** The book's chapter-6 recipe on GPT-2 weights. */
-const BOOK_RECIPE: Recipe = { name: "the book's (GPT-2)", trainable: 'book', pooling: 'last', epochs: 5, batchSize: 8, lr: 5e-5 };
-
-/**
- * The built-in default (the finetune package's `BUILT_IN_SPAM_RECIPE` and `builtInSpamGPT`): a one-block
- * GPT (C = 32, 2 heads) on GPT-2 token ids, fine-tuned end to end with mean pooling over the real
- * tokens, texts cut to 64 tokens. With LoRA it is first pretrained as a language model on the unlabelled
- * SMS texts outside the validation and test splits (`BUILT_IN_SPAM_PRETRAINING`).
- */
-const BUILT_IN_RECIPE: Recipe = BUILT_IN_SPAM_RECIPE;
 
 function parseTrainable(text: string | undefined, fallback: Trainable): Trainable {
   if (text === undefined) return fallback;
@@ -147,8 +126,8 @@ async function pretrainBuiltIn(gpt: GPTModel, texts: string[], seed: number): Pr
 export async function runFinetune(o: FinetuneOptions): Promise<number> {
   const started = performance.now();
   // Options first: a typo should not wait for the GPU.
-  const base = o.weights ? BOOK_RECIPE : BUILT_IN_RECIPE;
-  const recipe: Recipe = {
+  const base = spamRecipeFor({ weights: o.weights !== undefined, lora: o.lora !== undefined });
+  const recipe: SpamRecipe = {
     ...base,
     trainable: parseTrainable(o.trainable, base.trainable),
     pooling: parsePooling(o.pooling, base.pooling),

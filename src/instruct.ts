@@ -116,7 +116,9 @@ export async function runInstruct(o: InstructOptions): Promise<number> {
   const vocab = o.weights ? null : Subvocabulary.fromTexts(split.train.map((e) => formatExample(e, format)));
   let model: GPTModel;
   if (o.weights) {
-    model = await loadGPT2(o.weights);
+    // The book's load_weights_into_gpt: the LM head is a copy of wte that trains on its own (GPT-2 355M:
+    // 406,286,336 parameters; LoRA rank 16 on every Linear, the head included: 7,898,384).
+    model = await loadGPT2(o.weights, { untieHead: true });
   } else {
     const config = gptConfig({
       vocabSize: vocab!.size,

@@ -4,8 +4,8 @@
  * book's; default `http://localhost:11434`, `llama3`) or an OpenAI-compatible `/v1/chat/completions` —
  * with the book's prompt, and prints the average score and the replies that did not parse.
  */
-import { readFile } from 'node:fs/promises';
 import { ollamaClient, openAIClient, parseInstructionData, promptFormat, scoreResponses, type JudgeClient } from '@scratchgpt/finetune';
+import { readTextFile } from './finetune-shared';
 import { ProgressBar } from './progress';
 
 export interface JudgeOptions {
@@ -40,9 +40,7 @@ function makeClient(o: JudgeOptions): JudgeClient {
 export async function runJudge(o: JudgeOptions): Promise<number> {
   const format = promptFormat((o.format ?? 'alpaca') as 'alpaca');
   const client = makeClient(o);
-  const text = await readFile(o.file, 'utf8').catch((err: Error) => {
-    throw new Error(`scratchgpt: cannot read the responses file ${o.file} (${err.message})`);
-  });
+  const text = await readTextFile(o.file, 'the responses file');
   const entries = parseInstructionData(text);
   if (entries.length === 0) throw new Error(`scratchgpt: ${o.file} holds no entries to score`);
   console.log(`judge: ${client.model} at ${client.url}; ${entries.length} responses ('${o.key ?? 'model_response'}') from ${o.file}`);

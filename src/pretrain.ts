@@ -3,7 +3,7 @@
  * that trains in minutes on a software adapter. Prints losses with a progress bar, a sample per
  * epoch, writes a loss plot (SVG) and a checkpoint.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { init, manualSeed, type Backend } from '@scratchgpt/core/node';
 import {
   createDataLoader,
@@ -20,6 +20,7 @@ import {
 // the-verdict.txt (Edith Wharton, 1908; public domain), the book's pretraining text: the default corpus,
 // inlined by the build's text loader (tools/wgsl.ts).
 import THE_VERDICT from '../data/the-verdict.txt';
+import { readTextFile } from './finetune-shared';
 import { lossPlotSvg, ProgressBar } from './progress';
 
 export interface PretrainOptions {
@@ -40,7 +41,7 @@ export interface PretrainOptions {
 export async function runPretrain(o: PretrainOptions): Promise<number> {
   const gpu = await init({ backend: o.backend as Backend | undefined });
   console.log(`adapter: ${gpu.adapterName} (${gpu.backend}, ${gpu.featureLevel})`);
-  const text = o.text ? await readFile(o.text, 'utf8') : THE_VERDICT;
+  const text = o.text ? await readTextFile(o.text, 'the training text') : THE_VERDICT;
   manualSeed(o.seed);
   const config = gptConfig('gpt2-small', { contextLength: o.context, embDim: o.embDim, nLayers: o.layers, nHeads: o.heads, dropRate: 0.1 });
   const model = new GPTModel(config);

@@ -72,8 +72,9 @@ describe('scratchgpt finetune instruct', () => {
     const { code, stdout, stderr } = await cli.run(args, dir);
     expect(code, `stdout:\n${stdout}\nstderr:\n${stderr}`).toBe(0);
     expect(stdout).toMatch(/recipe: the book's \(GPT-2\); 1 epochs, batch 4, lr 0.00005, .*LoRA rank 2 alpha 4/);
-    // rank 2 on q, k, v, out_proj (16→16), ff (16→64, 64→16); the tied head is no Linear
-    const trainable = 4 * 2 * (16 + 16) + 2 * (16 + 64) + 2 * (64 + 16);
+    // rank 2 on q, k, v, out_proj (16→16), ff (16→64, 64→16) and the LM head (16→50257): the file's tied
+    // head is loaded as its own copy of wte, as the book's load_weights_into_gpt does (issue 18 #11)
+    const trainable = 4 * 2 * (16 + 16) + 2 * (16 + 64) + 2 * (64 + 16) + 2 * (16 + 50257);
     expect(stdout).toContain(`${trainable.toLocaleString('en-US')} trainable; gradients + AdamW state ${(12 * trainable).toLocaleString('en-US')} bytes`);
     expect(stdout).toMatch(/AdamW state: [\d,]+ bytes .* live on the GPU \(measured\)/);
     expect(readdirSync(join(dir, 'out')).sort()).toEqual(['config.json', 'instruction-data-with-response.json', 'lora-adapters.safetensors', 'model.safetensors']);

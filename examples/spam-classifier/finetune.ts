@@ -8,13 +8,14 @@
  * (`BOOK_SPAM_RECIPE`: the last transformer block, the final norm and a new 2-class head train, the
  * last token feeds the head, 5 epochs, batch 8, AdamW lr 5e-5). Without, the CLI's built-in default
  * (`BUILT_IN_SPAM_RECIPE`: a small GPT trained end to end, minutes on a CPU-only adapter). With `lora`,
- * every Linear gets LoRA adapters and only those train (the book's appendix E). Same recipe, data and
- * seed: the same run as `scratchgpt finetune spam`.
+ * every Linear gets LoRA adapters and only those train (the book's appendix E; on GPT-2 weights with
+ * its lr 8e-4, `BOOK_LORA_SPAM_RECIPE`). The recipes come from `spamRecipeFor`, as in the CLI: same
+ * recipe, data and seed, the same run as `scratchgpt finetune spam` — except with `lora` on the
+ * built-in model, where the CLI first pretrains the trunk as a language model (`pretrainTrunk`) and
+ * this script does not.
  */
 import { manualSeed, peakMemory, resetPeakMemory, sync } from '@scratchgpt/core';
 import {
-  BOOK_SPAM_RECIPE,
-  BUILT_IN_SPAM_RECIPE,
   ClassificationDataset,
   GPTClassifier,
   SMS_SPAM_LABELS,
@@ -27,6 +28,7 @@ import {
   classify,
   createClassificationLoader,
   evaluateClassifier,
+  spamRecipeFor,
   trainClassifier,
   type ClassificationReport,
   type SpamRecipe,
@@ -117,7 +119,7 @@ export async function fineTuneSpamClassifier(options: SpamFinetuneOptions): Prom
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new Error(`scratchgpt: limit must be a positive integer, got ${limit}`);
   const split = bookSmsSpamSplit(tsv); // the book's balanced 1045 / 149 / 300 split
   if (limit !== undefined) for (const key of ['train', 'val', 'test'] as const) split[key] = split[key].slice(0, limit);
-  const base = weights === undefined ? BUILT_IN_SPAM_RECIPE : BOOK_SPAM_RECIPE;
+  const base = spamRecipeFor({ weights: weights !== undefined, lora: lora !== undefined });
   const recipe: SpamRecipe = { ...base, epochs: options.epochs ?? base.epochs, maxLength: options.maxLength ?? base.maxLength };
 
   manualSeed(seed);

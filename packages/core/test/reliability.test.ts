@@ -157,7 +157,7 @@ describe('GPU out of memory (item 10)', () => {
     const bytes = String(size);
     if (software) {
       await expect(keepAlive.toArray()).rejects.toThrow(
-        new RegExp(`^scratchgpt: GPU out of memory: allocating a buffer of [\\d.]+ GiB \\(${bytes} bytes\\) failed; live when it was requested: \\d+ tensors in \\d+ buffers`),
+        new RegExp(`^scratchgpt: GPU out of memory: allocating a buffer of [\\d.]+ GiB \\(${bytes} bytes\\) failed \\(allocated by [^)]*reliability\\.test\\.ts[^;]*\\); live when it was requested: \\d+ tensors in \\d+ buffers`),
       );
     }
     // Afterwards everything works, and the failed buffer is destroyed on dispose, not pooled.
@@ -166,6 +166,41 @@ describe('GPU out of memory (item 10)', () => {
     keepAlive.dispose();
     expect(memory().liveBytes).toBe(baseline.liveBytes);
     expect(memory().pooledBytes).toBeLessThan(size);
+  });
+});
+
+describe('GPU out of memory at the allocation (issue 18 #9)', () => {
+  it('the first GPU operation after WebGPU reports the failure throws it, naming the size and the caller that allocated', async () => {
+    const { adapterName, limits } = gpu();
+    // The software adapters' memory is this process's: a capped address space makes the allocation fail.
+    expect(adapterName).toMatch(/llvmpipe|swiftshader|lavapipe/i);
+    const keepAlive = full([64], 2);
+    await sync();
+    const size = limits.maxBufferSize;
+    let huge: Tensor | null = null;
+    function allocateActivations(): Tensor {
+      return Tensor.empty([size / 4], 'f32');
+    }
+    limitAddressSpace(addressSpace() + 256 * 1024 * 1024);
+    try {
+      huge = allocateActivations();
+    } finally {
+      limitAddressSpace('unlimited');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50)); // WebGPU's error scope settles
+    let thrown: Error | null = null;
+    try {
+      add(keepAlive, keepAlive).dispose(); // recorded synchronously: no readback involved
+    } catch (err) {
+      thrown = err as Error;
+    }
+    expect(thrown?.message).toMatch(new RegExp(`^scratchgpt: GPU out of memory: allocating a buffer of [\\d.]+ GiB \\(${size} bytes\\) failed \\(allocated by .*allocateActivations`));
+    // Afterwards everything works again.
+    huge.dispose();
+    const sum = add(keepAlive, keepAlive);
+    expect(Array.from(await sum.toArray()).slice(0, 2)).toEqual([4, 4]);
+    sum.dispose();
+    keepAlive.dispose();
   });
 });
 

@@ -7,7 +7,7 @@
  * `writeFileAtomic`) and refuses non-finite weights; loading validates the whole file before it builds
  * or changes any model.
  */
-import { fromArray, type Tensor } from '@scratchgpt/core';
+import { fromArray, ScratchGPTError, type Tensor } from '@scratchgpt/core';
 import {
   GPTModel,
   parseSafetensors,
@@ -55,12 +55,12 @@ function checkMaxLength(maxLength: number, config: GPTConfig, why: (msg: string)
  * is not finite.
  */
 export async function classifierBytes(model: GPTClassifier, info: ClassifierFileInfo): Promise<Uint8Array> {
-  checkMaxLength(info.maxLength, model.config, (msg) => new Error(`scratchgpt: cannot save the classifier: ${msg}`));
+  checkMaxLength(info.maxLength, model.config, (msg) => new ScratchGPTError('value', `scratchgpt: cannot save the classifier: ${msg}`));
   const tensors = new Map<string, TensorToWrite>();
   for (const [name, t] of model.namedParameters()) {
     const data = (await t.toArray()) as Float32Array;
     const bad = data.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) throw new Error(`scratchgpt: refusing to save the classifier: tensor '${name}' holds ${data[bad]} at index ${bad} (training diverged?); nothing was written`);
+    if (bad >= 0) throw new ScratchGPTError('format', `scratchgpt: refusing to save the classifier: tensor '${name}' holds ${data[bad]} at index ${bad} (training diverged?); nothing was written`);
     tensors.set(name, { dtype: 'F32', shape: t.shape, data });
   }
   return serializeSafetensors(tensors, {
@@ -76,7 +76,7 @@ export async function classifierBytes(model: GPTClassifier, info: ClassifierFile
 }
 
 function damaged(why: string): Error {
-  return new Error(`scratchgpt: damaged classifier file: ${why}`);
+  return new ScratchGPTError('format', `scratchgpt: damaged classifier file: ${why}`);
 }
 
 function json(metadata: Record<string, string>, key: string): unknown {
@@ -97,7 +97,7 @@ function integer(metadata: Record<string, string>, key: string): number {
 
 /** Everything in the metadata, checked (no model is built). */
 function readMetadata(metadata: Record<string, string>): Omit<LoadedClassifier, 'model'> {
-  if (metadata.format !== FORMAT) throw new Error(`scratchgpt: not a scratchgpt classifier file (format '${metadata.format ?? 'none'}', expected '${FORMAT}')`);
+  if (metadata.format !== FORMAT) throw new ScratchGPTError('format', `scratchgpt: not a scratchgpt classifier file (format '${metadata.format ?? 'none'}', expected '${FORMAT}')`);
   const config = json(metadata, 'config') as GPTConfig;
   if (config === null || typeof config !== 'object') throw damaged(`its config is not an object`);
   try {
@@ -165,7 +165,7 @@ export function restoreClassifier(bytes: Uint8Array, model?: GPTClassifier): Loa
         ['padId', String(model.padId), String(meta.padId)],
       ] as const
     ).find(([, have, saved]) => have !== saved);
-    if (mismatch) throw new Error(`scratchgpt: the classifier file's ${mismatch[0]} ${mismatch[2]} does not match the model's ${mismatch[1]}`);
+    if (mismatch) throw new ScratchGPTError('value', `scratchgpt: the classifier file's ${mismatch[0]} ${mismatch[2]} does not match the model's ${mismatch[1]}`);
     commitWeights(model, planWeights(file.tensors, model));
     return { model, ...meta };
   }

@@ -9,7 +9,7 @@
  * below the lowest trainable block (no saved activations, no gradient kernels there). Give the
  * optimizer `namedTrainableParameters()` so that frozen ones get no optimizer state either.
  */
-import { crossEntropy, fmt, fromArray, Linear, Module, type Tensor } from '@scratchgpt/core';
+import { crossEntropy, fmt, fromArray, Linear, Module, ScratchGPTError, type Tensor } from '@scratchgpt/core';
 import { EOT_TOKEN, type GPTConfig, type GPTModel } from '@scratchgpt/gpt';
 import type { ClassificationBatch } from './datasets';
 import { checkLengths, POOLINGS, poolingNeedsLengths, poolPositions, type Pooling } from './pooling';
@@ -48,6 +48,12 @@ export interface ClassifierOptions {
 export interface ClassifierForwardOptions {
   /** Non-pad tokens per row (needed by `last-non-pad` and `mean` pooling). */
   lengths?: Int32Array;
+  /**
+   * Logits at every position, `[B, T, numClasses]` (the book's `model(x)`, for inspection) instead of
+   * at the pooled one(s): the head over the final norm of each position's hidden state. With `last`
+   * pooling, position T − 1 holds the pooled logits. Default false.
+   */
+  allPositions?: boolean;
 }
 
 /**
@@ -81,14 +87,14 @@ export class GPTClassifier extends Module<[Tensor, ClassifierForwardOptions?]> {
   constructor(gpt: GPTModel, options: ClassifierOptions) {
     super();
     const { numClasses, labels, trainable = 'book', pooling = 'last', padId = EOT_TOKEN, seed, keepLMHead = false } = options;
-    if (!Number.isInteger(numClasses) || numClasses < 2) throw new Error(`scratchgpt: numClasses must be an integer ≥ 2, got ${numClasses}`);
+    if (!Number.isInteger(numClasses) || numClasses < 2) throw new ScratchGPTError('value', `scratchgpt: numClasses must be an integer ≥ 2, got ${numClasses}`);
     const names = labels ?? Array.from({ length: numClasses }, (_, i) => String(i));
     if (names.length !== numClasses || new Set(names).size !== numClasses) {
-      throw new Error(`scratchgpt: labels must be ${numClasses} distinct names, got [${names.join(', ')}]`);
+      throw new ScratchGPTError('range', `scratchgpt: labels must be ${numClasses} distinct names, got [${names.join(', ')}]`);
     }
-    if (!POOLINGS.includes(pooling)) throw new Error(`scratchgpt: unknown pooling '${String(pooling)}'`);
+    if (!POOLINGS.includes(pooling)) throw new ScratchGPTError('range', `scratchgpt: unknown pooling '${String(pooling)}'`);
     if (!Number.isInteger(padId) || padId < 0 || padId >= gpt.config.vocabSize) {
-      throw new Error(`scratchgpt: padId ${padId} is outside the vocabulary [0, ${gpt.config.vocabSize}); pass padId`);
+      throw new ScratchGPTError('range', `scratchgpt: padId ${padId} is outside the vocabulary [0, ${gpt.config.vocabSize}); pass padId`);
     }
     trainableBlocks(trainable, gpt.config.nLayers); // validate before allocating anything
     this.gpt = gpt;
@@ -142,10 +148,11 @@ export class GPTClassifier extends Module<[Tensor, ClassifierForwardOptions?]> {
     return this.namedTrainableParameters().map(([, p]) => p);
   }
 
-  /** ids i32 `[B, T]` → logits `[B, numClasses]` at the pooled position(s). */
-  override forward(ids: Tensor, { lengths }: ClassifierForwardOptions = {}): Tensor {
-    if (ids.dtype !== 'i32' || ids.rank !== 2) throw new Error(`scratchgpt: GPTClassifier expects i32 token ids [B, T], got ${ids.dtype} ${fmt(ids.shape)}`);
+  /** ids i32 `[B, T]` → logits `[B, numClasses]` at the pooled position(s) (`[B, T, numClasses]` with `allPositions`). */
+  override forward(ids: Tensor, { lengths, allPositions = false }: ClassifierForwardOptions = {}): Tensor {
+    if (ids.dtype !== 'i32' || ids.rank !== 2) throw new ScratchGPTError('dtype', `scratchgpt: GPTClassifier expects i32 token ids [B, T], got ${ids.dtype} ${fmt(ids.shape)}`);
     const [B, T] = ids.shape;
+    if (allPositions) return this.out_head.forward(this.gpt.final_norm.forward(this.gpt.trunk(ids))); // [B, T, classes]
     if (poolingNeedsLengths(this.pooling)) checkLengths(this.pooling, lengths, B, T); // before any GPU work
     const h = this.gpt.trunk(ids); // [B, T, C]
     let normed: Tensor; // [B, C]
@@ -186,26 +193,44 @@ function trainableBlocks(trainable: Trainable, L: number): number {
   if (trainable === 'book') return 1;
   const n = typeof trainable === 'object' && trainable !== null ? trainable.lastBlocks : NaN;
   if (!Number.isInteger(n) || n < 0 || n > L) {
-    throw new Error(`scratchgpt: trainable must be 'book', 'all', 'head' or { lastBlocks: 0…${L} }, got ${JSON.stringify(trainable)}`);
+    throw new ScratchGPTError('format', `scratchgpt: trainable must be 'book', 'all', 'head' or { lastBlocks: 0…${L} }, got ${JSON.stringify(trainable)}`);
   }
   return n;
 }
 
 function checkBatch(model: GPTClassifier, batch: ClassificationBatch): void {
   const [B, T] = batch.shape;
-  if (batch.inputs.length !== B * T) throw new Error(`scratchgpt: batch inputs hold ${batch.inputs.length} ids, shape ${fmt(batch.shape)} needs ${B * T}`);
-  if (batch.labels.length !== B) throw new Error(`scratchgpt: batch has ${batch.labels.length} labels for ${B} rows`);
+  if (batch.inputs.length !== B * T) throw new ScratchGPTError('shape', `scratchgpt: batch inputs hold ${batch.inputs.length} ids, shape ${fmt(batch.shape)} needs ${B * T}`);
+  if (batch.labels.length !== B) throw new ScratchGPTError('range', `scratchgpt: batch has ${batch.labels.length} labels for ${B} rows`);
   batch.labels.forEach((label, row) => {
     if (!Number.isInteger(label) || label < 0 || label >= model.numClasses) {
-      throw new Error(`scratchgpt: batch label ${label} at row ${row} is out of range for ${model.numClasses} classes`);
+      throw new ScratchGPTError('range', `scratchgpt: batch label ${label} at row ${row} is out of range for ${model.numClasses} classes`);
     }
   });
 }
 
-/** Logits `[B, numClasses]` of one batch (lengths passed along for the pooling). */
+/**
+ * Refuses a batch whose label names (`batch.classes`, set by `ClassificationDataset`) are not the
+ * model's, in the same order: class index i would mean another label to the data than to the model,
+ * and training would teach the model the wrong names without a sign.
+ */
+export function checkBatchClasses(model: GPTClassifier, batch: ClassificationBatch): void {
+  const classes = batch.classes;
+  if (classes === undefined || classes === model.labels) return;
+  if (classes.length === model.labels.length && classes.every((c, i) => c === model.labels[i])) return;
+  const sameSet = classes.length === model.labels.length && classes.every((c) => model.labels.includes(c));
+  throw new ScratchGPTError('value',
+    `scratchgpt: the data's labels are [${classes.join(', ')}] but the model's are [${model.labels.join(', ')}]` +
+      `${sameSet ? ' (the same names in another order: class index i would be a different label to each)' : ''}; ` +
+      'build the dataset with the model\'s labels in the model\'s order (labels: model.labels)',
+  );
+}
+
+/** Logits `[B, numClasses]` of one batch (lengths passed along for the pooling); the batch's label names must be the model's. */
 export function classificationLogits(model: GPTClassifier, batch: ClassificationBatch): Tensor {
   const [B, T] = batch.shape;
-  if (batch.inputs.length !== B * T) throw new Error(`scratchgpt: batch inputs hold ${batch.inputs.length} ids, shape ${fmt(batch.shape)} needs ${B * T}`);
+  if (batch.inputs.length !== B * T) throw new ScratchGPTError('shape', `scratchgpt: batch inputs hold ${batch.inputs.length} ids, shape ${fmt(batch.shape)} needs ${B * T}`);
+  checkBatchClasses(model, batch);
   const ids = fromArray(batch.inputs, [B, T], { dtype: 'i32' });
   try {
     return model.forward(ids, { lengths: batch.lengths });

@@ -4,6 +4,7 @@
  * result is a `TokenBatch` of `@scratchgpt/gpt`, so the language-model loss and training loop take it
  * as is (`crossEntropy` skips the -100 targets).
  */
+import { ScratchGPTError } from '@scratchgpt/core';
 import { EOT_TOKEN, type TokenBatch } from '@scratchgpt/gpt';
 
 /** PyTorch's default `ignore_index`: targets with this value do not count in the loss. */
@@ -26,7 +27,23 @@ export interface CollateOptions {
 }
 
 function checkInt(what: string, v: number, min: number): void {
-  if (!Number.isInteger(v) || v < min) throw new Error(`scratchgpt: ${what} must be an integer ≥ ${min}, got ${v}`);
+  if (!Number.isInteger(v) || v < min) throw new ScratchGPTError('value', `scratchgpt: ${what} must be an integer ≥ ${min}, got ${v}`);
+}
+
+/**
+ * The error for rows whose every target is ignored (the prompt mask reaches the end of the row or the
+ * `allowedMaxLength` cut): they add nothing to learn, and a batch of only such rows has a NaN loss that
+ * looks like divergence. Names the rows (at most 10), their prompt lengths and the cut. Thrown by
+ * {@link collateInstructions} for a batch with no target at all, and by `InstructionLoader` for any
+ * entry with none (before training starts).
+ */
+export function noTargetLeft(rows: readonly { label: string; prompt: number }[], of: number, noun: 'sequence' | 'entry', allowedMaxLength: number | undefined): ScratchGPTError {
+  const shown = rows.slice(0, 10).map((r) => `${r.label} (prompt ${r.prompt} tokens)`).join(', ');
+  const cut = allowedMaxLength !== undefined ? `, cut at allowedMaxLength ${allowedMaxLength}` : '';
+  return new ScratchGPTError('value',
+    `scratchgpt: ${rows.length} of ${of} ${noun === 'entry' ? 'entries' : 'sequences'} ${rows.length === 1 ? 'has' : 'have'} no target left to learn: the prompt mask covers every position${cut}: ` +
+      `${shown}${rows.length > 10 ? ', ...' : ''}. Raise allowedMaxLength, drop or shorten these entries, or train without maskPrompt`,
+  );
 }
 
 /**
@@ -46,29 +63,30 @@ function checkInt(what: string, v: number, min: number): void {
 export function collateInstructions(sequences: readonly ArrayLike<number>[], options: CollateOptions = {}): TokenBatch {
   const { padTokenId = EOT_TOKEN, ignoreIndex = IGNORE_INDEX, allowedMaxLength, promptLengths } = options;
   checkInt('padTokenId', padTokenId, 0);
-  if (!Number.isInteger(ignoreIndex)) throw new Error(`scratchgpt: ignoreIndex must be an integer, got ${ignoreIndex}`);
+  if (!Number.isInteger(ignoreIndex)) throw new ScratchGPTError('value', `scratchgpt: ignoreIndex must be an integer, got ${ignoreIndex}`);
   if (allowedMaxLength !== undefined) checkInt('allowedMaxLength', allowedMaxLength, 1);
   const B = sequences.length;
-  if (B === 0) throw new Error('scratchgpt: collateInstructions needs at least one sequence');
+  if (B === 0) throw new ScratchGPTError('value', 'scratchgpt: collateInstructions needs at least one sequence');
   if (promptLengths && promptLengths.length !== B) {
-    throw new Error(`scratchgpt: collateInstructions got ${promptLengths.length} prompt lengths for ${B} sequences`);
+    throw new ScratchGPTError('value', `scratchgpt: collateInstructions got ${promptLengths.length} prompt lengths for ${B} sequences`);
   }
   let longest = 0;
   sequences.forEach((seq, row) => {
     for (let i = 0; i < seq.length; i++) {
       const id = seq[i];
-      if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff) throw new Error(`scratchgpt: token id ${id} at position ${i} of sequence ${row} is not a valid id`);
+      if (!Number.isInteger(id) || id < 0 || id > 0x7fffffff) throw new ScratchGPTError('value', `scratchgpt: token id ${id} at position ${i} of sequence ${row} is not a valid id`);
     }
     if (promptLengths) checkInt(`prompt length of sequence ${row}`, promptLengths[row], 0);
     longest = Math.max(longest, seq.length);
   });
   const padded = longest + 1; // the book's batch_max_length
   const T = Math.min(padded - 1, allowedMaxLength ?? Infinity);
-  if (T === 0) throw new Error('scratchgpt: collateInstructions got only empty sequences');
+  if (T === 0) throw new ScratchGPTError('value', 'scratchgpt: collateInstructions got only empty sequences');
 
   const inputs = new Int32Array(B * T);
   const targets = new Int32Array(B * T);
   const rowTargets = new Int32Array(padded - 1);
+  const nothingLeft: number[] = [];
   sequences.forEach((seq, row) => {
     // padded[j] = seq[j] for j < len, else padTokenId (the appended end token and the padding).
     const at = (j: number): number => (j < seq.length ? seq[j] : padTokenId);
@@ -79,10 +97,15 @@ export function collateInstructions(sequences: readonly ArrayLike<number>[], opt
     }
     const masked = promptLengths ? Math.max(0, promptLengths[row] - 1) : 0;
     rowTargets.fill(ignoreIndex, 0, Math.min(masked, padded - 1));
+    let counted = 0;
     for (let j = 0; j < T; j++) {
       inputs[row * T + j] = at(j);
       targets[row * T + j] = rowTargets[j];
+      if (rowTargets[j] !== ignoreIndex) counted++;
     }
+    if (counted === 0) nothingLeft.push(row);
   });
+  // A row with nothing left is the book's behaviour (it counts for nothing); a batch with nothing left has a NaN loss.
+  if (nothingLeft.length === B) throw noTargetLeft(nothingLeft.map((row) => ({ label: `sequence ${row}`, prompt: promptLengths?.[row] ?? 0 })), B, 'sequence', allowedMaxLength);
   return { inputs, targets, shape: [B, T] };
 }

@@ -4,6 +4,7 @@
  * and `dropLast`. Parsing, balancing and splitting live in `parse.ts` and `split.ts` and are
  * re-exported here.
  */
+import { ScratchGPTError } from '@scratchgpt/core';
 import { batchCount, encode, EOT_TOKEN, epochOrder } from '@scratchgpt/gpt';
 import { checkRow, type LabelledText } from './parse';
 
@@ -31,6 +32,11 @@ export interface ClassificationBatch {
   labels: Int32Array;
   lengths: Int32Array;
   shape: readonly [number, number];
+  /**
+   * The label names of the class indices, in index order (set by {@link ClassificationDataset}):
+   * training and evaluation refuse a batch whose names are not the model's, in the model's order.
+   */
+  classes?: readonly string[];
 }
 
 export interface ClassificationDatasetOptions {
@@ -53,7 +59,7 @@ export interface ClassificationDatasetOptions {
 }
 
 function positiveInt(name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 1) throw new Error(`scratchgpt: ${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v < 1) throw new ScratchGPTError('value', `scratchgpt: ${name} must be a positive integer, got ${v}`);
 }
 
 /**
@@ -84,25 +90,25 @@ export class ClassificationDataset {
 
   constructor(rows: readonly LabelledText[], options: ClassificationDatasetOptions) {
     const { labels, padId = EOT_TOKEN, contextLength, tokenize = (t: string) => encode(t) } = options;
-    if (!Array.isArray(labels) || labels.length === 0) throw new Error('scratchgpt: ClassificationDataset needs a non-empty labels list');
-    if (new Set(labels).size !== labels.length) throw new Error(`scratchgpt: ClassificationDataset labels must be distinct, got [${labels.join(', ')}]`);
-    if (!Number.isInteger(padId) || padId < 0) throw new Error(`scratchgpt: padId must be a non-negative integer, got ${padId}`);
+    if (!Array.isArray(labels) || labels.length === 0) throw new ScratchGPTError('value', 'scratchgpt: ClassificationDataset needs a non-empty labels list');
+    if (new Set(labels).size !== labels.length) throw new ScratchGPTError('value', `scratchgpt: ClassificationDataset labels must be distinct, got [${labels.join(', ')}]`);
+    if (!Number.isInteger(padId) || padId < 0) throw new ScratchGPTError('range', `scratchgpt: padId must be a non-negative integer, got ${padId}`);
     if (contextLength !== undefined) positiveInt('contextLength', contextLength);
     if (options.maxLength !== undefined) {
       positiveInt('maxLength', options.maxLength);
       if (contextLength !== undefined && options.maxLength > contextLength) {
-        throw new Error(`scratchgpt: maxLength ${options.maxLength} exceeds the model's context length ${contextLength}`);
+        throw new ScratchGPTError('range', `scratchgpt: maxLength ${options.maxLength} exceeds the model's context length ${contextLength}`);
       }
     }
     const classOf = new Map(labels.map((l, i) => [l, i]));
     const tokens = rows.map((row, i) => {
       checkRow(row, `row ${i}`, labels);
       const ids = tokenize(row.text);
-      if (ids.length === 0) throw new Error(`scratchgpt: row ${i}: the text has no tokens`);
+      if (ids.length === 0) throw new ScratchGPTError('value', `scratchgpt: row ${i}: the text has no tokens`);
       return ids;
     });
     this.longestLength = tokens.reduce((m, t) => Math.max(m, t.length), 0);
-    if (options.maxLength === undefined && rows.length === 0) throw new Error('scratchgpt: cannot infer maxLength from an empty dataset; pass maxLength');
+    if (options.maxLength === undefined && rows.length === 0) throw new ScratchGPTError('value', 'scratchgpt: cannot infer maxLength from an empty dataset; pass maxLength');
     const T = options.maxLength ?? Math.min(this.longestLength, contextLength ?? Infinity);
     this.labels = Object.freeze([...labels]);
     this.maxLength = T;
@@ -146,11 +152,11 @@ export class ClassificationDataset {
       labels[row] = this.classes[index];
       lengths[row] = this.lens[index];
     });
-    return { inputs, labels, lengths, shape: [B, T] };
+    return { inputs, labels, lengths, shape: [B, T], classes: this.labels };
   }
 
   private checkIndex(index: number): void {
-    if (!Number.isInteger(index) || index < 0 || index >= this.length) throw new Error(`scratchgpt: dataset index ${index} out of range [0, ${this.length})`);
+    if (!Number.isInteger(index) || index < 0 || index >= this.length) throw new ScratchGPTError('range', `scratchgpt: dataset index ${index} out of range [0, ${this.length})`);
   }
 }
 
@@ -177,7 +183,7 @@ export class ClassificationLoader implements Iterable<ClassificationBatch> {
     { batchSize, shuffle = false, seed = 123, dropLast = false }: ClassificationLoaderOptions,
   ) {
     positiveInt('batchSize', batchSize);
-    if (!Number.isInteger(seed) || seed < 0) throw new Error(`scratchgpt: seed must be a non-negative integer, got ${seed}`);
+    if (!Number.isInteger(seed) || seed < 0) throw new ScratchGPTError('value', `scratchgpt: seed must be a non-negative integer, got ${seed}`);
     this.batchSize = batchSize;
     this.shuffle = shuffle;
     this.dropLast = dropLast;

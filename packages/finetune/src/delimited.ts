@@ -4,6 +4,7 @@
  * and writes a literal quote as `""`; a quote anywhere else is an ordinary character. Lines end with
  * `\n`, `\r\n` or `\r`; blank lines are skipped.
  */
+import { ScratchGPTError } from '@scratchgpt/core';
 
 /** One record: its fields and the 1-based line it starts on. */
 export interface DelimitedRecord {
@@ -32,7 +33,7 @@ type State = 'start' | 'plain' | 'quoted' | 'afterQuote';
  */
 export function readDelimited(text: string, { delimiter, quoting = 'rfc4180', what = 'CSV' }: DelimitedOptions): DelimitedRecord[] {
   if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') {
-    throw new Error(`scratchgpt: ${what}: invalid delimiter ${JSON.stringify(delimiter)} (one character, not a quote or line break)`);
+    throw new ScratchGPTError('format', `scratchgpt: ${what}: invalid delimiter ${JSON.stringify(delimiter)} (one character, not a quote or line break)`);
   }
   const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text; // byte-order mark
   const records: DelimitedRecord[] = [];
@@ -81,7 +82,7 @@ export function readDelimited(text: string, { delimiter, quoting = 'rfc4180', wh
       }
       if (ch !== delimiter) {
         if (quoting === 'rfc4180') {
-          throw new Error(`scratchgpt: ${what} line ${line}: unexpected ${JSON.stringify(ch)} after a closing quote (a quoted field must end at a delimiter or line end; write a quote inside quotes as "")`);
+          throw new ScratchGPTError('format', `scratchgpt: ${what} line ${line}: unexpected ${JSON.stringify(ch)} after a closing quote (a quoted field must end at a delimiter or line end; write a quote inside quotes as "")`);
         }
         field += ch;
         state = 'plain';
@@ -103,7 +104,7 @@ export function readDelimited(text: string, { delimiter, quoting = 'rfc4180', wh
     state = 'plain';
     recordEmpty = false;
   }
-  if (state === 'quoted') throw new Error(`scratchgpt: ${what} line ${quoteLine}: the quote opened here is never closed`);
+  if (state === 'quoted') throw new ScratchGPTError('format', `scratchgpt: ${what} line ${quoteLine}: the quote opened here is never closed`);
   if (state !== 'start' || fields.length > 0 || !recordEmpty) endRecord();
   return records;
 }

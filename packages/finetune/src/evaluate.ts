@@ -4,7 +4,7 @@
  * batched `classifyAll`). Everything runs in eval mode without gradients and reads back once per
  * call (or once per batch of texts); the model's train/eval mode is restored afterwards.
  */
-import { argmax, fromArray, noGrad, type Tensor } from '@scratchgpt/core';
+import { fromArray, inEvalMode, noGrad, ScratchGPTError, type Tensor } from '@scratchgpt/core';
 import { encode, meanLoss } from '@scratchgpt/gpt';
 import { classificationLogits, classificationLoss, type GPTClassifier } from './classifier';
 import type { ClassificationBatch } from './datasets';
@@ -17,51 +17,77 @@ export interface Predictions {
 
 function checkNumBatches(numBatches: number | undefined): void {
   if (numBatches !== undefined && !(Number.isInteger(numBatches) && numBatches >= 1)) {
-    throw new Error(`scratchgpt: numBatches must be an integer ≥ 1, got ${numBatches}`);
-  }
-}
-
-/** Runs `fn` with the model in eval mode and gradients off, restoring its mode afterwards. */
-async function inEvalMode<T>(model: GPTClassifier, fn: () => Promise<T>): Promise<T> {
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    return await fn();
-  } finally {
-    model.train(wasTraining);
+    throw new ScratchGPTError('value', `scratchgpt: numBatches must be an integer ≥ 1, got ${numBatches}`);
   }
 }
 
 /**
- * Class predictions (argmax of the logits, on the GPU) for the first `numBatches` batches (all by
- * default), read back together at the end. A failing batch frees what was computed before it.
+ * The error for logits that are not finite, naming the model's state: the first parameter that holds
+ * a non-finite value (read back here, on the error path only), or that every parameter is finite.
+ */
+async function nonFiniteLogits(model: GPTClassifier, where: string, value: number): Promise<ScratchGPTError> {
+  for (const [name, p] of model.namedParameters()) {
+    const data = await p.toArray();
+    const at = data.findIndex((v) => !Number.isFinite(v));
+    if (at >= 0) {
+      return new ScratchGPTError('value',
+        `scratchgpt: the classifier's logits for ${where} are ${value}: its parameter '${name}' holds ${data[at]} at index ${at} ` +
+          '(a diverged training run, or weights loaded from a damaged file); no class can be chosen: retrain it or load good weights',
+      );
+    }
+  }
+  return new ScratchGPTError('value', `scratchgpt: the classifier's logits for ${where} are ${value} although every parameter is finite: the forward pass overflowed on this input`);
+}
+
+/** Row b's class (the first largest logit, like `torch.argmax`), or the row's first non-finite logit. */
+function argmaxRow(logits: ArrayLike<number>, b: number, K: number): { index: number; bad?: number } {
+  let index = 0;
+  for (let j = 0; j < K; j++) {
+    const v = logits[b * K + j];
+    if (!Number.isFinite(v)) return { index: -1, bad: v };
+    if (v > logits[b * K + index]) index = j;
+  }
+  return { index };
+}
+
+/**
+ * Class predictions (the argmax of each row's logits) for the first `numBatches` batches (all by
+ * default), read back together at the end. The forward passes are recorded in eval mode, which the
+ * model gives back before the readback (so a training step running meanwhile keeps its dropout).
+ * Non-finite logits are an error naming the model's state. A failing batch frees what was computed
+ * before it.
  */
 export async function predict(model: GPTClassifier, loader: Iterable<ClassificationBatch>, numBatches?: number): Promise<Predictions> {
   checkNumBatches(numBatches);
-  return inEvalMode(model, async () => {
-    const picks: Tensor[] = [];
-    const labels: Int32Array[] = [];
-    try {
+  const outputs: Tensor[] = [];
+  const labels: Int32Array[] = [];
+  try {
+    inEvalMode(model, () =>
       noGrad(() => {
         let i = 0;
         for (const batch of loader) {
           if (numBatches !== undefined && i >= numBatches) break;
-          const logits = classificationLogits(model, batch); // [B, classes]
-          try {
-            picks.push(argmax(logits, -1)); // [B]
-          } finally {
-            logits.dispose();
-          }
+          outputs.push(classificationLogits(model, batch)); // [B, classes]
           labels.push(batch.labels);
           i++;
         }
-      });
-      const values = await Promise.all(picks.map((p) => p.toArray() as Promise<Int32Array>));
-      return { predicted: concatInts(values), labels: concatInts(labels) };
-    } finally {
-      for (const p of picks) p.dispose();
+      }),
+    );
+    const values = await Promise.all(outputs.map((t) => t.toArray() as Promise<Float32Array>));
+    const K = model.numClasses;
+    const predicted = new Int32Array(labels.reduce((n, l) => n + l.length, 0));
+    let row = 0;
+    for (const v of values) {
+      for (let b = 0; b < v.length / K; b++, row++) {
+        const { index, bad } = argmaxRow(v, b, K);
+        if (bad !== undefined) throw await nonFiniteLogits(model, `row ${row} of the loader`, bad);
+        predicted[row] = index;
+      }
     }
-  });
+    return { predicted, labels: concatInts(labels) };
+  } finally {
+    for (const t of outputs) t.dispose();
+  }
 }
 
 function concatInts(parts: readonly Int32Array[]): Int32Array {
@@ -107,13 +133,13 @@ export async function classifierLoss(model: GPTClassifier, loader: Iterable<Clas
  * ```
  */
 export function confusionMatrix(labels: ArrayLike<number>, predicted: ArrayLike<number>, numClasses: number): number[][] {
-  if (!Number.isInteger(numClasses) || numClasses < 1) throw new Error(`scratchgpt: numClasses must be a positive integer, got ${numClasses}`);
-  if (labels.length !== predicted.length) throw new Error(`scratchgpt: confusionMatrix: ${labels.length} labels but ${predicted.length} predictions`);
+  if (!Number.isInteger(numClasses) || numClasses < 1) throw new ScratchGPTError('value', `scratchgpt: numClasses must be a positive integer, got ${numClasses}`);
+  if (labels.length !== predicted.length) throw new ScratchGPTError('value', `scratchgpt: confusionMatrix: ${labels.length} labels but ${predicted.length} predictions`);
   const matrix = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
   for (let i = 0; i < labels.length; i++) {
     const [t, p] = [labels[i], predicted[i]];
     for (const [what, c] of [['label', t], ['prediction', p]] as const) {
-      if (!Number.isInteger(c) || c < 0 || c >= numClasses) throw new Error(`scratchgpt: confusionMatrix: ${what} ${c} at index ${i} is outside [0, ${numClasses})`);
+      if (!Number.isInteger(c) || c < 0 || c >= numClasses) throw new ScratchGPTError('range', `scratchgpt: confusionMatrix: ${what} ${c} at index ${i} is outside [0, ${numClasses})`);
     }
     matrix[t][p]++;
   }
@@ -147,7 +173,7 @@ export interface ClassificationReport {
 export function classificationReport(matrix: readonly (readonly number[])[], labels: readonly string[]): ClassificationReport {
   const n = matrix.length;
   if (labels.length !== n || matrix.some((row) => row.length !== n)) {
-    throw new Error(`scratchgpt: classificationReport needs a square ${labels.length}×${labels.length} matrix for labels [${labels.join(', ')}]`);
+    throw new ScratchGPTError('value', `scratchgpt: classificationReport needs a square ${labels.length}×${labels.length} matrix for labels [${labels.join(', ')}]`);
   }
   const ratio = (a: number, b: number) => (b === 0 ? 0 : a / b);
   let total = 0;
@@ -211,17 +237,17 @@ function textBatch(model: GPTClassifier, texts: readonly string[], offset: numbe
   const { maxLength, tokenize = (t: string) => encode(t) } = options;
   const { contextLength, vocabSize } = model.config;
   if (maxLength === undefined && model.pooling === 'last') {
-    throw new Error("scratchgpt: classify with 'last' pooling needs maxLength (the training length): the head reads position maxLength − 1");
+    throw new ScratchGPTError('value', "scratchgpt: classify with 'last' pooling needs maxLength (the training length): the head reads position maxLength − 1");
   }
   if (maxLength !== undefined && !(Number.isInteger(maxLength) && maxLength >= 1 && maxLength <= contextLength)) {
-    throw new Error(`scratchgpt: maxLength must be an integer in [1, ${contextLength}] (the context length), got ${maxLength}`);
+    throw new ScratchGPTError('value', `scratchgpt: maxLength must be an integer in [1, ${contextLength}] (the context length), got ${maxLength}`);
   }
   const rows = texts.map((text, i) => {
-    if (typeof text !== 'string') throw new Error(`scratchgpt: text ${offset + i} is not a string`);
+    if (typeof text !== 'string') throw new ScratchGPTError('range', `scratchgpt: text ${offset + i} is not a string`);
     const ids = Array.from(tokenize(text));
-    if (ids.length === 0) throw new Error(`scratchgpt: text ${offset + i} has no tokens`);
+    if (ids.length === 0) throw new ScratchGPTError('range', `scratchgpt: text ${offset + i} has no tokens`);
     ids.forEach((id, j) => {
-      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new Error(`scratchgpt: text ${offset + i}: token id ${id} at position ${j} is outside the vocabulary [0, ${vocabSize})`);
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new ScratchGPTError('range', `scratchgpt: text ${offset + i}: token id ${id} at position ${j} is outside the vocabulary [0, ${vocabSize})`);
     });
     return ids.slice(0, maxLength ?? contextLength);
   });
@@ -245,35 +271,36 @@ function textBatch(model: GPTClassifier, texts: readonly string[], offset: numbe
  */
 export async function classifyAll(model: GPTClassifier, texts: readonly string[], options: ClassifyOptions = {}): Promise<Classification[]> {
   const { batchSize = 8 } = options;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`scratchgpt: batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ScratchGPTError('value', `scratchgpt: batchSize must be a positive integer, got ${batchSize}`);
   const batches: ClassificationBatch[] = [];
   for (let i = 0; i < texts.length; i += batchSize) batches.push(textBatch(model, texts.slice(i, i + batchSize), i, options));
-  return inEvalMode(model, async () => {
-    const out: Classification[] = [];
-    for (const batch of batches) {
-      const logits = noGrad(() => {
+  const out: Classification[] = [];
+  const K = model.numClasses;
+  for (const [n, batch] of batches.entries()) {
+    // Recorded in eval mode; the mode is given back before the readback is awaited.
+    const logits = inEvalMode(model, () =>
+      noGrad(() => {
         const ids = fromArray(batch.inputs, [...batch.shape], { dtype: 'i32' });
         try {
           return model.forward(ids, { lengths: batch.lengths });
         } finally {
           ids.dispose();
         }
-      });
-      let values: Float32Array;
-      try {
-        values = (await logits.toArray()) as Float32Array;
-      } finally {
-        logits.dispose();
-      }
-      const K = model.numClasses;
-      for (let b = 0; b < batch.shape[0]; b++) {
-        const probabilities = softmaxRow(values, b * K, K);
-        const index = probabilities.indexOf(Math.max(...probabilities));
-        out.push({ label: model.labels[index], index, probabilities });
-      }
+      }),
+    );
+    let values: Float32Array;
+    try {
+      values = (await logits.toArray()) as Float32Array;
+    } finally {
+      logits.dispose();
     }
-    return out;
-  });
+    for (let b = 0; b < batch.shape[0]; b++) {
+      const { index, bad } = argmaxRow(values, b, K);
+      if (bad !== undefined) throw await nonFiniteLogits(model, `text ${n * batchSize + b}`, bad);
+      out.push({ label: model.labels[index], index, probabilities: softmaxRow(values, b * K, K) });
+    }
+  }
+  return out;
 }
 
 /**

@@ -4,32 +4,15 @@
  * them into `TokenBatch`es for the language-model loss.
  */
 import { batchCount, encode, type TokenBatch } from '@scratchgpt/gpt';
-import { collateInstructions, type CollateOptions } from './collate';
-import { alpacaFormat, type InstructionEntry, type PromptFormat } from './prompts';
+import { ScratchGPTError } from '@scratchgpt/core';
+import { collateInstructions, noTargetLeft, type CollateOptions } from './collate';
+import { alpacaFormat, checkInstructionEntry, type InstructionEntry, type PromptFormat } from './prompts';
 import { permutation } from './random';
 
 /** Options of {@link parseInstructionData}. */
 export interface InstructionParseOptions {
   /** `'json'` (an array), `'jsonl'` (one object per line) or `'auto'` (by the first non-space character; default). */
   format?: 'json' | 'jsonl' | 'auto';
-}
-
-/** Checks one parsed value and returns it as an entry (`input` may be absent: it becomes `''`). */
-function toEntry(value: unknown, where: string): InstructionEntry {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new Error(`scratchgpt: instruction data ${where}: expected an object with instruction, input and output, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`);
-  }
-  const record = value as Record<string, unknown>;
-  for (const key of ['instruction', 'output'] as const) {
-    if (typeof record[key] !== 'string') {
-      const got = key in record ? `a ${typeof record[key]}` : 'nothing';
-      throw new Error(`scratchgpt: instruction data ${where}: '${key}' must be a string, got ${got}`);
-    }
-  }
-  if (record.input !== undefined && typeof record.input !== 'string') {
-    throw new Error(`scratchgpt: instruction data ${where}: 'input' must be a string, got a ${typeof record.input}`);
-  }
-  return { ...record, instruction: record.instruction as string, input: (record.input as string | undefined) ?? '', output: record.output as string };
 }
 
 /**
@@ -49,12 +32,12 @@ export function parseInstructionData(text: string, { format = 'auto' }: Instruct
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new Error(`scratchgpt: instruction data is not valid JSON: ${(err as Error).message}`);
+      throw new ScratchGPTError('format', `scratchgpt: instruction data is not valid JSON: ${(err as Error).message}`);
     }
-    if (!Array.isArray(parsed)) throw new Error('scratchgpt: instruction data (JSON) must be an array of entries');
-    return parsed.map((value, i) => toEntry(value, `entry ${i}`));
+    if (!Array.isArray(parsed)) throw new ScratchGPTError('format', 'scratchgpt: instruction data (JSON) must be an array of entries');
+    return parsed.map((value, i) => checkInstructionEntry(value, `data entry ${i}`));
   }
-  if (kind !== 'jsonl') throw new Error(`scratchgpt: unknown instruction data format '${String(format)}' (json, jsonl or auto)`);
+  if (kind !== 'jsonl') throw new ScratchGPTError('format', `scratchgpt: unknown instruction data format '${String(format)}' (json, jsonl or auto)`);
   const entries: InstructionEntry[] = [];
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
@@ -62,9 +45,9 @@ export function parseInstructionData(text: string, { format = 'auto' }: Instruct
     try {
       parsed = JSON.parse(line);
     } catch (err) {
-      throw new Error(`scratchgpt: instruction data line ${i + 1} is not valid JSON: ${(err as Error).message}`);
+      throw new ScratchGPTError('format', `scratchgpt: instruction data line ${i + 1} is not valid JSON: ${(err as Error).message}`);
     }
-    entries.push(toEntry(parsed, `line ${i + 1}`));
+    entries.push(checkInstructionEntry(parsed, `data line ${i + 1}`));
   });
   return entries;
 }
@@ -81,7 +64,7 @@ export interface InstructionSplits<T> {
  * `int(0.1·n)` test, the rest validate — 935 / 110 / 55 for the 1100 entries of `instruction-data.json`.
  */
 export function bookInstructionSplit<T>(entries: readonly T[], { train = 0.85, test = 0.1 }: { train?: number; test?: number } = {}): InstructionSplits<T> {
-  if (!(train >= 0 && test >= 0 && train + test <= 1)) throw new Error(`scratchgpt: split fractions must be ≥ 0 with train + test ≤ 1, got train ${train}, test ${test}`);
+  if (!(train >= 0 && test >= 0 && train + test <= 1)) throw new ScratchGPTError('value', `scratchgpt: split fractions must be ≥ 0 with train + test ≤ 1, got train ${train}, test ${test}`);
   const trainEnd = Math.floor(entries.length * train);
   const testEnd = trainEnd + Math.floor(entries.length * test);
   return { train: entries.slice(0, trainEnd), test: entries.slice(trainEnd, testEnd), val: entries.slice(testEnd) };
@@ -110,13 +93,14 @@ export class InstructionDataset {
     this.format = format;
     this.encoded = [];
     this.promptTokens = new Int32Array(entries.length);
-    entries.forEach((entry, i) => {
+    entries.forEach((given, i) => {
+      const entry = checkInstructionEntry(given, `entry ${i}`); // not "undefined" as a training text
       const prompt = format.prompt(entry);
       try {
         this.encoded.push(Int32Array.from(tokenize(prompt + format.response(entry))));
         this.promptTokens[i] = tokenize(prompt).length;
       } catch (err) {
-        throw new Error(`scratchgpt: instruction entry ${i} could not be tokenized: ${(err as Error).message}`);
+        throw new ScratchGPTError('value', `scratchgpt: instruction entry ${i} could not be tokenized: ${(err as Error).message}`);
       }
     });
   }
@@ -143,7 +127,7 @@ export class InstructionDataset {
   }
 
   private checkIndex(index: number): void {
-    if (!Number.isInteger(index) || index < 0 || index >= this.length) throw new Error(`scratchgpt: dataset index ${index} out of range [0, ${this.length})`);
+    if (!Number.isInteger(index) || index < 0 || index >= this.length) throw new ScratchGPTError('range', `scratchgpt: dataset index ${index} out of range [0, ${this.length})`);
   }
 }
 
@@ -185,8 +169,8 @@ export class InstructionLoader implements Iterable<TokenBatch> {
     readonly dataset: InstructionDataset,
     { batchSize, shuffle = false, seed = 123, dropLast = false, maskPrompt = false, ...collate }: InstructionLoaderOptions,
   ) {
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`scratchgpt: batchSize must be a positive integer, got ${batchSize}`);
-    if (!Number.isInteger(seed) || seed < 0) throw new Error(`scratchgpt: seed must be a non-negative integer, got ${seed}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new ScratchGPTError('value', `scratchgpt: batchSize must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(seed) || seed < 0) throw new ScratchGPTError('value', `scratchgpt: seed must be a non-negative integer, got ${seed}`);
     this.batchSize = batchSize;
     this.shuffle = shuffle;
     this.seed = seed;
@@ -195,6 +179,19 @@ export class InstructionLoader implements Iterable<TokenBatch> {
     this.collate = collate;
     // Check the collate options now rather than at the first batch.
     collateInstructions([[0]], collate);
+    // An entry left with no target by the prompt mask is an error now, naming it, not a NaN loss later.
+    if (maskPrompt) {
+      const empty: { label: string; prompt: number }[] = [];
+      for (let i = 0; i < dataset.length; i++) {
+        try {
+          collateInstructions([dataset.ids(i)], { ...collate, promptLengths: [dataset.promptLength(i)] });
+        } catch (err) {
+          if (!(err instanceof ScratchGPTError) || !err.message.includes('no target left')) throw err;
+          empty.push({ label: `entry ${i}`, prompt: dataset.promptLength(i) });
+        }
+      }
+      if (empty.length > 0) throw noTargetLeft(empty, dataset.length, 'entry', collate.allowedMaxLength);
+    }
   }
 
   /** Batches per epoch. */

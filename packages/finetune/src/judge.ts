@@ -4,7 +4,8 @@
  * OpenAI-compatible `/v1/chat/completions` client, with timeouts and retries. Runtime-neutral: only
  * the global `fetch`, `AbortController` and `TextDecoder`.
  */
-import { alpacaFormat, type InstructionEntry, type PromptFormat } from './prompts';
+import { ScratchGPTError } from '@scratchgpt/core';
+import { alpacaFormat, checkInstructionEntry, type InstructionEntry, type PromptFormat } from './prompts';
 
 /** A chat model that answers one user message. */
 export interface JudgeClient {
@@ -70,9 +71,9 @@ function endpoint(base: string, path: string): string {
 }
 
 function checkRequestOptions({ timeoutMs = 60_000, retries = 2, retryDelayMs = 500 }: RequestOptions): Required<Omit<RequestOptions, 'fetch'>> {
-  if (!(timeoutMs > 0)) throw new Error(`scratchgpt: timeoutMs must be positive, got ${timeoutMs}`);
-  if (!Number.isInteger(retries) || retries < 0) throw new Error(`scratchgpt: retries must be an integer ≥ 0, got ${retries}`);
-  if (!(retryDelayMs >= 0)) throw new Error(`scratchgpt: retryDelayMs must be ≥ 0, got ${retryDelayMs}`);
+  if (!(timeoutMs > 0)) throw new ScratchGPTError('value', `scratchgpt: timeoutMs must be positive, got ${timeoutMs}`);
+  if (!Number.isInteger(retries) || retries < 0) throw new ScratchGPTError('value', `scratchgpt: retries must be an integer ≥ 0, got ${retries}`);
+  if (!(retryDelayMs >= 0)) throw new ScratchGPTError('value', `scratchgpt: retryDelayMs must be ≥ 0, got ${retryDelayMs}`);
   return { timeoutMs, retries, retryDelayMs };
 }
 
@@ -158,7 +159,7 @@ async function withRetries<T>(url: string, { retries, retryDelayMs }: { retries:
       if (!retryable || k >= retries) {
         const tries = k + 1;
         const why = err instanceof Error ? err.message : String(err);
-        throw new Error(`scratchgpt: judge request to ${url} failed${tries > 1 ? ` after ${tries} attempts` : ''}: ${why}${retryable ? hint : ''}`);
+        throw new ScratchGPTError('value', `scratchgpt: judge request to ${url} failed${tries > 1 ? ` after ${tries} attempts` : ''}: ${why}${retryable ? hint : ''}`);
       }
       await new Promise((resolve) => setTimeout(resolve, retryDelayMs * 2 ** k));
     }
@@ -323,7 +324,8 @@ export interface ScoreResult {
  */
 export async function scoreResponses(entries: readonly InstructionEntry[], { client, key = 'model_response', format = alpacaFormat, onProgress }: ScoreOptions): Promise<ScoreResult> {
   entries.forEach((entry, i) => {
-    if (typeof entry[key] !== 'string') throw new Error(`scratchgpt: entry ${i} has no string '${key}' to score`);
+    checkInstructionEntry(entry, `entry ${i}`);
+    if (typeof entry[key] !== 'string') throw new ScratchGPTError('format', `scratchgpt: entry ${i} has no string '${key}' to score`);
   });
   const scores: (number | null)[] = [];
   const failures: { index: number; reply: string }[] = [];

@@ -8,7 +8,7 @@
  * with GPT-2's 50257 tokens the head would cost a small model most of its time. The head is freed
  * afterwards; the GPT's own LM head is neither trained nor touched.
  */
-import { crossEntropy, fromArray, Linear, Module, scope, type Tensor } from '@scratchgpt/core';
+import { crossEntropy, fromArray, Linear, Module, scope, ScratchGPTError, type Tensor } from '@scratchgpt/core';
 import {
   DataLoader,
   encode,
@@ -124,7 +124,7 @@ export function pretrainingTexts(rows: Iterable<{ text: string }>, exclude: read
 }
 
 function positiveInt(name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 1) throw new Error(`scratchgpt: pretrainTrunk ${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v < 1) throw new ScratchGPTError('value', `scratchgpt: pretrainTrunk ${name} must be a positive integer, got ${v}`);
 }
 
 /**
@@ -147,8 +147,8 @@ export async function pretrainTrunk(gpt: GPTModel, texts: readonly string[], opt
   positiveInt('batchSize', batchSize);
   positiveInt('windowLength', windowLength);
   positiveInt('evalBatches', evalBatches);
-  if (!Number.isInteger(headVocab) || headVocab < 2) throw new Error(`scratchgpt: pretrainTrunk headVocab must be an integer ≥ 2, got ${headVocab}`);
-  if (windowLength > gpt.config.contextLength) throw new Error(`scratchgpt: pretrainTrunk windowLength ${windowLength} exceeds the model's context length ${gpt.config.contextLength}`);
+  if (!Number.isInteger(headVocab) || headVocab < 2) throw new ScratchGPTError('range', `scratchgpt: pretrainTrunk headVocab must be an integer ≥ 2, got ${headVocab}`);
+  if (windowLength > gpt.config.contextLength) throw new ScratchGPTError('range', `scratchgpt: pretrainTrunk windowLength ${windowLength} exceeds the model's context length ${gpt.config.contextLength}`);
   const ids: number[] = [];
   for (const text of texts) {
     for (const id of encode(text)) ids.push(id);
@@ -158,7 +158,7 @@ export async function pretrainTrunk(gpt: GPTModel, texts: readonly string[], opt
   const dataset = new SlidingWindowDataset(ids, windowLength, windowLength, { vocabSize: gpt.config.vocabSize });
   const loader = new DataLoader(dataset, { batchSize, shuffle: true, dropLast: false, seed });
   if (dataset.length === 0) {
-    throw new Error(`scratchgpt: pretrainTrunk: ${texts.length} texts (${ids.length} tokens) make no window of ${windowLength} + 1 tokens`);
+    throw new ScratchGPTError('shape', `scratchgpt: pretrainTrunk: ${texts.length} texts (${ids.length} tokens) make no window of ${windowLength} + 1 tokens`);
   }
   const toHead = new Int32Array(gpt.config.vocabSize).fill(vocab.unknownId);
   vocab.gpt2Ids.forEach((id, i) => (toHead[id] = i));

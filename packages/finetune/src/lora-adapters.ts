@@ -13,7 +13,7 @@
  * (`transformer.h.0.attn.c_attn`, which fuses q, k and v), so PEFT cannot apply these files to a
  * Hugging Face model without renaming.
  */
-import { fromArray, Linear, type AnyModule } from '@scratchgpt/core';
+import { type AnyModule, fromArray, Linear, ScratchGPTError } from '@scratchgpt/core';
 import { parseSafetensors, serializeSafetensors, type TensorToWrite } from '@scratchgpt/gpt';
 import { applyLoRA, LoRALinear, loraLayers } from './lora';
 
@@ -45,9 +45,9 @@ function uniqueLayers(model: AnyModule): Map<string, LoRALinear> {
  */
 export async function loraAdapterBytes(model: AnyModule): Promise<Uint8Array> {
   const layers = uniqueLayers(model);
-  if (layers.size === 0) throw new Error('scratchgpt: the model has no LoRA layers to save (applyLoRA first)');
+  if (layers.size === 0) throw new ScratchGPTError('value', 'scratchgpt: the model has no LoRA layers to save (applyLoRA first)');
   const alphas = new Set([...layers.values()].map((l) => l.lora.alpha));
-  if (alphas.size > 1) throw new Error(`scratchgpt: LoRA layers with different alphas (${[...alphas].join(', ')}) cannot be saved in one adapter file`);
+  if (alphas.size > 1) throw new ScratchGPTError('shape', `scratchgpt: LoRA layers with different alphas (${[...alphas].join(', ')}) cannot be saved in one adapter file`);
   const tensors = new Map<string, TensorToWrite>();
   for (const [path, layer] of layers) {
     const { A, B, rank, inFeatures, outFeatures } = layer.lora;
@@ -90,11 +90,11 @@ function readAdapters(bytes: Uint8Array, problems: string[]): { adapters: Map<st
     entry[m[2] as 'A' | 'B'] = { shape: t.shape, data: t.data };
     parts.set(m[1], entry);
   }
-  if (unknown.length > 0) throw new Error(`scratchgpt: not LoRA adapter keys: ${unknown.join(', ')}`);
-  if (parts.size === 0) throw new Error('scratchgpt: the file holds no LoRA adapters');
+  if (unknown.length > 0) throw new ScratchGPTError('format', `scratchgpt: not LoRA adapter keys: ${unknown.join(', ')}`);
+  if (parts.size === 0) throw new ScratchGPTError('format', 'scratchgpt: the file holds no LoRA adapters');
   const alphaText = file.metadata.lora_alpha;
   const alpha = alphaText === undefined ? undefined : Number(alphaText);
-  if (alpha !== undefined && !Number.isFinite(alpha)) throw new Error(`scratchgpt: LoRA adapter metadata lora_alpha '${alphaText}' is not a number`);
+  if (alpha !== undefined && !Number.isFinite(alpha)) throw new ScratchGPTError('format', `scratchgpt: LoRA adapter metadata lora_alpha '${alphaText}' is not a number`);
   const adapters = new Map<string, StoredAdapter>();
   for (const [path, { A, B }] of parts) {
     if (!A || !B) problems.push(`${path}: lora_${A ? 'B' : 'A'}.weight is missing`);
@@ -152,7 +152,7 @@ export function loadLoRAAdapters(model: AnyModule, bytes: Uint8Array, { strict =
     }
     if (layer instanceof LoRALinear && layer.lora.rank !== A.shape[0]) problems.push(`${path}: rank ${layer.lora.rank} in the model, ${A.shape[0]} in the file`);
   }
-  if (problems.length > 0) throw new Error(`scratchgpt: cannot load LoRA adapters:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0) throw new ScratchGPTError('shape', `scratchgpt: cannot load LoRA adapters:\n  ${problems.join('\n  ')}`);
 
   if (fresh) {
     const [first] = adapters.values();

@@ -6,7 +6,7 @@
  * `mergeLoRA`/`unmergeLoRA` fold the update into the base weights and back; `removeLoRA` puts plain
  * `Linear`s back (merged) for export.
  */
-import { add, Linear, matmul, Module, mulScalar, noGrad, rand, recordCopy, sub, zeros, type AnyModule, type Tensor } from '@scratchgpt/core';
+import { add, type AnyModule, Linear, matmul, Module, mulScalar, noGrad, rand, recordCopy, ScratchGPTError, sub, type Tensor, zeros } from '@scratchgpt/core';
 
 /** Shape of the low-rank update. */
 export interface LoRAOptions {
@@ -19,8 +19,8 @@ export interface LoRAOptions {
 }
 
 function checkLoRAOptions({ rank, alpha }: LoRAOptions): void {
-  if (!Number.isInteger(rank) || rank < 1) throw new Error(`scratchgpt: LoRA rank must be a positive integer, got ${rank}`);
-  if (!Number.isFinite(alpha)) throw new Error(`scratchgpt: LoRA alpha must be a finite number, got ${alpha}`);
+  if (!Number.isInteger(rank) || rank < 1) throw new ScratchGPTError('value', `scratchgpt: LoRA rank must be a positive integer, got ${rank}`);
+  if (!Number.isFinite(alpha)) throw new ScratchGPTError('value', `scratchgpt: LoRA alpha must be a finite number, got ${alpha}`);
 }
 
 /**
@@ -220,7 +220,7 @@ export function applyLoRA(model: AnyModule, options: ApplyLoRAOptions): string[]
   checkLoRAOptions(options);
   const { rank, alpha, seed, targets, freeze = true } = options;
   const found = findLinears(model).filter(({ path, linear }) => matches(targets, path, linear));
-  if (found.length === 0) throw new Error(`scratchgpt: applyLoRA found no Linear layer${targets ? ` matching ${String(targets)}` : ''} to wrap`);
+  if (found.length === 0) throw new ScratchGPTError('value', `scratchgpt: applyLoRA found no Linear layer${targets ? ` matching ${String(targets)}` : ''} to wrap`);
   if (freeze) {
     // Everything but the LoRA adapters already there (a second call must not freeze the first's).
     const adapters = loraLayers(model).flatMap(([, layer]) => layer.lora.parameters());

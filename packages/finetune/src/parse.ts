@@ -3,6 +3,7 @@
  * row, and JSON Lines. Every parser checks each row and throws an error naming the line; none reads
  * files itself (pass the text: it works the same in Node and browsers).
  */
+import { ScratchGPTError } from '@scratchgpt/core';
 import { readDelimited } from './delimited';
 
 /** One example: a text and its class label. */
@@ -22,10 +23,10 @@ export interface LabelOptions {
 
 /** @internal Throws for an empty text or label, or a label outside `labels`. `where` names the row. */
 export function checkRow(row: LabelledText, where: string, labels?: readonly string[]): LabelledText {
-  if (typeof row.text !== 'string' || row.text.length === 0) throw new Error(`scratchgpt: ${where}: empty text`);
-  if (typeof row.label !== 'string' || row.label.length === 0) throw new Error(`scratchgpt: ${where}: empty label`);
+  if (typeof row.text !== 'string' || row.text.length === 0) throw new ScratchGPTError('value', `scratchgpt: ${where}: empty text`);
+  if (typeof row.label !== 'string' || row.label.length === 0) throw new ScratchGPTError('value', `scratchgpt: ${where}: empty label`);
   if (labels && !labels.includes(row.label)) {
-    throw new Error(`scratchgpt: ${where}: unknown label '${row.label}' (expected one of ${labels.map((l) => `'${l}'`).join(', ')})`);
+    throw new ScratchGPTError('format', `scratchgpt: ${where}: unknown label '${row.label}' (expected one of ${labels.map((l) => `'${l}'`).join(', ')})`);
   }
   return row;
 }
@@ -56,7 +57,7 @@ export function parseSmsSpam(tsv: string, { quoting = 'none' }: SmsSpamOptions =
       : literalLines(tsv);
   return records.map(({ fields, line }) => {
     const where = `SMS Spam Collection line ${line}`;
-    if (fields.length !== 2) throw new Error(`scratchgpt: ${where}: expected 'label<TAB>text' (2 tab-separated fields), found ${fields.length}`);
+    if (fields.length !== 2) throw new ScratchGPTError('format', `scratchgpt: ${where}: expected 'label<TAB>text' (2 tab-separated fields), found ${fields.length}`);
     return checkRow({ label: fields[0], text: fields[1] }, where, SMS_SPAM_LABELS);
   });
 }
@@ -95,11 +96,11 @@ export function parseLabelledCsv(text: string, options: LabelledCsvOptions = {})
   const { delimiter = ',', textColumn = 'text', labelColumn = 'label', labels } = options;
   const what = delimiter === '\t' ? 'TSV' : 'CSV';
   const [header, ...records] = readDelimited(text, { delimiter, what });
-  if (!header) throw new Error(`scratchgpt: ${what}: no header row (expected columns '${textColumn}' and '${labelColumn}')`);
+  if (!header) throw new ScratchGPTError('format', `scratchgpt: ${what}: no header row (expected columns '${textColumn}' and '${labelColumn}')`);
   const column = (name: string) => {
     const index = header.fields.indexOf(name);
     if (index < 0) {
-      throw new Error(`scratchgpt: ${what} line ${header.line}: no column '${name}' in the header (columns: ${header.fields.map((f) => `'${f}'`).join(', ')})`);
+      throw new ScratchGPTError('format', `scratchgpt: ${what} line ${header.line}: no column '${name}' in the header (columns: ${header.fields.map((f) => `'${f}'`).join(', ')})`);
     }
     return index;
   };
@@ -108,7 +109,7 @@ export function parseLabelledCsv(text: string, options: LabelledCsvOptions = {})
   return records.map(({ fields, line }) => {
     const where = `${what} line ${line}`;
     if (fields.length !== header.fields.length) {
-      throw new Error(`scratchgpt: ${where}: expected ${header.fields.length} fields like the header, found ${fields.length}`);
+      throw new ScratchGPTError('format', `scratchgpt: ${where}: expected ${header.fields.length} fields like the header, found ${fields.length}`);
     }
     return checkRow({ text: fields[textIndex], label: fields[labelIndex] }, where, labels);
   });
@@ -136,14 +137,14 @@ export function parseLabelledJsonl(text: string, options: LabelledJsonlOptions =
     try {
       value = JSON.parse(raw);
     } catch (err) {
-      throw new Error(`scratchgpt: ${where}: invalid JSON (${(err as Error).message})`);
+      throw new ScratchGPTError('format', `scratchgpt: ${where}: invalid JSON (${(err as Error).message})`);
     }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`scratchgpt: ${where}: expected a JSON object`);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ScratchGPTError('format', `scratchgpt: ${where}: expected a JSON object`);
     const record = value as Record<string, unknown>;
     const t = record[textField];
-    if (typeof t !== 'string') throw new Error(`scratchgpt: ${where}: '${textField}' must be a string, got ${describe(t)}`);
+    if (typeof t !== 'string') throw new ScratchGPTError('value', `scratchgpt: ${where}: '${textField}' must be a string, got ${describe(t)}`);
     const l = record[labelField];
-    if (typeof l !== 'string' && !Number.isInteger(l)) throw new Error(`scratchgpt: ${where}: '${labelField}' must be a string or an integer, got ${describe(l)}`);
+    if (typeof l !== 'string' && !Number.isInteger(l)) throw new ScratchGPTError('format', `scratchgpt: ${where}: '${labelField}' must be a string or an integer, got ${describe(l)}`);
     rows.push(checkRow({ text: t, label: String(l) }, where, labels));
   });
   return rows;

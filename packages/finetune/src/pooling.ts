@@ -5,7 +5,7 @@
  * and `mean` multiply by per-row position weights `[B, 1, T] @ [B, T, C]` (one-hot, or 1/length over
  * the real tokens), which is a gather with a differentiable matmul backward.
  */
-import { fromArray, fmt, matmul, narrow, type Tensor } from '@scratchgpt/core';
+import { fmt, fromArray, matmul, narrow, ScratchGPTError, type Tensor } from '@scratchgpt/core';
 
 /**
  * The token position(s) that feed the head:
@@ -27,10 +27,10 @@ export function poolingNeedsLengths(pooling: Pooling): boolean {
 
 /** @internal Checks `lengths` against ids `[B, T]` (each in [1, T]). */
 export function checkLengths(pooling: Pooling, lengths: Int32Array | undefined, B: number, T: number): Int32Array {
-  if (!lengths) throw new Error(`scratchgpt: pooling '${pooling}' needs the non-pad length of each row (forward(ids, { lengths }))`);
-  if (lengths.length !== B) throw new Error(`scratchgpt: pooling '${pooling}': ${lengths.length} lengths for a batch of ${B} rows`);
+  if (!lengths) throw new ScratchGPTError('range', `scratchgpt: pooling '${pooling}' needs the non-pad length of each row (forward(ids, { lengths }))`);
+  if (lengths.length !== B) throw new ScratchGPTError('range', `scratchgpt: pooling '${pooling}': ${lengths.length} lengths for a batch of ${B} rows`);
   lengths.forEach((n, b) => {
-    if (!Number.isInteger(n) || n < 1 || n > T) throw new Error(`scratchgpt: pooling '${pooling}': length ${n} of row ${b} is outside [1, ${T}]`);
+    if (!Number.isInteger(n) || n < 1 || n > T) throw new ScratchGPTError('range', `scratchgpt: pooling '${pooling}': length ${n} of row ${b} is outside [1, ${T}]`);
   });
   return lengths;
 }
@@ -50,7 +50,7 @@ export function poolingWeights(pooling: 'last-non-pad' | 'mean', lengths: Int32A
  * see normalised states — the caller passes `final_norm(h)`. Returns a new tensor; `h` is not disposed.
  */
 export function poolPositions(h: Tensor, pooling: Pooling, lengths?: Int32Array): Tensor {
-  if (h.rank !== 3) throw new Error(`scratchgpt: pooling expects hidden states [B, T, C], got ${fmt(h.shape)}`);
+  if (h.rank !== 3) throw new ScratchGPTError('shape', `scratchgpt: pooling expects hidden states [B, T, C], got ${fmt(h.shape)}`);
   const [B, T, C] = h.shape;
   let picked: Tensor; // [B, 1, C]
   if (pooling === 'last' || pooling === 'first') {

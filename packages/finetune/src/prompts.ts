@@ -4,6 +4,8 @@
  * answer is cut out of the generated text. Formats are plain objects, so any other template plugs in.
  */
 
+import { ScratchGPTError } from '@scratchgpt/core';
+
 /** One instruction example (the book's `instruction-data.json` entries); extra keys are kept. */
 export interface InstructionEntry {
   instruction: string;
@@ -12,6 +14,32 @@ export interface InstructionEntry {
   /** The desired response. */
   output: string;
   [key: string]: unknown;
+}
+
+/** The fields of an entry an operation reads (`instruction` always; `output` for training texts and scoring). */
+export type EntryFields = 'prompt' | 'example';
+
+/**
+ * Checks that `value` is an instruction entry for what is about to be done with it, naming it
+ * (`where`, e.g. `entry 3`) and the field: an object whose `instruction` is a string, whose `input`
+ * is a string or absent, and, for a training text (`'example'`), whose `output` is a string. Returns
+ * it as an entry (an absent `input` reads as `''`; other keys kept).
+ */
+export function checkInstructionEntry(value: unknown, where: string, fields: EntryFields = 'example'): InstructionEntry {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ScratchGPTError('format', `scratchgpt: instruction ${where}: expected an object with instruction, input and output, got ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`);
+  }
+  const record = value as Record<string, unknown>;
+  for (const key of fields === 'example' ? (['instruction', 'output'] as const) : (['instruction'] as const)) {
+    if (typeof record[key] !== 'string') {
+      const got = key in record && record[key] !== undefined ? `a ${record[key] === null ? 'null' : typeof record[key]}` : 'nothing';
+      throw new ScratchGPTError('format', `scratchgpt: instruction ${where}: '${key}' must be a string, got ${got}`);
+    }
+  }
+  if (record.input !== undefined && typeof record.input !== 'string') {
+    throw new ScratchGPTError('format', `scratchgpt: instruction ${where}: 'input' must be a string, got a ${record.input === null ? 'null' : typeof record.input}`);
+  }
+  return { ...record, instruction: record.instruction as string, input: (record.input as string | undefined) ?? '', output: (record.output as string | undefined) ?? '' } as InstructionEntry;
 }
 
 /**
@@ -78,7 +106,7 @@ export const PROMPT_FORMATS: Readonly<Record<'alpaca' | 'phi3', PromptFormat>> =
 export function promptFormat(format: keyof typeof PROMPT_FORMATS | PromptFormat): PromptFormat {
   if (typeof format !== 'string') return format;
   const found = (PROMPT_FORMATS as Record<string, PromptFormat | undefined>)[format];
-  if (!found) throw new Error(`scratchgpt: unknown prompt format '${format}' (known: ${Object.keys(PROMPT_FORMATS).join(', ')})`);
+  if (!found) throw new ScratchGPTError('value', `scratchgpt: unknown prompt format '${format}' (known: ${Object.keys(PROMPT_FORMATS).join(', ')})`);
   return found;
 }
 
@@ -91,10 +119,11 @@ export function promptFormat(format: keyof typeof PROMPT_FORMATS | PromptFormat)
  * ```
  */
 export function formatInput(entry: Pick<InstructionEntry, 'instruction' | 'input'>, format: PromptFormat = alpacaFormat): string {
-  return format.prompt(entry);
+  return format.prompt(checkInstructionEntry(entry, 'entry', 'prompt'));
 }
 
 /** The full training text of `entry`: prompt + response (the book's `InstructionDataset` text). */
 export function formatExample(entry: Pick<InstructionEntry, 'instruction' | 'input' | 'output'>, format: PromptFormat = alpacaFormat): string {
-  return format.prompt(entry) + format.response(entry);
+  const checked = checkInstructionEntry(entry, 'entry');
+  return format.prompt(checked) + format.response(checked);
 }

@@ -5,7 +5,7 @@
  *   `init_genrand`, Fisher–Yates from the end with masked rejection sampling), which is what pandas'
  *   `DataFrame.sample(n, random_state=seed)` draws — so the book's splits can be reproduced exactly.
  */
-import { seededRandom } from '@scratchgpt/core';
+import { ScratchGPTError, seededRandom } from '@scratchgpt/core';
 
 /** Which generator drives sampling and shuffling. */
 export type RandomSource = 'mulberry32' | 'numpy';
@@ -61,7 +61,7 @@ class MersenneTwister {
 
 function checkSeed(seed: number, source: RandomSource): void {
   const max = source === 'numpy' ? 2 ** 32 - 1 : Number.MAX_SAFE_INTEGER;
-  if (!Number.isInteger(seed) || seed < 0 || seed > max) throw new Error(`scratchgpt: seed must be an integer in [0, ${max}], got ${seed}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > max) throw new ScratchGPTError('value', `scratchgpt: seed must be an integer in [0, ${max}], got ${seed}`);
 }
 
 /**
@@ -69,7 +69,7 @@ function checkSeed(seed: number, source: RandomSource): void {
  * @example permutation(5, 123, 'numpy') // same order as NumPy
  */
 export function permutation(n: number, seed: number, source: RandomSource = 'mulberry32'): number[] {
-  if (!Number.isInteger(n) || n < 0 || n > 2 ** 32 - 1) throw new Error(`scratchgpt: permutation size must be a non-negative integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 0 || n > 2 ** 32 - 1) throw new ScratchGPTError('value', `scratchgpt: permutation size must be a non-negative integer, got ${n}`);
   checkSeed(seed, source);
   const order = Array.from({ length: n }, (_, i) => i);
   if (source === 'numpy') {

@@ -3,8 +3,9 @@
  * each entry's prompt, stopping before `<|endoftext|>`, the answer cut out of the text the way the
  * book does, and the `{…entry, model_response}` records it saves as `instruction-data-with-response.json`.
  */
+import { ScratchGPTError } from '@scratchgpt/core';
 import { decode as gpt2Decode, encode as gpt2Encode, EOT_TOKEN, generate, type GPTModel } from '@scratchgpt/gpt';
-import { promptFormat, type InstructionEntry, type PromptFormat } from './prompts';
+import { checkInstructionEntry, promptFormat, type InstructionEntry, type PromptFormat } from './prompts';
 
 /** How one response is generated and extracted. */
 export interface ResponseOptions {
@@ -23,7 +24,7 @@ export interface ResponseOptions {
 const bookEncode = (text: string): number[] => gpt2Encode(text, { allowedSpecial: 'all' });
 
 function checkCount(name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 1) throw new Error(`scratchgpt: ${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v < 1) throw new ScratchGPTError('format', `scratchgpt: ${name} must be a positive integer, got ${v}`);
 }
 
 /**
@@ -43,7 +44,7 @@ export async function generateResponse(model: GPTModel, entry: Pick<InstructionE
   const { maxNewTokens = 256, eosId = EOT_TOKEN, encode = bookEncode, decode = gpt2Decode } = options;
   const format = promptFormat(options.format ?? 'alpaca');
   checkCount('maxNewTokens', maxNewTokens);
-  const prompt = format.prompt(entry);
+  const prompt = format.prompt(checkInstructionEntry(entry, 'entry', 'prompt'));
   const promptIds = Array.from(encode(prompt));
   const ids = await generate(model, promptIds, { maxNewTokens, eosId: eosId ?? undefined, temperature: 0 });
   const generated = ids.slice(promptIds.length);
@@ -83,7 +84,8 @@ export async function generateResponses(
   options: ResponsesOptions = {},
 ): Promise<InstructionEntry[]> {
   const { key = 'model_response', onProgress, ...respond } = options;
-  if (key === 'instruction' || key === 'input' || key === 'output') throw new Error(`scratchgpt: generateResponses cannot store responses under '${key}' (an entry field)`);
+  if (key === 'instruction' || key === 'input' || key === 'output') throw new ScratchGPTError('value', `scratchgpt: generateResponses cannot store responses under '${key}' (an entry field)`);
+  entries.forEach((entry, i) => checkInstructionEntry(entry, `entry ${i}`, 'prompt')); // all of them before the first generation
   const out: InstructionEntry[] = [];
   for (const entry of entries) {
     const response = await generateResponse(model, entry, respond);

@@ -29,6 +29,25 @@ export interface SpamRecipe {
 export const BOOK_SPAM_RECIPE: SpamRecipe = Object.freeze({ name: "the book's (GPT-2)", trainable: 'book', pooling: 'last', epochs: 5, batchSize: 8, lr: 5e-5 });
 
 /**
+ * The book's appendix-E recipe: LoRA (the CLI's `--lora 16,16`: rank 16, alpha 16 on every Linear, the
+ * new head included; 2,666,528 trainable parameters for GPT-2 124M) on GPT-2 weights, last-token
+ * pooling, 5 epochs, batch 8, AdamW lr **8e-4** (the adapters start from zero and need a larger step
+ * than chapter 6's 5e-5), weight decay 0.1. `trainable` is the trunk's freezing before LoRA (every
+ * base weight ends up frozen either way).
+ */
+export const BOOK_LORA_SPAM_RECIPE: SpamRecipe = Object.freeze({ name: "the book's appendix E (GPT-2 + LoRA)", trainable: 'book', pooling: 'last', epochs: 5, batchSize: 8, lr: 8e-4 });
+
+/**
+ * The recipe a spam-classifier run starts from, for every runner (CLI, example page): the book's
+ * chapter 6 ({@link BOOK_SPAM_RECIPE}) or appendix E ({@link BOOK_LORA_SPAM_RECIPE}) on GPT-2 weights,
+ * else the built-in default ({@link BUILT_IN_SPAM_RECIPE}, LoRA or not).
+ */
+export function spamRecipeFor({ weights, lora }: { weights: boolean; lora: boolean }): SpamRecipe {
+  if (!weights) return BUILT_IN_SPAM_RECIPE;
+  return lora ? BOOK_LORA_SPAM_RECIPE : BOOK_SPAM_RECIPE;
+}
+
+/**
  * The built-in default, for machines without GPT-2 weights or a GPU: the small GPT of
  * {@link builtInSpamGPT} trained end to end, mean pooling over the real tokens, texts cut to 64 tokens
  * (minutes on a software adapter).

@@ -3,7 +3,8 @@
  * `random_split`), the book's exact SMS spam split, and saving/loading splits as JSON so that a run can
  * be repeated on the same data.
  */
-import { checkRow, parseSmsSpam, type LabelledText } from './parse';
+import { ScratchGPTError } from '@scratchgpt/core';
+import { checkRow, parseSmsSpam, SMS_SPAM_LABELS, type LabelledText } from './parse';
 import { permutation, type RandomSource } from './random';
 
 /** Seeding shared by {@link balance} and {@link randomSplit}. */
@@ -37,6 +38,28 @@ export function balance<T extends { label: string }>(rows: readonly T[], { seed 
   return out;
 }
 
+/** Rows per label: the labels of `labels` in their order (0 for an absent one), then any others in order of first appearance. */
+export function classCounts(rows: readonly { label: string }[], labels: readonly string[] = []): Map<string, number> {
+  const counts = new Map<string, number>(labels.map((l) => [l, 0]));
+  for (const { label } of rows) counts.set(label, (counts.get(label) ?? 0) + 1);
+  return counts;
+}
+
+/**
+ * Refuses data a classifier cannot learn from: rows of fewer than two classes, or (given `labels`) a
+ * label of the set with no row at all. The error names `what` and the count of every class.
+ */
+export function checkClasses(rows: readonly { label: string }[], what: string, labels?: readonly string[]): void {
+  const counts = classCounts(rows, labels);
+  const table = [...counts].map(([l, n]) => `${l}: ${n}`).join(', ');
+  const present = [...counts.values()].filter((n) => n > 0).length;
+  if (present < 2) {
+    throw new ScratchGPTError('value', `scratchgpt: ${what} has rows of ${present === 0 ? 'no class' : 'one class only'} (${table || 'no rows'}): a classifier needs rows of at least two classes`);
+  }
+  const missing = labels?.filter((l) => counts.get(l) === 0) ?? [];
+  if (missing.length > 0) throw new ScratchGPTError('value', `scratchgpt: ${what} has no row of class ${missing.map((l) => `'${l}'`).join(', ')} (${table}): every class needs rows to be learnt`);
+}
+
 /** A train/validation/test split. */
 export interface Splits<T> {
   train: T[];
@@ -52,7 +75,7 @@ export interface Splits<T> {
 export function randomSplit<T>(rows: readonly T[], fractions: { train: number; val: number }, { seed = 123, rng = 'mulberry32' }: SampleOptions = {}): Splits<T> {
   const { train, val } = fractions;
   if (!(train >= 0 && val >= 0 && train + val <= 1)) {
-    throw new Error(`scratchgpt: randomSplit fractions must be ≥ 0 with train + val ≤ 1, got train ${train}, val ${val}`);
+    throw new ScratchGPTError('value', `scratchgpt: randomSplit fractions must be ≥ 0 with train + val ≤ 1, got train ${train}, val ${val}`);
   }
   const shuffled = permutation(rows.length, seed, rng).map((i) => rows[i]);
   const trainEnd = Math.floor(rows.length * train);
@@ -66,7 +89,9 @@ export function randomSplit<T>(rows: readonly T[], fractions: { train: number; v
  * the longest training text is 120 GPT-2 tokens).
  */
 export function bookSmsSpamSplit(tsv: string): Splits<LabelledText> {
-  const balanced = balance(parseSmsSpam(tsv, { quoting: 'pandas' }), { seed: 123, rng: 'numpy' });
+  const rows = parseSmsSpam(tsv, { quoting: 'pandas' });
+  checkClasses(rows, 'the SMS Spam Collection', SMS_SPAM_LABELS);
+  const balanced = balance(rows, { seed: 123, rng: 'numpy' });
   return randomSplit(balanced, { train: 0.7, val: 0.1 }, { seed: 123, rng: 'numpy' });
 }
 
@@ -91,19 +116,19 @@ export function splitsFromJson(json: string): Splits<LabelledText> & { labels?: 
   try {
     doc = JSON.parse(json);
   } catch (err) {
-    throw new Error(`scratchgpt: splits file is not valid JSON (${(err as Error).message})`);
+    throw new ScratchGPTError('format', `scratchgpt: splits file is not valid JSON (${(err as Error).message})`);
   }
   const d = doc as Record<string, unknown>;
-  if (typeof d !== 'object' || d === null || d.format !== FORMAT) throw new Error(`scratchgpt: not a splits file (expected "format": "${FORMAT}")`);
-  if (d.version !== 1) throw new Error(`scratchgpt: splits file version ${String(d.version)} is not supported (expected 1)`);
+  if (typeof d !== 'object' || d === null || d.format !== FORMAT) throw new ScratchGPTError('format', `scratchgpt: not a splits file (expected "format": "${FORMAT}")`);
+  if (d.version !== 1) throw new ScratchGPTError('value', `scratchgpt: splits file version ${String(d.version)} is not supported (expected 1)`);
   let labels: string[] | undefined;
   if (d.labels !== undefined) {
-    if (!Array.isArray(d.labels) || !d.labels.every((l) => typeof l === 'string')) throw new Error('scratchgpt: splits file: "labels" must be an array of strings');
+    if (!Array.isArray(d.labels) || !d.labels.every((l) => typeof l === 'string')) throw new ScratchGPTError('value', 'scratchgpt: splits file: "labels" must be an array of strings');
     labels = d.labels as string[];
   }
   const read = (name: 'train' | 'val' | 'test'): LabelledText[] => {
     const list = d[name];
-    if (!Array.isArray(list)) throw new Error(`scratchgpt: splits file has no "${name}" array`);
+    if (!Array.isArray(list)) throw new ScratchGPTError('value', `scratchgpt: splits file has no "${name}" array`);
     return list.map((row: unknown, i) => {
       const r = (typeof row === 'object' && row !== null ? row : {}) as Record<string, unknown>;
       return checkRow({ text: r.text as string, label: r.label as string }, `splits file ${name} row ${i}`, labels);

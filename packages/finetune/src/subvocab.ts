@@ -6,6 +6,7 @@
  * other token one "unknown" id n, so a model with `vocabSize = size` trains on GPT-2-tokenized text
  * and its output decodes back to text.
  */
+import { ScratchGPTError } from '@scratchgpt/core';
 import { decode as gpt2Decode, encode as gpt2Encode, EOT_TOKEN, VOCAB_SIZE } from '@scratchgpt/gpt';
 
 /** Options of {@link Subvocabulary.fromTexts}. */
@@ -38,8 +39,8 @@ export class Subvocabulary {
   constructor(gpt2Ids: ArrayLike<number>) {
     const sorted = Array.from(gpt2Ids).sort((a, b) => a - b);
     sorted.forEach((id, i) => {
-      if (!Number.isInteger(id) || id < 0 || id >= VOCAB_SIZE) throw new Error(`scratchgpt: subvocabulary id ${id} is not a GPT-2 token id (0…${VOCAB_SIZE - 1})`);
-      if (i > 0 && sorted[i - 1] === id) throw new Error(`scratchgpt: subvocabulary lists GPT-2 id ${id} twice`);
+      if (!Number.isInteger(id) || id < 0 || id >= VOCAB_SIZE) throw new ScratchGPTError('value', `scratchgpt: subvocabulary id ${id} is not a GPT-2 token id (0…${VOCAB_SIZE - 1})`);
+      if (i > 0 && sorted[i - 1] === id) throw new ScratchGPTError('value', `scratchgpt: subvocabulary lists GPT-2 id ${id} twice`);
       this.index.set(id, i);
     });
     this.gpt2Ids = Int32Array.from(sorted);
@@ -75,7 +76,7 @@ export class Subvocabulary {
   /** Subset ids → GPT-2 ids; the unknown id becomes -1. */
   toGPT2(ids: ArrayLike<number>): number[] {
     return Array.from(ids, (id, i) => {
-      if (!Number.isInteger(id) || id < 0 || id >= this.size) throw new Error(`scratchgpt: subvocabulary id ${id} at position ${i} is out of range for its size ${this.size}`);
+      if (!Number.isInteger(id) || id < 0 || id >= this.size) throw new ScratchGPTError('range', `scratchgpt: subvocabulary id ${id} at position ${i} is out of range for its size ${this.size}`);
       return id === this.unknownId ? -1 : this.gpt2Ids[id];
     });
   }

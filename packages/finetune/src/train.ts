@@ -8,9 +8,13 @@ import { fixedOrder, trainLoop, type EpochSource, type TrainResult, type TrainSe
 import { classificationLoss, type GPTClassifier } from './classifier';
 import type { ClassificationBatch } from './datasets';
 import { accuracy } from './evaluate';
+import { checkClasses } from './split';
 
 /** The book's chapter-6 settings: AdamW lr 5e-5, weight decay 0.1, 5 epochs, evaluation every 50 steps on 5 batches. */
 export const BOOK_CLASSIFIER_SETTINGS = Object.freeze({ epochs: 5, lr: 5e-5, weightDecay: 0.1, evalFreq: 50, evalIter: 5 });
+
+/** The book's appendix-E settings (LoRA on GPT-2 124M, rank 16, alpha 16): AdamW lr 8e-4, weight decay 0.1, 5 epochs, evaluation every 50 steps on 5 batches. */
+export const BOOK_LORA_CLASSIFIER_SETTINGS = Object.freeze({ epochs: 5, lr: 8e-4, weightDecay: 0.1, evalFreq: 50, evalIter: 5 });
 
 /** Options of {@link trainClassifier}: the loop's settings, with the book's chapter-6 defaults. */
 export type ClassifierTrainOptions = TrainSettings;
@@ -73,6 +77,9 @@ export async function trainClassifier(
   options: ClassifierTrainOptions = {},
 ): Promise<ClassifierTrainResult> {
   const settings = { ...BOOK_CLASSIFIER_SETTINGS, ...options };
+  // A loader over a dataset shows its rows: one class only is an error before any work.
+  const rows = (train as { dataset?: { rows?: readonly { label: string }[] } }).dataset?.rows;
+  if (rows) checkClasses(rows, 'the training data');
   const trainSource = asEpochSource(train);
   const valSource = asEpochSource(val);
   const result = await trainLoop(model, trainSource, valSource, {

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AdamW, init, noGrad, type Tensor } from '@scratchgpt/core/node';
+import { AdamW, fromArray, init, noGrad, type Tensor } from '@scratchgpt/core/node';
 import { classificationLoss, classificationLogits } from '../src/index';
 import { goldenBatch, goldenClassifier, maxDiff, meta, ours, tensorOf } from './golden';
 
@@ -54,6 +54,22 @@ describe('GPT classifier vs PyTorch 1.13 (the book\'s chapter-6 recipe, golden f
       model.dispose();
     });
   }
+
+  it("allPositions gives the book's model(x) [B, T, classes]: positions 0, T − 1 and each row's last real token match the fixture (issue 18 #12)", async () => {
+    const model = await goldenClassifier('last');
+    model.eval();
+    const [B, T] = goldenBatch.shape;
+    const K = meta.num_classes;
+    const ids = fromArray(goldenBatch.inputs, [B, T], { dtype: 'i32' });
+    const all = noGrad(() => model.forward(ids, { allPositions: true }));
+    expect(all.shape).toEqual([B, T, K]);
+    const values = await all.toArray();
+    const at = (position: (b: number) => number) => Array.from({ length: B * K }, (_, i) => values[(Math.floor(i / K) * T + position(Math.floor(i / K))) * K + (i % K)]);
+    const checks: [string, (b: number) => number][] = [['first', () => 0], ['last', () => T - 1], ['last-non-pad', (b) => goldenBatch.lengths[b] - 1]];
+    for (const [pooling, position] of checks) expect(maxDiff(at(position), tensorOf(`logits.${pooling}`).data).maxAbs, pooling).toBeLessThanOrEqual(TOL);
+    for (const t of [ids, all]) t.dispose();
+    model.dispose();
+  });
 
   it('accuracy on the fixed batch matches (argmax of the last-position logits)', async () => {
     const model = await goldenClassifier('last');

@@ -56,7 +56,7 @@ describe('instruction data', () => {
       "scratchgpt: instruction data entry 1: 'output' must be a string, got nothing",
     );
     expect(() => parseInstructionData('[{"instruction":3,"input":"","output":"b"}]')).toThrow("entry 0: 'instruction' must be a string, got a number");
-    expect(() => parseInstructionData('[{"instruction":"a","input":null,"output":"b"}]')).toThrow("entry 0: 'input' must be a string, got a object");
+    expect(() => parseInstructionData('[{"instruction":"a","input":null,"output":"b"}]')).toThrow("entry 0: 'input' must be a string, got a null");
     expect(() => parseInstructionData('[[1]]')).toThrow('entry 0: expected an object');
     expect(() => parseInstructionData('{"instruction":"a","output":"b"}\n{"instruction":"a","output":"b"\n')).toThrow(/^scratchgpt: instruction data line 2 is not valid JSON/);
     expect(() => parseInstructionData('{"instruction":"a","output":"b"}\n\n7\n')).toThrow('instruction data line 3: expected an object');

@@ -7,7 +7,7 @@
  * all-or-nothing: the whole file is validated — metadata, every model tensor, the optimizer state —
  * before anything is copied into a model, and a failure frees whatever was built.
  */
-import { AdamW, fromArray, type Optimizer, type Tensor } from '@scratchgpt/core';
+import { AdamW, fromArray, type Optimizer, ScratchGPTError, type Tensor } from '@scratchgpt/core';
 import { validateConfig, type GPTConfig } from './config';
 import { GPTModel } from './model';
 import { readFiniteTensor } from './readback';
@@ -56,7 +56,7 @@ export interface LoadedCheckpoint {
 }
 
 function damaged(why: string): Error {
-  return new Error(`scratchgpt: damaged checkpoint: ${why}`);
+  return new ScratchGPTError('format', `scratchgpt: damaged checkpoint: ${why}`);
 }
 
 /** A metadata entry as JSON; a clear error (not a bare SyntaxError) when it is not. */
@@ -105,7 +105,7 @@ function planOptimizer(file: Map<string, DecodedTensor>, meta: Record<string, un
     }
   } else {
     // Not silently dropped: the caller would resume with a fresh optimizer without knowing it.
-    throw new Error(`scratchgpt: the checkpoint holds ${JSON.stringify(meta.type)} optimizer state; restoreCheckpoint restores AdamW state only`);
+    throw new ScratchGPTError('format', `scratchgpt: the checkpoint holds ${JSON.stringify(meta.type)} optimizer state; restoreCheckpoint restores AdamW state only`);
   }
   const unexpected = saved.find((n) => !tensors.has(n.slice('optimizer/'.length)));
   if (unexpected) throw damaged(`tensor '${unexpected}' belongs to no parameter of the model`);
@@ -144,7 +144,7 @@ function buildOptimizer(model: GPTModel, plan: OptimizerPlan): AdamW {
 export function restoreCheckpoint(bytes: Uint8Array, model?: GPTModel): LoadedCheckpoint {
   const file = parseSafetensors(bytes);
   const { metadata } = file;
-  if (metadata.format !== FORMAT) throw new Error(`scratchgpt: not a scratchgpt checkpoint (format '${metadata.format ?? 'none'}')`);
+  if (metadata.format !== FORMAT) throw new ScratchGPTError('format', `scratchgpt: not a scratchgpt checkpoint (format '${metadata.format ?? 'none'}')`);
   if (metadata.config === undefined) throw damaged("its 'config' metadata is missing");
   const config = metaJson<GPTConfig>(metadata, 'config', '');
   if (config === null || typeof config !== 'object') throw damaged(`its config is not an object: ${metadata.config}`);
@@ -154,7 +154,7 @@ export function restoreCheckpoint(bytes: Uint8Array, model?: GPTModel): LoadedCh
     throw damaged(`its config is invalid (${(err as Error).message.replace(/^scratchgpt: /, '')})`);
   }
   if (model && JSON.stringify(model.config) !== JSON.stringify(config)) {
-    throw new Error(`scratchgpt: checkpoint config ${metadata.config} does not match the model's ${JSON.stringify(model.config)}`);
+    throw new ScratchGPTError('format', `scratchgpt: checkpoint config ${metadata.config} does not match the model's ${JSON.stringify(model.config)}`);
   }
   const step = Number(metadata.step ?? 0);
   if (!Number.isInteger(step) || step < 0) throw damaged(`its step '${metadata.step}' is not a non-negative integer`);

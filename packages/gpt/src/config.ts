@@ -1,4 +1,5 @@
 /** GPT model configuration (the book's GPT_CONFIG_124M and friends). */
+import { ScratchGPTError } from '@scratchgpt/core';
 
 export interface GPTConfig {
   /** Vocabulary size (GPT-2 BPE: 50257). */
@@ -41,7 +42,7 @@ export type GPT2Preset = keyof typeof GPT2_PRESETS;
  */
 export function gptConfig(preset: GPT2Preset | GPTConfig, overrides: Partial<GPTConfig> = {}): GPTConfig {
   if (typeof preset === 'string' && !Object.hasOwn(GPT2_PRESETS, preset)) {
-    throw new Error(`scratchgpt: unknown GPT-2 preset '${preset}' (expected one of: ${Object.keys(GPT2_PRESETS).join(', ')})`);
+    throw new ScratchGPTError('value', `scratchgpt: unknown GPT-2 preset '${preset}' (expected one of: ${Object.keys(GPT2_PRESETS).join(', ')})`);
   }
   const config = { ...(typeof preset === 'string' ? GPT2_PRESETS[preset] : preset), ...overrides };
   validateConfig(config);
@@ -51,10 +52,10 @@ export function gptConfig(preset: GPT2Preset | GPTConfig, overrides: Partial<GPT
 /** Throws a clear error for an inconsistent configuration. */
 export function validateConfig(c: GPTConfig): void {
   for (const key of ['vocabSize', 'contextLength', 'embDim', 'nHeads', 'nLayers'] as const) {
-    if (!Number.isInteger(c[key]) || c[key] < 1) throw new Error(`scratchgpt: GPTConfig.${key} must be a positive integer, got ${c[key]}`);
+    if (!Number.isInteger(c[key]) || c[key] < 1) throw new ScratchGPTError('value', `scratchgpt: GPTConfig.${key} must be a positive integer, got ${c[key]}`);
   }
-  if (c.embDim % c.nHeads !== 0) throw new Error(`scratchgpt: GPTConfig.embDim (${c.embDim}) must be divisible by nHeads (${c.nHeads})`);
-  if (!(c.dropRate >= 0 && c.dropRate < 1)) throw new Error(`scratchgpt: GPTConfig.dropRate must be in [0, 1), got ${c.dropRate}`);
+  if (c.embDim % c.nHeads !== 0) throw new ScratchGPTError('shape', `scratchgpt: GPTConfig.embDim (${c.embDim}) must be divisible by nHeads (${c.nHeads})`);
+  if (!(c.dropRate >= 0 && c.dropRate < 1)) throw new ScratchGPTError('shape', `scratchgpt: GPTConfig.dropRate must be in [0, 1), got ${c.dropRate}`);
 }
 
 /** Parameter count of a configuration, computed from shapes (no GPU needed). */

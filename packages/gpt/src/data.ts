@@ -2,7 +2,7 @@
  * Data for next-token prediction (the book's chapter 2): a sliding-window dataset over token ids,
  * a batching loader with seeded shuffling, and the train/validation split by characters.
  */
-import { checkTokenIds, seededRandom } from '@scratchgpt/core';
+import { checkTokenIds, ScratchGPTError, seededRandom } from '@scratchgpt/core';
 import { encode } from './tokenizer';
 
 /** One batch of token ids: inputs and next-token targets, both `[B, T]` row-major. */
@@ -34,8 +34,8 @@ export class SlidingWindowDataset {
     readonly stride: number,
     options: DatasetOptions = {},
   ) {
-    if (!Number.isInteger(maxLength) || maxLength < 1) throw new Error(`scratchgpt: maxLength must be a positive integer, got ${maxLength}`);
-    if (!Number.isInteger(stride) || stride < 1) throw new Error(`scratchgpt: stride must be a positive integer, got ${stride}`);
+    if (!Number.isInteger(maxLength) || maxLength < 1) throw new ScratchGPTError('value', `scratchgpt: maxLength must be a positive integer, got ${maxLength}`);
+    if (!Number.isInteger(stride) || stride < 1) throw new ScratchGPTError('value', `scratchgpt: stride must be a positive integer, got ${stride}`);
     checkTokenIds(ids, options.vocabSize ?? MAX_ID + 1);
     // Windows start at 0, stride, ... while start < len − maxLength (one more token is needed for the target).
     this.length = Math.max(0, Math.ceil((ids.length - maxLength) / stride));
@@ -43,7 +43,7 @@ export class SlidingWindowDataset {
 
   /** Window `index` as `{ inputs, targets }` (each `maxLength` ids). */
   get(index: number): { inputs: Int32Array; targets: Int32Array } {
-    if (!Number.isInteger(index) || index < 0 || index >= this.length) throw new Error(`scratchgpt: dataset index ${index} out of range [0, ${this.length})`);
+    if (!Number.isInteger(index) || index < 0 || index >= this.length) throw new ScratchGPTError('range', `scratchgpt: dataset index ${index} out of range [0, ${this.length})`);
     const start = index * this.stride;
     const inputs = new Int32Array(this.maxLength);
     const targets = new Int32Array(this.maxLength);
@@ -77,7 +77,7 @@ export class DataLoader implements Iterable<TokenBatch> {
     readonly dataset: SlidingWindowDataset,
     { batchSize, shuffle = false, dropLast = true, seed = 123 }: LoaderOptions,
   ) {
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`scratchgpt: batchSize must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new ScratchGPTError('value', `scratchgpt: batchSize must be a positive integer, got ${batchSize}`);
     this.batchSize = batchSize;
     this.shuffle = shuffle;
     this.dropLast = dropLast;
@@ -129,11 +129,11 @@ export function createDataLoader(text: string, options: CreateLoaderOptions): Da
   const ids = encode(text, { allowedSpecial: 'all' });
   const dataset = new SlidingWindowDataset(ids, options.maxLength, options.stride, { vocabSize: options.vocabSize });
   if (dataset.length === 0) {
-    throw new Error(`scratchgpt: text of ${ids.length} tokens is too short for windows of ${options.maxLength} (+1) tokens`);
+    throw new ScratchGPTError('value', `scratchgpt: text of ${ids.length} tokens is too short for windows of ${options.maxLength} (+1) tokens`);
   }
   const loader = new DataLoader(dataset, options);
   if (loader.numBatches === 0) {
-    throw new Error(
+    throw new ScratchGPTError('value', 
       `scratchgpt: ${dataset.length} windows of ${options.maxLength} tokens make no batch of ${options.batchSize} with dropLast; ` +
         'use a smaller batchSize, a smaller stride, more text, or dropLast: false',
     );
@@ -143,7 +143,7 @@ export function createDataLoader(text: string, options: CreateLoaderOptions): Da
 
 /** Splits text at `trainRatio` of its characters (the book's 90/10 split). */
 export function trainValSplit(text: string, trainRatio = 0.9): { train: string; val: string } {
-  if (!(trainRatio > 0 && trainRatio < 1)) throw new Error(`scratchgpt: trainRatio must be in (0, 1), got ${trainRatio}`);
+  if (!(trainRatio > 0 && trainRatio < 1)) throw new ScratchGPTError('value', `scratchgpt: trainRatio must be in (0, 1), got ${trainRatio}`);
   const at = Math.floor(trainRatio * text.length);
   return { train: text.slice(0, at), val: text.slice(at) };
 }

@@ -1,9 +1,11 @@
 /**
- * Catching a diverged training run without a readback per step: one-element results (losses,
- * gradient norms) are kept on the GPU and read back together at the loop's check points, where a
- * non-finite value becomes an error naming the step.
+ * Catching a diverged training run without a readback per step, and without letting it touch the
+ * weights: before every update a `StepGuard` marks the step on the GPU when its gradients (or its
+ * gradient norm) hold Inf/NaN, and the optimizer skips its update while the mark is set; gradient
+ * norms are kept on the GPU. Both are read back together at the loop's check points, where the first
+ * bad step becomes an error naming it, with the optimizer's host counters put back to before it.
  */
-import { concat, scope, sum, type Tensor } from '@scratchgpt/core';
+import { concat, scope, ScratchGPTError, StepGuard, sum, type Optimizer, type OptimizerCounters, type Tensor } from '@scratchgpt/core';
 
 /**
  * Reads one-element tensors back together (one wait for the GPU) and returns their values, disposing
@@ -31,33 +33,97 @@ export async function allFinite(tensors: readonly Tensor[]): Promise<boolean> {
   return Number.isFinite(value);
 }
 
-export function divergedError(what: string, value: number, step: number, epoch: number): Error {
-  return new Error(
-    `scratchgpt: training diverged: ${what} is ${value} at step ${step} (epoch ${epoch + 1}); ` +
+/** The error of a diverged run: what was not finite, where, and what to try. */
+export function divergedError(what: string, value: number | string, step: number, epoch: number, kept = ''): ScratchGPTError {
+  return new ScratchGPTError(
+    'value',
+    `scratchgpt: training diverged: ${what} is ${value} at step ${step} (epoch ${epoch + 1})${kept}; ` +
       `lower the learning rate, clip gradients (maxGradNorm), or pass nonFinite: 'skip' to skip such steps`,
   );
 }
 
-/** Gradient norms of the steps since the last check, read back (and checked) together. */
-export class PendingNorms {
-  private pending: { step: number; epoch: number; norm: Tensor }[] = [];
+/** One optimizer step since the last check: where it was, the optimizer's counters before it, its gradient norm. */
+interface WatchedStep {
+  step: number;
+  epoch: number;
+  /** The optimizer's counters before the step, when the guard may have skipped it (null: it was applied). */
+  counters: OptimizerCounters | null;
+  norm: Tensor | null;
+}
 
-  /** Keeps the norm of step `step` (owned from now on) for the next {@link check}. */
-  add(step: number, epoch: number, norm: Tensor): void {
-    this.pending.push({ step, epoch, norm });
+/**
+ * What the loop watches between its check points: a {@link StepGuard} over every update and the
+ * gradient norms, read back together by {@link check}.
+ */
+export class DivergenceWatch {
+  /** The guard the updates of this run are checked against. */
+  readonly guard = new StepGuard();
+  private pending: WatchedStep[] = [];
+
+  constructor(private readonly optimizer: Optimizer) {}
+
+  /**
+   * The update of step `step` with the guard (`nonFinite: 'error'`): the guard checks `norm` (a
+   * non-finite gradient makes the global norm non-finite) or, without clipping, the gradients of
+   * `params`; an optimizer that can skip on the flag steps with it (no readback), any other reads the
+   * flag first (one readback) and throws before stepping. `norm` is owned from now on.
+   */
+  async guardedStep(step: number, epoch: number, params: readonly Tensor[], norm: Tensor | null): Promise<void> {
+    if (norm) this.guard.check([norm], step);
+    else this.guard.checkGradients(params, step);
+    this.pending.push({ step, epoch, counters: this.optimizer.saveCounters(), norm });
+    if (this.optimizer.skipsOnGuard) {
+      this.optimizer.step(this.guard);
+      return;
+    }
+    await this.check();
+    this.optimizer.step();
   }
 
-  /** Reads the kept norms back (freeing them); throws naming the first step whose norm is not finite. */
+  /**
+   * Whether the values of a step hold Inf/NaN (`nonFinite: 'skip'`): the guard checks `losses` and
+   * `norm`, or the gradients of `params` without clipping, and is read back at once (4 bytes). The
+   * tensors are freed.
+   */
+  async stepIsBad(step: number, losses: Tensor[], params: readonly Tensor[], norm: Tensor | null): Promise<boolean> {
+    try {
+      this.guard.check([...losses, ...(norm ? [norm] : [])], step);
+      if (!norm) this.guard.checkGradients(params, step);
+      return (await this.guard.read()) !== null;
+    } finally {
+      for (const t of [...losses, ...(norm ? [norm] : [])]) t.dispose();
+    }
+  }
+
+  /** Keeps the gradient norm of step `step` (owned from now on) for the next {@link check} (a step the caller stepped itself). */
+  addNorm(step: number, epoch: number, norm: Tensor): void {
+    this.pending.push({ step, epoch, counters: null, norm });
+  }
+
+  /**
+   * Reads the guard and the kept norms back (one wait) and throws, naming the first step whose
+   * gradients or norm were not finite; the optimizer's counters are then those before that step (its
+   * weights and moments never changed from it on). Frees the kept norms either way.
+   */
   async check(): Promise<void> {
     const pending = this.pending.splice(0);
-    const values = await readScalars(pending.map((p) => p.norm));
-    values.forEach((v, i) => {
-      if (!Number.isFinite(v)) throw divergedError('the gradient norm', v, pending[i].step, pending[i].epoch);
-    });
+    const norms = pending.filter((p) => p.norm !== null);
+    const [bad, values] = await Promise.all([this.guard.read(), readScalars(norms.map((p) => p.norm!))]);
+    const badNorm = norms.findIndex((_, i) => !Number.isFinite(values[i]));
+    const first = bad ?? (badNorm >= 0 ? norms[badNorm].step : null);
+    if (first === null) return;
+    const at = pending.find((p) => p.step === first);
+    if (at?.counters) this.optimizer.restoreCounters(at.counters);
+    const kept = at?.counters ? `; the weights and optimizer state are those from before it (no update was applied from step ${first} on)` : '';
+    const epoch = at?.epoch ?? 0;
+    const normAt = norms.findIndex((p) => p.step === first);
+    if (normAt >= 0 && !Number.isFinite(values[normAt])) throw divergedError('the gradient norm', values[normAt], first, epoch, kept);
+    throw divergedError('a gradient', 'not finite (Inf or NaN)', first, epoch, kept);
   }
 
-  /** Frees the kept norms unread (a failed run). */
+  /** Frees what is kept, unread (a failed run). */
   dispose(): void {
-    for (const { norm } of this.pending.splice(0)) norm.dispose();
+    for (const { norm } of this.pending.splice(0)) norm?.dispose();
+    this.guard.dispose();
   }
 }

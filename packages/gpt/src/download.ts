@@ -3,6 +3,7 @@
  * names the URL and the cause (HTTP status, connection refused, stalled server, abort, a body cut
  * short), and a downloaded weights file is validated before anything caches it.
  */
+import { ScratchGPTError } from '@scratchgpt/core';
 import { readSafetensorsHeader, safetensorsHeaderSize } from './safetensors';
 
 /** Options of every download (`loadGPT2` from a URL, `fetchCached`). */
@@ -50,8 +51,8 @@ function describeCause(err: unknown): string {
  */
 export async function downloadTo(url: string, sink: (chunk: Uint8Array) => void | Promise<void>, options: DownloadOptions = {}): Promise<DownloadInfo> {
   const { timeoutMs = DEFAULT_TIMEOUT_MS, signal, fetchFn = globalThis.fetch } = options;
-  if (!(timeoutMs >= 0)) throw new Error(`scratchgpt: timeoutMs must be a number ≥ 0, got ${timeoutMs}`);
-  const fail = (why: string, cause?: unknown): Error => new Error(`scratchgpt: downloading ${url} failed: ${why}`, cause === undefined ? undefined : { cause });
+  if (!(timeoutMs >= 0)) throw new ScratchGPTError('value', `scratchgpt: timeoutMs must be a number ≥ 0, got ${timeoutMs}`);
+  const fail = (why: string, cause?: unknown): Error => new ScratchGPTError('value', `scratchgpt: downloading ${url} failed: ${why}`, cause === undefined ? undefined : { cause });
   if (signal?.aborted) throw fail(`aborted (${describeCause(signal.reason)})`, signal.reason);
   const controller = new AbortController();
   let stalled = false;
@@ -153,7 +154,7 @@ export async function checkSafetensorsFile(what: string, size: number, read: (of
   } catch (err) {
     const why = (err instanceof Error ? err.message : String(err)).replace(/^scratchgpt: /, '');
     const page = contentType && /text\/|html|json/i.test(contentType) ? `; the server sent ${contentType} — a login or error page?` : '';
-    throw new Error(`scratchgpt: ${what} is not a complete safetensors file (${why})${page}`, { cause: err });
+    throw new ScratchGPTError('value', `scratchgpt: ${what} is not a complete safetensors file (${why})${page}`, { cause: err });
   }
 }
 
@@ -172,6 +173,6 @@ export function parseJsonFrom<T>(what: string, text: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (err) {
-    throw new Error(`scratchgpt: ${what} is not valid JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    throw new ScratchGPTError('format', `scratchgpt: ${what} is not valid JSON (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
 }

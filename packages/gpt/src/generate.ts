@@ -2,7 +2,7 @@
  * Text generation: greedy or sampled (temperature, top-k, top-p), seeded, with EOS stop, context
  * cropping and a KV cache. Sampling runs on the GPU; each step reads back only the chosen ids.
  */
-import { checkTokenIds, fromArray, noGrad, sampleLogits, scope, type Tensor } from '@scratchgpt/core';
+import { checkTokenIds, fromArray, inEvalMode, noGrad, sampleLogits, scope, ScratchGPTError, type Tensor } from '@scratchgpt/core';
 import type { GPTModel, KVCache, KVCacheDType } from './model';
 
 export interface GenerateOptions {
@@ -47,9 +47,9 @@ export interface GenerateOptions {
 export async function* generateTokens(model: GPTModel, prompt: number[], options: GenerateOptions = {}): AsyncGenerator<number, void, undefined> {
   const { maxNewTokens = 20, temperature = 0, topK = 0, topP = 1, seed, eosId, useCache = true, kvCache = 'f32' } = options;
   const { contextLength, vocabSize } = model.config;
-  if (prompt.length === 0) throw new Error('scratchgpt: generate needs a non-empty prompt');
+  if (prompt.length === 0) throw new ScratchGPTError('value', 'scratchgpt: generate needs a non-empty prompt');
   checkTokenIds(prompt, vocabSize);
-  if (kvCache === 'f16' && !useCache) throw new Error("scratchgpt: generate: kvCache 'f16' stores the KV cache as f16, but useCache is false: drop one of the two");
+  if (kvCache === 'f16' && !useCache) throw new ScratchGPTError('value', "scratchgpt: generate: kvCache 'f16' stores the KV cache as f16, but useCache is false: drop one of the two");
   const tokens = [...prompt];
   const cache: KVCache | null = useCache ? model.createCache(1, { dtype: kvCache }) : null;
   /** Records one step's kernels and returns the chosen id `[1]`; everything else it creates is freed. */
@@ -77,24 +77,13 @@ export async function* generateTokens(model: GPTModel, prompt: number[], options
       } finally {
         chosen.dispose();
       }
-      if (!(id >= 0 && id < vocabSize)) throw new Error(`scratchgpt: generate: the sampler returned token id ${id} at step ${i}, outside the vocabulary (${vocabSize})`);
+      if (!(id >= 0 && id < vocabSize)) throw new ScratchGPTError('disposed', `scratchgpt: generate: the sampler returned token id ${id} at step ${i}, outside the vocabulary (${vocabSize})`);
       tokens.push(id);
       yield id;
       if (eosId !== undefined && id === eosId) break;
     }
   } finally {
     cache?.dispose();
-  }
-}
-
-/** Runs `fn` (synchronous) with `model` in eval mode, then restores every submodule's own mode. */
-function inEvalMode<T>(model: GPTModel, fn: () => T): T {
-  const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
-  model.eval();
-  try {
-    return fn();
-  } finally {
-    for (const [m, training] of modes) m.training = training;
   }
 }
 

@@ -43,6 +43,14 @@ export interface GPT2WeightsOptions {
   nHeads?: number;
   /** Dropout of the built model (default 0). */
   dropRate?: number;
+  /**
+   * Load the LM head as a parameter of its own: for a file whose head is tied to `wte` (OpenAI's
+   * GPT-2), a copy of the token embeddings, as the book's `load_weights_into_gpt` assigns
+   * `gpt.out_head.weight = params["wte"]`. Fine-tuning then trains the head separately from the
+   * embeddings — the book's chapter-7 counts (GPT-2 355M: 406,286,336 parameters; LoRA on every Linear
+   * at rank 16: 7,898,384). Default false: the head stays tied, as Hugging Face's `GPT2LMHeadModel`.
+   */
+  untieHead?: boolean;
 }
 
 /** What a configuration file declares, normalised; undefined where it says nothing. */

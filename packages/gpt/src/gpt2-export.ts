@@ -12,6 +12,7 @@
  * (the same function) and `"qkv_bias": false` in its config, an extra key transformers ignores and
  * {@link loadGPT2} uses to load the model back without biases.
  */
+import { ScratchGPTError } from '@scratchgpt/core';
 import type { GPTConfig } from './config';
 import type { GPTModel } from './model';
 import { readFiniteTensor } from './readback';
@@ -82,7 +83,7 @@ export async function exportGPT2(model: GPTModel): Promise<GPT2Export> {
   const used = new Set<string>();
   const read = async (name: string): Promise<Float32Array> => {
     const t = params.get(name);
-    if (!t) throw new Error(`scratchgpt: exportGPT2: the model has no parameter '${name}'`);
+    if (!t) throw new ScratchGPTError('shape', `scratchgpt: exportGPT2: the model has no parameter '${name}'`);
     used.add(name);
     return (await readFiniteTensor(name, t, 'export the model')).data as Float32Array;
   };
@@ -119,7 +120,7 @@ export async function exportGPT2(model: GPTModel): Promise<GPT2Export> {
   put(`${prefix}ln_f.bias`, [C], await read('final_norm.bias'));
   if (!c.tieWeights) put('lm_head.weight', [c.vocabSize, C], await read('out_head.weight'));
   const extra = [...params.keys()].find((n) => !used.has(n));
-  if (extra) throw new Error(`scratchgpt: exportGPT2: parameter '${extra}' has no place in the GPT-2 layout (merge LoRA adapters into the weights first)`);
+  if (extra) throw new ScratchGPTError('format', `scratchgpt: exportGPT2: parameter '${extra}' has no place in the GPT-2 layout (merge LoRA adapters into the weights first)`);
   const config = gpt2HFConfig(c);
   // `format: pt` is what transformers' safetensors loader expects in the metadata.
   const safetensors = serializeSafetensors(out, { format: 'pt' });

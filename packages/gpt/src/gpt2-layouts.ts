@@ -79,6 +79,7 @@ export function convertHF(table: TensorTable, declared: Declared, options: GPT2W
   } else if (declared.tied === false) {
     throw fail("the config says tie_word_embeddings false but tensor 'lm_head.weight' is missing");
   }
+  if (head === null && options.untieHead) head = wte; // uploaded as a second tensor: the book's untied head
   const config = resolveConfig({ V, ctx, C, L, qkvBias, tied: head === null }, declared, options);
   const weights = new Map<string, Weight>();
   const put = (n: string, data: Float32Array, shape: number[]) => weights.set(n, { data, shape });
@@ -127,7 +128,8 @@ export function convertBook(table: TensorTable, declared: Declared, options: GPT
   if (declared.qkvBias !== undefined && declared.qkvBias !== qkvBias) {
     throw fail(`the config says qkv_bias ${declared.qkvBias} but tensor 'trf_blocks.0.att.W_query.bias' is ${qkvBias ? 'present' : 'missing'}`);
   }
-  const tied = !table.has('out_head.weight');
+  const untie = !table.has('out_head.weight') && options.untieHead === true;
+  const tied = !table.has('out_head.weight') && !untie;
   const config = resolveConfig({ V, ctx, C, L, qkvBias, tied }, declared, options);
   // LayerNorm parameters: the book's scale/shift, or weight/bias (our names).
   const norm = (module: string, ours: 'weight' | 'bias'): Float32Array => {
@@ -158,7 +160,7 @@ export function convertBook(table: TensorTable, declared: Declared, options: GPT
   }
   put('final_norm.weight', [C], norm('final_norm', 'weight'));
   put('final_norm.bias', [C], norm('final_norm', 'bias'));
-  if (!tied) put('out_head.weight', [V, C]);
+  if (!tied) put('out_head.weight', [V, C], untie ? table.get('tok_emb.weight', [V, C]) : undefined);
   table.checkAllUsed(/^(?:trf_blocks\.\d+\.|tok_emb\.|pos_emb\.|final_norm\.|out_head\.)/, "the book's GPTModel");
   return { config, weights };
 }

@@ -3,11 +3,12 @@
  * and dtype checked, keeping track of the ones used so that a leftover part of the model is reported
  * by name instead of silently dropped.
  */
+import { ScratchGPTError } from '@scratchgpt/core';
 import type { DecodedTensor } from './safetensors';
 
 /** The error every step of GPT-2 weight loading throws. */
 export function weightsError(why: string): Error {
-  return new Error(`scratchgpt: GPT-2 weights: ${why}`);
+  return new ScratchGPTError('shape', `scratchgpt: GPT-2 weights: ${why}`);
 }
 
 /** Tensors of a file, tracking which were used so that leftovers can be reported by name. */

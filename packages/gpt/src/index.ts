@@ -15,6 +15,7 @@ export * from './train';
 export * from './loop';
 export * from './safetensors';
 export * from './files';
+export * from './text';
 export * from './checkpoint';
 export * from './weights';
 export * from './gpt2-export';

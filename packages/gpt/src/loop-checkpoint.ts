@@ -4,7 +4,8 @@
  * that makes a resumed run reproduce an uninterrupted one.
  */
 import type { Optimizer, Tensor } from '@scratchgpt/core';
-import { allFinite, type PendingNorms } from './divergence';
+import { ScratchGPTError } from '@scratchgpt/core';
+import { allFinite, type DivergenceWatch } from './divergence';
 import { TRAIN_POSITION_KEY, type TrainPosition } from './resume';
 
 /** What the checkpoint hook receives: pass `info` to `saveCheckpoint(path, model, optimizer, info)`. */
@@ -19,18 +20,19 @@ export interface LoopCheckpoint {
 }
 
 /**
- * Calls the checkpoint hook at `position`, only once the pending gradient norms and the optimized
- * weights (`updated`) were read back as finite: a diverged run throws instead of saving.
+ * Calls the checkpoint hook at `position`, only once the steps since the last check (the guard and the
+ * gradient norms) and the optimized weights (`updated`) were read back as finite: a diverged run
+ * throws instead of saving.
  */
 export async function checkpointAt(
   onCheckpoint: (checkpoint: LoopCheckpoint) => unknown,
   position: TrainPosition,
   optimizer: Optimizer,
-  checks: { norms: PendingNorms; updated: readonly Tensor[] },
+  checks: { watch: DivergenceWatch; updated: readonly Tensor[] },
   final: boolean,
 ): Promise<void> {
-  await checks.norms.check();
-  if (!(await allFinite(checks.updated))) throw new Error(`scratchgpt: training diverged: the weights are not finite at step ${position.step}; the checkpoint hook was not called`);
+  await checks.watch.check();
+  if (!(await allFinite(checks.updated))) throw new ScratchGPTError('value', `scratchgpt: training diverged: the weights are not finite at step ${position.step}; the checkpoint hook was not called`);
   const at = { ...position };
   await onCheckpoint({ step: at.step, position: at, optimizer, info: { step: at.step, extra: { [TRAIN_POSITION_KEY]: at } }, final });
 }

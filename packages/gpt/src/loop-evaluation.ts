@@ -3,7 +3,7 @@
  * `calc_loss_loader`), and the train/validation losses of an evaluation point, which stop a diverged
  * run with an error naming the step.
  */
-import { noGrad, type Tensor } from '@scratchgpt/core';
+import { inEvalMode, Module, noGrad, type AnyModule, type Tensor } from '@scratchgpt/core';
 import { divergedError, readScalars } from './divergence';
 import { checkInteger } from './loop-settings';
 import { fixedOrder, type EpochSource } from './sources';
@@ -17,28 +17,41 @@ export interface TrainableModel {
 
 /**
  * Mean of `loss` over the first `numBatches` batches (all by default), in eval mode without
- * gradients, one readback at the end; NaN for an empty source (like the book). A failing batch frees
- * the losses computed so far; the model's mode is restored either way.
+ * gradients, one readback at the end; NaN for an empty source (like the book). The forward passes are
+ * recorded in eval mode and the mode is given back before the readback is awaited, so a training step
+ * or another evaluation running meanwhile keeps its own mode. A failing batch frees the losses
+ * computed so far.
  */
 export async function meanLoss<M extends TrainableModel, B>(model: M, source: Iterable<B>, loss: (model: M, batch: B) => Tensor, numBatches?: number): Promise<number> {
   if (numBatches !== undefined) checkInteger('numBatches', numBatches, 1);
-  const wasTraining = model.training;
-  model.train(false);
   const losses: Tensor[] = [];
   try {
-    noGrad(() => {
-      let i = 0;
-      for (const batch of source) {
-        if (numBatches !== undefined && i >= numBatches) break;
-        losses.push(loss(model, batch));
-        i++;
-      }
-    });
+    evalModeOf(model, () =>
+      noGrad(() => {
+        let i = 0;
+        for (const batch of source) {
+          if (numBatches !== undefined && i >= numBatches) break;
+          losses.push(loss(model, batch));
+          i++;
+        }
+      }),
+    );
     if (losses.length === 0) return NaN;
     const values = await readScalars(losses.splice(0));
     return values.reduce((a, b) => a + b, 0) / values.length;
   } finally {
     for (const l of losses) l.dispose();
+  }
+}
+
+/** `inEvalMode` for a module; any other model is switched with `train(false)` and back. */
+function evalModeOf<T>(model: TrainableModel, fn: () => T): T {
+  if (model instanceof Module) return inEvalMode(model as AnyModule, fn);
+  const wasTraining = model.training;
+  model.train(false);
+  try {
+    return fn();
+  } finally {
     model.train(wasTraining);
   }
 }

@@ -4,7 +4,7 @@
  * and the steps that evaluate. Steps are counted over the whole run, so a resumed run follows the
  * uninterrupted one's schedule and evaluation points.
  */
-import { warmupCosine } from '@scratchgpt/core';
+import { ScratchGPTError, warmupCosine } from '@scratchgpt/core';
 import { checkInteger, type CheckedSettings } from './loop-settings';
 import type { TrainPosition } from './resume';
 import { countBatches, type EpochSource } from './sources';
@@ -32,22 +32,22 @@ export function planRun<B>(settings: CheckedSettings, train: EpochSource<B>, val
   const { epochs, lr, warmupSteps, initialLr, minLr, gradAccumulation, evalFreq, evalAt, resume, startStep } = settings;
   const batchesPerEpoch = countBatches(train);
   if (batchesPerEpoch === 0) {
-    throw new Error('scratchgpt: the training source yields no batches (a loader with dropLast and fewer rows or windows than batchSize yields none)');
+    throw new ScratchGPTError('range', 'scratchgpt: the training source yields no batches (a loader with dropLast and fewer rows or windows than batchSize yields none)');
   }
   if (gradAccumulation > batchesPerEpoch) {
-    throw new Error(`scratchgpt: gradAccumulation ${gradAccumulation} exceeds the ${batchesPerEpoch} training batches per epoch: no optimizer step would run`);
+    throw new ScratchGPTError('range', `scratchgpt: gradAccumulation ${gradAccumulation} exceeds the ${batchesPerEpoch} training batches per epoch: no optimizer step would run`);
   }
   const evaluates = evalFreq !== Infinity;
-  if (evaluates && countBatches(val) === 0) throw new Error('scratchgpt: the validation source yields no batches (evaluation needs at least one; pass evalFreq: Infinity to train without)');
+  if (evaluates && countBatches(val) === 0) throw new ScratchGPTError('value', 'scratchgpt: the validation source yields no batches (evaluation needs at least one; pass evalFreq: Infinity to train without)');
   const stepsPerEpoch = Math.floor(batchesPerEpoch / gradAccumulation);
   const usedPerEpoch = stepsPerEpoch * gradAccumulation;
   const start: TrainPosition = resume ? { ...resume } : { step: startStep ?? 0, epoch: 0, batch: 0, tokensSeen: 0, examplesSeen: 0 };
   if (resume) {
     for (const key of ['step', 'epoch', 'batch', 'tokensSeen', 'examplesSeen'] as const) checkInteger(`resume.${key}`, resume[key], 0);
     if (resume.batch % gradAccumulation !== 0 || resume.batch >= usedPerEpoch) {
-      throw new Error(`scratchgpt: resume.batch ${resume.batch} is not the start of an accumulation group of ${gradAccumulation} within the ${usedPerEpoch} batches used per epoch`);
+      throw new ScratchGPTError('value', `scratchgpt: resume.batch ${resume.batch} is not the start of an accumulation group of ${gradAccumulation} within the ${usedPerEpoch} batches used per epoch`);
     }
-    if (resume.epoch > epochs || (resume.epoch === epochs && resume.batch > 0)) throw new Error(`scratchgpt: resume position epoch ${resume.epoch} lies beyond the ${epochs} epochs of the run`);
+    if (resume.epoch > epochs || (resume.epoch === epochs && resume.batch > 0)) throw new ScratchGPTError('value', `scratchgpt: resume position epoch ${resume.epoch} lies beyond the ${epochs} epochs of the run`);
   }
   const totalSteps = resume ? stepsPerEpoch * epochs : stepsPerEpoch * epochs + start.step;
   const lrAt =

@@ -2,6 +2,7 @@
  * The settings of the training loop: what each one means, its default, and the check that refuses a
  * bad value (an error naming the setting) before the loop allocates anything.
  */
+import { ScratchGPTError } from '@scratchgpt/core';
 import type { GradScaler, Optimizer } from '@scratchgpt/core';
 import type { LoopCheckpoint } from './loop-checkpoint';
 import type { TrainProgress } from './loop-progress';
@@ -35,10 +36,14 @@ export interface TrainSettings {
   /** Batches of each source per evaluation (default 5): the first ones of epoch 0's order. */
   evalIter?: number;
   /**
-   * What a non-finite loss or gradient norm does. `'error'` (default): at the next evaluation point
-   * (or at the end) the run stops with an error naming the step; no readback per step. `'skip'`: the
-   * group's losses (and the gradient norm, with clipping) are read back before every update and a step
-   * with a non-finite value is skipped (gradients dropped, weights untouched) — one readback per step.
+   * What a non-finite gradient (or gradient norm, or loss) does. `'error'` (default): a guard on the
+   * GPU (`StepGuard`) marks the step and the optimizer leaves weights and moments untouched from it on;
+   * at the next evaluation point (or epoch end, checkpoint, the end) the run stops with an error naming
+   * the first bad step, and the weights and optimizer state are those from before it — no readback per
+   * step (an optimizer that cannot skip on the guard, such as an unfused AdamW, reads it before every
+   * step instead). `'skip'`: the group's losses and the gradients (or their norm, with clipping) are
+   * checked before every update and a step with a non-finite value is skipped (gradients dropped,
+   * weights untouched) — one readback per step.
    */
   nonFinite?: 'error' | 'skip';
   /**
@@ -105,11 +110,11 @@ export interface CheckedSettings {
 }
 
 export function checkInteger(name: string, v: number, min: number): void {
-  if (!Number.isInteger(v) || v < min) throw new Error(`scratchgpt: ${name} must be an integer ≥ ${min}, got ${v}`);
+  if (!Number.isInteger(v) || v < min) throw new ScratchGPTError('value', `scratchgpt: ${name} must be an integer ≥ ${min}, got ${v}`);
 }
 
 function checkFinite(name: string, v: number, min: number): void {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new Error(`scratchgpt: ${name} must be a finite number ≥ ${min}, got ${v}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new ScratchGPTError('value', `scratchgpt: ${name} must be a finite number ≥ ${min}, got ${v}`);
 }
 
 /** The settings with their defaults applied; throws, naming the setting, on the first bad value. */
@@ -139,17 +144,17 @@ export function checkSettings(settings: TrainSettings): CheckedSettings {
   if (minLr !== undefined) checkFinite('minLr', minLr, 0);
   checkInteger('warmupSteps', warmupSteps, 0);
   checkFinite('weightDecay', weightDecay, 0);
-  if (maxGradNorm !== undefined && !(maxGradNorm > 0)) throw new Error(`scratchgpt: maxGradNorm must be > 0, got ${maxGradNorm}`);
+  if (maxGradNorm !== undefined && !(maxGradNorm > 0)) throw new ScratchGPTError('format', `scratchgpt: maxGradNorm must be > 0, got ${maxGradNorm}`);
   checkInteger('gradAccumulation', gradAccumulation, 1);
   if (evalFreq !== Infinity) checkInteger('evalFreq', evalFreq, 1);
   checkInteger('evalIter', evalIter, 1);
-  if (evalAt !== 'book' && evalAt !== 'interval-end') throw new Error(`scratchgpt: evalAt must be 'book' or 'interval-end', got ${JSON.stringify(evalAt)}`);
-  if (nonFinite !== 'error' && nonFinite !== 'skip') throw new Error(`scratchgpt: nonFinite must be 'error' or 'skip', got ${JSON.stringify(nonFinite)}`);
-  if (precision !== 'f32' && precision !== 'f16') throw new Error(`scratchgpt: precision must be 'f32' or 'f16', got ${JSON.stringify(precision)}`);
-  if (settings.gradScaler !== undefined && nonFinite === 'skip') throw new Error("scratchgpt: gradScaler skips non-finite steps itself: use it with nonFinite 'error' (the default)");
+  if (evalAt !== 'book' && evalAt !== 'interval-end') throw new ScratchGPTError('format', `scratchgpt: evalAt must be 'book' or 'interval-end', got ${JSON.stringify(evalAt)}`);
+  if (nonFinite !== 'error' && nonFinite !== 'skip') throw new ScratchGPTError('format', `scratchgpt: nonFinite must be 'error' or 'skip', got ${JSON.stringify(nonFinite)}`);
+  if (precision !== 'f32' && precision !== 'f16') throw new ScratchGPTError('format', `scratchgpt: precision must be 'f32' or 'f16', got ${JSON.stringify(precision)}`);
+  if (settings.gradScaler !== undefined && nonFinite === 'skip') throw new ScratchGPTError('value', "scratchgpt: gradScaler skips non-finite steps itself: use it with nonFinite 'error' (the default)");
   if (checkpointEvery !== undefined) checkInteger('checkpointEvery', checkpointEvery, 1);
   if (startStep !== undefined) checkInteger('startStep', startStep, 0);
-  if (resume && startStep !== undefined) throw new Error('scratchgpt: pass either resume (continue a run) or startStep (shift the schedule), not both');
+  if (resume && startStep !== undefined) throw new ScratchGPTError('value', 'scratchgpt: pass either resume (continue a run) or startStep (shift the schedule), not both');
   if (seed !== undefined) checkInteger('seed', seed, 0);
   return { epochs, lr, warmupSteps, initialLr, minLr, weightDecay, maxGradNorm, gradAccumulation, evalFreq, evalAt, evalIter, nonFinite, precision, checkpointEvery, resume, startStep, seed };
 }

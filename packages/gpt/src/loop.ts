@@ -6,16 +6,18 @@
  * evaluation every N steps, tokens and examples seen, progress and checkpoint callbacks, and resume
  * from a saved position (same data order, same schedule).
  *
- * Nothing is read back per step (unless `nonFinite: 'skip'`): losses, and the gradient norms that
- * clipping computes anyway, are read at evaluation points, where a non-finite value stops the run with
- * an error naming the step. A failure frees everything the loop allocated and leaves no `.grad`.
+ * Nothing is read back per step (unless `nonFinite: 'skip'`): a guard on the GPU marks a step whose
+ * gradients are not finite and the optimizer leaves the weights alone from it on; the mark, the losses
+ * and the gradient norms are read at evaluation points, where a bad step stops the run with an error
+ * naming it, the weights and optimizer state being those from before it. A failure frees everything
+ * the loop allocated and leaves no `.grad`.
  *
  * Its parts: the settings and their checks (`loop-settings.ts`), the run's plan — schedule, evaluation
  * points, start position (`loop-plan.ts`), evaluation (`loop-evaluation.ts`), divergence checks
  * (`divergence.ts`), checkpoints and resume (`loop-checkpoint.ts`), progress and result (`loop-progress.ts`).
  */
-import { AdamW, autocast, clipGradNorm, manualSeed, mulScalar, scope, sync, type Tensor } from '@scratchgpt/core';
-import { PendingNorms, readScalars } from './divergence';
+import { AdamW, autocast, clipGradNorm, manualSeed, mulScalar, scope, ScratchGPTError, sync, type Tensor } from '@scratchgpt/core';
+import { DivergenceWatch } from './divergence';
 import { checkpointAt, stepSeed } from './loop-checkpoint';
 import { evaluationLosses, type TrainableModel } from './loop-evaluation';
 import { planRun } from './loop-plan';
@@ -66,14 +68,14 @@ export async function trainLoop<M extends TrainableModel, B extends ShapedBatch>
 ): Promise<TrainResult> {
   const { loss, onEpochEnd, onProgress, onCheckpoint, gradScaler } = options;
   // Validate everything before allocating anything.
-  if (typeof loss !== 'function') throw new Error('scratchgpt: trainLoop needs a loss function (options.loss)');
+  if (typeof loss !== 'function') throw new ScratchGPTError('value', 'scratchgpt: trainLoop needs a loss function (options.loss)');
   const settings = checkSettings(options);
   const { epochs, lr, weightDecay, maxGradNorm, gradAccumulation, evalIter, nonFinite, precision, checkpointEvery, seed } = settings;
   const { usedPerEpoch, start, totalSteps, lrAt, isEvalStep } = planRun(settings, train, val);
 
   const allParams = model.namedParameters().map(([, p]) => p);
   const trainable = model.namedParameters().filter(([, p]) => p.requiresGrad);
-  if (!options.optimizer && trainable.length === 0) throw new Error('scratchgpt: the model has no trainable parameters (every requiresGrad is false)');
+  if (!options.optimizer && trainable.length === 0) throw new ScratchGPTError('value', 'scratchgpt: the model has no trainable parameters (every requiresGrad is false)');
   // Gradients left by earlier work (a failed run, a manual backward) must not leak into the first update.
   for (const p of allParams) p.zeroGrad();
   const optimizer = options.optimizer ?? new AdamW(trainable, { lr, weightDecay, fused: 'auto' });
@@ -81,12 +83,12 @@ export async function trainLoop<M extends TrainableModel, B extends ShapedBatch>
 
   const result = emptyResult(optimizer, start);
   const position = result.position;
-  /** Gradient norms of the steps since the last check (read at evaluation points, with the losses). */
-  const pendingNorms = new PendingNorms();
+  /** The guard of every update and the gradient norms since the last check (read at evaluation points). */
+  const watch = new DivergenceWatch(optimizer);
   const groupLosses: Tensor[] = [];
   const wasTraining = model.training;
   const checkpoint = async (final: boolean): Promise<void> => {
-    if (onCheckpoint) await checkpointAt(onCheckpoint, position, optimizer, { norms: pendingNorms, updated }, final);
+    if (onCheckpoint) await checkpointAt(onCheckpoint, position, optimizer, { watch, updated }, final);
   };
 
   try {
@@ -121,14 +123,12 @@ export async function trainLoop<M extends TrainableModel, B extends ShapedBatch>
           // The scaler reads its Inf/NaN flag and steps only on finite gradients.
           skipped = !(await gradScaler.step(optimizer));
           gradScaler.update();
-          if (norm) (skipped ? norm.dispose() : pendingNorms.add(step, epoch, norm));
+          if (norm) (skipped ? norm.dispose() : watch.addNorm(step, epoch, norm));
         } else if (nonFinite === 'skip') {
-          const values = await readScalars([...groupLosses.splice(0), ...(norm ? [norm] : [])]);
-          skipped = values.some((v) => !Number.isFinite(v));
+          skipped = await watch.stepIsBad(step, groupLosses.splice(0), updated, norm);
           if (!skipped) optimizer.step();
         } else {
-          if (norm) pendingNorms.add(step, epoch, norm);
-          optimizer.step();
+          await watch.guardedStep(step, epoch, updated, norm);
         }
         if (skipped) result.skippedSteps.push(step);
         for (const p of updated) p.zeroGrad();
@@ -140,25 +140,32 @@ export async function trainLoop<M extends TrainableModel, B extends ShapedBatch>
         const progress = progressAt(result, epoch, totalSteps, stepLr);
         if (skipped) progress.skipped = true;
         if (isEvalStep(step)) {
-          await pendingNorms.check();
+          await watch.check();
           recordEvaluation(result, progress, await evaluationLosses(model, { train, val }, loss, evalIter, { step, epoch }));
         }
         await onProgress?.(progress);
         if (checkpointEvery !== undefined && step % checkpointEvery === 0) await checkpoint(false);
       }
       if (onEpochEnd) {
+        // The hook evaluates the weights: a step that went bad since the last check must stop the run first.
+        await watch.check();
         const report = await onEpochEnd(model, { epoch, step: position.step });
         model.train(true);
-        if (report) await onProgress?.(recordEpochEnd(result, report, epoch, totalSteps, optimizer.lr));
+        if (report) {
+          // Recorded whether or not anyone listens (the result's per-epoch fields are read from it).
+          const progress = recordEpochEnd(result, report, epoch, totalSteps, optimizer.lr);
+          await onProgress?.(progress);
+        }
       }
     }
-    await pendingNorms.check();
+    await watch.check();
     await checkpoint(true);
+    watch.dispose();
     await sync();
     return result;
   } catch (err) {
     for (const t of groupLosses.splice(0)) t.dispose();
-    pendingNorms.dispose();
+    watch.dispose();
     for (const p of allParams) p.zeroGrad();
     if (!options.optimizer) optimizer.dispose();
     throw err;

@@ -14,33 +14,7 @@
  * five dispatches per block and token. A block whose layers were replaced (LoRA, custom modules)
  * runs the modules' own `forward`s.
  */
-import {
-  add,
-  arange,
-  attention,
-  castInto,
-  Dropout,
-  Embedding,
-  fmt,
-  GELU,
-  gpu,
-  hasF16,
-  keep,
-  LayerNorm,
-  layerNorm,
-  Linear,
-  linear,
-  matmul,
-  Module,
-  ModuleList,
-  needsGrad,
-  qkvProjection,
-  recordCopy,
-  scope,
-  Sequential,
-  Tensor,
-  type LinearNorm,
-} from '@scratchgpt/core';
+import { add, arange, attention, castInto, Dropout, Embedding, fmt, GELU, gpu, hasF16, keep, layerNorm, LayerNorm, linear, Linear, type LinearNorm, matmul, Module, ModuleList, needsGrad, qkvProjection, recordCopy, scope, ScratchGPTError, Sequential, Tensor } from '@scratchgpt/core';
 import { countParameters, validateConfig, type GPTConfig } from './config';
 import { castLinearWeights, weightDTypeOf, type WeightDType } from './half-weights';
 
@@ -287,14 +261,14 @@ export class GPTModel extends Module<[Tensor, ForwardOptions?]> {
   }
 
   private trunkBody(ids: Tensor, cache?: KVCache): Tensor {
-    if (ids.dtype !== 'i32' || ids.rank !== 2) throw new Error(`scratchgpt: GPTModel expects i32 token ids [B, T], got ${ids.dtype} ${fmt(ids.shape)}`);
+    if (ids.dtype !== 'i32' || ids.rank !== 2) throw new ScratchGPTError('shape', `scratchgpt: GPTModel expects i32 token ids [B, T], got ${ids.dtype} ${fmt(ids.shape)}`);
     const [B, T] = ids.shape;
-    if (T === 0) throw new Error(`scratchgpt: GPTModel got an empty sequence (ids of shape ${fmt(ids.shape)}, T = 0): give every row at least one token`);
+    if (T === 0) throw new ScratchGPTError('shape', `scratchgpt: GPTModel got an empty sequence (ids of shape ${fmt(ids.shape)}, T = 0): give every row at least one token`);
     const past = cache?.length ?? 0;
     if (past + T > this.config.contextLength) {
-      throw new Error(`scratchgpt: sequence of ${past + T} tokens exceeds the context length ${this.config.contextLength}`);
+      throw new ScratchGPTError('shape', `scratchgpt: sequence of ${past + T} tokens exceeds the context length ${this.config.contextLength}`);
     }
-    if (cache && cache.batch !== B) throw new Error(`scratchgpt: KV cache was made for batch ${cache.batch}, got ids ${fmt(ids.shape)}`);
+    if (cache && cache.batch !== B) throw new ScratchGPTError('shape', `scratchgpt: KV cache was made for batch ${cache.batch}, got ids ${fmt(ids.shape)}`);
     const tok = this.tok_emb.forward(ids); // [B, T, C]
     const pos = this.pos_emb.forward(arange(past, past + T, 1, { dtype: 'i32' })); // [T, C]
     let x = this.drop_emb.forward(add(tok, pos)); // [B, T, C]
@@ -333,9 +307,9 @@ export class GPTModel extends Module<[Tensor, ForwardOptions?]> {
    * ```
    */
   createCache(batch: number, { dtype = 'f32' }: { dtype?: KVCacheDType } = {}): KVCache {
-    if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`scratchgpt: KV cache dtype must be 'f32' or 'f16', got '${String(dtype)}'`);
+    if (dtype !== 'f32' && dtype !== 'f16') throw new ScratchGPTError('value', `scratchgpt: KV cache dtype must be 'f32' or 'f16', got '${String(dtype)}'`);
     if (dtype === 'f16' && !hasF16()) {
-      throw new Error(`scratchgpt: an f16 KV cache needs the adapter's 'shader-f16' feature, which ${gpu().adapterName} lacks: use an f32 cache (the default)`);
+      throw new ScratchGPTError('value', `scratchgpt: an f16 KV cache needs the adapter's 'shader-f16' feature, which ${gpu().adapterName} lacks: use an f32 cache (the default)`);
     }
     const { nLayers, contextLength, embDim } = this.config;
     const layers = Array.from({ length: nLayers }, () => ({

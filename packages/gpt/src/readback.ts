@@ -1,4 +1,5 @@
 /** Reading tensors back for files (checkpoints, exports), refusing non-finite weights. */
+import { ScratchGPTError } from '@scratchgpt/core';
 import type { Tensor } from '@scratchgpt/core';
 import type { TensorToWrite } from './safetensors';
 
@@ -11,7 +12,7 @@ export async function readFiniteTensor(name: string, t: Tensor, action = 'save')
   if (data instanceof Float32Array) {
     for (let i = 0; i < data.length; i++) {
       if (!Number.isFinite(data[i])) {
-        throw new Error(`scratchgpt: refusing to ${action}: tensor '${name}' holds ${data[i]} at index ${i} (training diverged? lower the learning rate or clip gradients); nothing was written`);
+        throw new ScratchGPTError('shape', `scratchgpt: refusing to ${action}: tensor '${name}' holds ${data[i]} at index ${i} (training diverged? lower the learning rate or clip gradients); nothing was written`);
       }
     }
   }

@@ -2,6 +2,7 @@
  * Where a training run stands, saved with its checkpoints (`extra.trainPosition`) so that a resumed
  * run continues with the same data order and schedule.
  */
+import { ScratchGPTError } from '@scratchgpt/core';
 
 /** Where a run stands: enough to continue it with the same data order and schedule. */
 export interface TrainPosition {
@@ -30,16 +31,16 @@ export const TRAIN_POSITION_KEY = 'trainPosition';
 export function resumeFrom(checkpoint: { step?: number; extra?: Record<string, unknown> }): TrainPosition {
   const saved = checkpoint.extra?.[TRAIN_POSITION_KEY] as Record<string, unknown> | undefined;
   if (saved === undefined || saved === null || typeof saved !== 'object') {
-    throw new Error(`scratchgpt: the checkpoint has no '${TRAIN_POSITION_KEY}' in its extra metadata (it was not saved by a training loop's onCheckpoint); pass startStep to continue the schedule only`);
+    throw new ScratchGPTError('format', `scratchgpt: the checkpoint has no '${TRAIN_POSITION_KEY}' in its extra metadata (it was not saved by a training loop's onCheckpoint); pass startStep to continue the schedule only`);
   }
   const out = {} as TrainPosition;
   for (const key of ['step', 'epoch', 'batch', 'tokensSeen', 'examplesSeen'] as const) {
     const v = saved[key];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error(`scratchgpt: the checkpoint's ${TRAIN_POSITION_KEY}.${key} is ${JSON.stringify(v)}, expected an integer ≥ 0`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ScratchGPTError('format', `scratchgpt: the checkpoint's ${TRAIN_POSITION_KEY}.${key} is ${JSON.stringify(v)}, expected an integer ≥ 0`);
     out[key] = v;
   }
   if (checkpoint.step !== undefined && checkpoint.step !== out.step) {
-    throw new Error(`scratchgpt: the checkpoint's step ${checkpoint.step} disagrees with its ${TRAIN_POSITION_KEY}.step ${out.step}`);
+    throw new ScratchGPTError('value', `scratchgpt: the checkpoint's step ${checkpoint.step} disagrees with its ${TRAIN_POSITION_KEY}.step ${out.step}`);
   }
   return out;
 }

@@ -3,6 +3,7 @@
  * header length, a JSON header `{ name: { dtype, shape, data_offsets: [begin, end] }, __metadata__ }`
  * padded with spaces to a multiple of 8, then the raw little-endian tensor data.
  */
+import { ScratchGPTError } from '@scratchgpt/core';
 
 /** dtypes read; F16/BF16 are widened to f32 and I64 narrowed to i32 (range-checked). */
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'F64' | 'I32' | 'I64' | 'U8' | 'U32';
@@ -32,7 +33,7 @@ export interface TensorToWrite {
 const MAX_HEADER = 100 * 1024 * 1024;
 
 function notSafetensors(why: string): Error {
-  return new Error(`scratchgpt: not a safetensors file: ${why}`);
+  return new ScratchGPTError('format', `scratchgpt: not a safetensors file: ${why}`);
 }
 
 function f16ToF32(h: number): number {
@@ -77,7 +78,7 @@ function decode(name: string, dtype: SafetensorsDType, bytes: Uint8Array, count:
       const out = new Int32Array(count);
       for (let i = 0; i < count; i++) {
         const v = view.getBigInt64(i * 8, true);
-        if (v < -2147483648n || v > 2147483647n) throw new Error(`scratchgpt: safetensors tensor '${name}': I64 value ${v} at index ${i} does not fit in i32`);
+        if (v < -2147483648n || v > 2147483647n) throw new ScratchGPTError('value', `scratchgpt: safetensors tensor '${name}': I64 value ${v} at index ${i} does not fit in i32`);
         out[i] = Number(v);
       }
       return out;
@@ -133,7 +134,7 @@ export function safetensorsHeaderSize(prefix: Uint8Array, fileSize: number): num
  */
 export function readSafetensorsHeader(prefix: Uint8Array, fileSize: number, { complete = false }: { complete?: boolean } = {}): SafetensorsHeader {
   const dataStart = safetensorsHeaderSize(prefix, fileSize);
-  if (prefix.byteLength < dataStart) throw new Error(`scratchgpt: readSafetensorsHeader needs the first ${dataStart} bytes, got ${prefix.byteLength}`);
+  if (prefix.byteLength < dataStart) throw new ScratchGPTError('format', `scratchgpt: readSafetensorsHeader needs the first ${dataStart} bytes, got ${prefix.byteLength}`);
   let header: Record<string, unknown>;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(prefix.subarray(8, dataStart))) as Record<string, unknown>;
@@ -151,24 +152,24 @@ export function readSafetensorsHeader(prefix: Uint8Array, fileSize: number, { co
     }
     const info = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const dtype = info?.dtype as SafetensorsDType;
-    if (!(typeof dtype === 'string' && dtype in BYTES)) throw new Error(`scratchgpt: safetensors tensor '${name}': unsupported dtype ${String(info?.dtype)}`);
+    if (!(typeof dtype === 'string' && dtype in BYTES)) throw new ScratchGPTError('format', `scratchgpt: safetensors tensor '${name}': unsupported dtype ${String(info?.dtype)}`);
     const shape = info.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`scratchgpt: safetensors tensor '${name}': invalid shape ${JSON.stringify(shape)}`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw new ScratchGPTError('format', `scratchgpt: safetensors tensor '${name}': invalid shape ${JSON.stringify(shape)}`);
     const offsets = info.data_offsets;
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
-      throw new Error(`scratchgpt: safetensors tensor '${name}': invalid data_offsets ${JSON.stringify(offsets)}`);
+      throw new ScratchGPTError('format', `scratchgpt: safetensors tensor '${name}': invalid data_offsets ${JSON.stringify(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
-    if (end > dataLength) throw new Error(`scratchgpt: safetensors tensor '${name}': data [${begin}, ${end}) lies past the end of the file (${dataLength} data bytes) — truncated file?`);
+    if (end > dataLength) throw new ScratchGPTError('shape', `scratchgpt: safetensors tensor '${name}': data [${begin}, ${end}) lies past the end of the file (${dataLength} data bytes) — truncated file?`);
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
     if (count * BYTES[dtype] !== end - begin) {
-      throw new Error(`scratchgpt: safetensors tensor '${name}': shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${count * BYTES[dtype]} bytes but data_offsets span ${end - begin}`);
+      throw new ScratchGPTError('shape', `scratchgpt: safetensors tensor '${name}': shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${count * BYTES[dtype]} bytes but data_offsets span ${end - begin}`);
     }
     entries.push({ name, dtype, shape: shape as number[], begin, end });
   }
   const sorted = [...entries].sort((a, b) => a.begin - b.begin);
   for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i].begin < sorted[i - 1].end) throw new Error(`scratchgpt: safetensors tensors '${sorted[i - 1].name}' and '${sorted[i].name}' overlap`);
+    if (sorted[i].begin < sorted[i - 1].end) throw new ScratchGPTError('shape', `scratchgpt: safetensors tensors '${sorted[i - 1].name}' and '${sorted[i].name}' overlap`);
   }
   if (complete) {
     const covered = sorted.reduce((sum, e) => sum + (e.end - e.begin), 0);
@@ -198,7 +199,7 @@ export function serializeSafetensors(tensors: Map<string, TensorToWrite> | Recor
   let offset = 0;
   for (const [name, t] of entries) {
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) throw new Error(`scratchgpt: safetensors tensor '${name}': shape [${t.shape.join(', ')}] does not match ${t.data.length} values`);
+    if (count !== t.data.length) throw new ScratchGPTError('format', `scratchgpt: safetensors tensor '${name}': shape [${t.shape.join(', ')}] does not match ${t.data.length} values`);
     header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }

@@ -10,6 +10,7 @@
  * shares a streaming `TextDecoder` between calls and never flushes it, so a call ending inside a
  * multi-byte character leaks those bytes into the next, unrelated call (gpt-tokenizer 3.4).
  */
+import { ScratchGPTError } from '@scratchgpt/core';
 import ranks from 'gpt-tokenizer/bpeRanks/r50k_base';
 import { encodeOrdinary } from './bpe';
 
@@ -31,7 +32,7 @@ export interface EncodeOptions {
 export function encode(text: string, { allowedSpecial }: EncodeOptions = {}): number[] {
   const special = allowedSpecial === 'all' || allowedSpecial?.has(EOT_TEXT) === true;
   if (!special && text.includes(EOT_TEXT)) {
-    throw new Error(`scratchgpt: the text contains ${EOT_TEXT}; pass { allowedSpecial: 'all' } to encode it as token ${EOT_TOKEN}`);
+    throw new ScratchGPTError('value', `scratchgpt: the text contains ${EOT_TEXT}; pass { allowedSpecial: 'all' } to encode it as token ${EOT_TOKEN}`);
   }
   const out: number[] = [];
   text.split(EOT_TEXT).forEach((piece, i) => {
@@ -46,7 +47,7 @@ const utf8 = new TextEncoder();
 function checkId(id: number, position?: number): void {
   if (!Number.isInteger(id) || id < 0 || id >= VOCAB_SIZE) {
     const at = position === undefined ? '' : ` at position ${position}`;
-    throw new Error(`scratchgpt: token id ${id}${at} is out of range for vocabulary size ${VOCAB_SIZE}`);
+    throw new ScratchGPTError('format', `scratchgpt: token id ${id}${at} is out of range for vocabulary size ${VOCAB_SIZE}`);
   }
 }
 

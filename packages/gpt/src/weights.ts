@@ -29,7 +29,7 @@ import { readDeclared, type BookGPTConfig, type GPT2WeightsOptions, type HFGPT2C
 import { convertBook, convertHF, type Weight } from './gpt2-layouts';
 import { TensorTable, weightsError as fail } from './gpt2-tensors';
 import { GPTModel } from './model';
-import { parseSafetensors, type DecodedTensor } from './safetensors';
+import { parseSafetensors, type DecodedTensor, type SafetensorsFile } from './safetensors';
 
 export type { BookGPTConfig, GPT2WeightsOptions, HFGPT2Config } from './gpt2-config';
 export type { Weight } from './gpt2-layouts';
@@ -118,11 +118,41 @@ async function sourceConfig(io: PlatformIO, source: WeightsSource, options: Load
   return text === null ? undefined : parseJsonFrom(`the config '${path}'`, text);
 }
 
+/**
+ * Refuses the library's other safetensors files — a fine-tuned classifier, a training checkpoint, LoRA
+ * adapters — saying what the file is and what reads it, instead of failing later on a missing config
+ * or head count.
+ */
+function refuseOtherFiles(file: SafetensorsFile, where: string): void {
+  const format = file.metadata.format;
+  if (format === 'scratchgpt-classifier-v1') {
+    let labels = file.metadata.labels ?? '?';
+    try {
+      labels = (JSON.parse(labels) as string[]).join(', ');
+    } catch {
+      // shown as stored
+    }
+    throw fail(
+      `${where} is a text classifier saved by scratchgpt (labels [${labels}], pooling ${file.metadata.pooling ?? '?'}), not GPT-2 weights: ` +
+        "read it with loadClassifier() from @scratchgpt/finetune; GPT-2 weights are a Hugging Face model.safetensors or a state dict of the book's GPTModel",
+    );
+  }
+  if (format === 'scratchgpt-checkpoint-v1') {
+    throw fail(`${where} is a training checkpoint saved by scratchgpt (saveCheckpoint, \`scratchgpt pretrain --out\`), not GPT-2 weights: read it with loadCheckpoint() (its model is inside), or write GPT-2 weights from that model with saveGPT2()`);
+  }
+  const names = [...file.tensors.keys()];
+  if (names.some((n) => /lora_[AB]\b|\.lora\.(A|B)$/.test(n)) && !names.some((n) => /(^|\.)(wte|tok_emb)\.weight$/.test(n))) {
+    throw fail(`${where} holds LoRA adapters only (tensors such as '${names.find((n) => /lora/.test(n))}'), not a model: load the base model's GPT-2 weights, then the adapters (loadLoRAAdapters)`);
+  }
+}
+
 /** @internal {@link loadGPT2} over a platform's files and cache. */
 export async function loadGPT2With(io: PlatformIO, source: WeightsSource, options: LoadGPT2Options = {}): Promise<GPTModel> {
   const bytes = await sourceBytes(io, source, options);
+  const file = parseSafetensors(bytes);
+  refuseOtherFiles(file, source instanceof Uint8Array ? 'the file' : `'${source.toString()}'`);
   const config = await sourceConfig(io, source, options);
-  const { config: modelConfig, weights } = convertGPT2Weights(parseSafetensors(bytes).tensors, { ...options, config });
+  const { config: modelConfig, weights } = convertGPT2Weights(file.tensors, { ...options, config });
   const model = new GPTModel(modelConfig);
   try {
     loadWeightsInto(model, weights);

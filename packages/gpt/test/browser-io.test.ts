@@ -59,6 +59,9 @@ beforeAll(async () => {
     platform: 'browser',
     format: 'esm',
     write: false,
+    // The platform files' errors are @scratchgpt/core's ScratchGPTError: core's sources come along (its
+    // WGSL inlined as text, as the library's own build does; tree-shaking keeps only what is used).
+    loader: { '.wgsl': 'text' },
     logLevel: 'silent',
   });
   appJs = built.outputFiles[0].text;

@@ -265,3 +265,42 @@ describe('exportGPT2: any GPTModel in the Hugging Face GPT-2 layout', () => {
   });
 });
 
+
+describe('loadGPT2 untieHead (issue 18 #11: the book loads the head as its own copy of wte)', () => {
+  for (const [layout, tensors] of [
+    ['Hugging Face', () => goldenAsHF()],
+    ["the book's (no out_head)", () => goldenBookTensors({ outHead: false })],
+  ] as const) {
+    it(`${layout} layout with a tied head: a separate out_head equal to wte, the same logits`, async () => {
+      const bytes = bytesOf(tensors());
+      const tied = await loadGPT2(bytes, { nHeads: 4 });
+      const untied = await loadGPT2(bytes, { nHeads: 4, untieHead: true });
+      expect(tied.config.tieWeights).toBe(true);
+      expect(untied.config.tieWeights).toBe(false);
+      expect(untied.out_head).not.toBeNull();
+      expect(untied.out_head!.weight).not.toBe(untied.tok_emb.weight);
+      expect(await untied.out_head!.weight.toArray()).toEqual(await untied.tok_emb.weight.toArray());
+      const [V, C] = untied.tok_emb.weight.shape;
+      expect(untied.numParameters()).toBe(tied.numParameters() + V * C);
+      expect(await logitsOf(untied)).toEqual(await logitsOf(tied));
+      tied.dispose();
+      untied.dispose();
+    });
+  }
+
+  it('a file with its own head keeps it (untieHead changes nothing)', async () => {
+    const bytes = bytesOf(goldenAsHF({ lmHead: true }));
+    const model = await loadGPT2(bytes, { nHeads: 4, untieHead: true });
+    expect(await model.out_head!.weight.toArray()).toEqual(tensorOf('out_head.weight').data);
+    model.dispose();
+  });
+});
+
+describe("loadGPT2 recognises the library's other files (issue 18 #8)", () => {
+  it('a training checkpoint and a LoRA adapter file get an error saying what they are', async () => {
+    const checkpoint = serializeSafetensors(goldenBookTensors(), { format: 'scratchgpt-checkpoint-v1' });
+    await expect(loadGPT2(checkpoint)).rejects.toThrow(/the file is a training checkpoint saved by scratchgpt .*: read it with loadCheckpoint\(\)/);
+    const adapters = serializeSafetensors(new Map([['base_model.model.trf_blocks.0.att.W_query.lora_A.weight', { dtype: 'F32', shape: [2, 4], data: new Float32Array(8) }]]) as Map<string, TensorToWrite>, { format: 'pt' });
+    await expect(loadGPT2(adapters)).rejects.toThrow(/holds LoRA adapters only \(tensors such as 'base_model.model.trf_blocks.0.att.W_query.lora_A.weight'\), not a model/);
+  });
+});

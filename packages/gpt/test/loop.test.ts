@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { init, manualSeed, memory, mulScalar, seededRandom, sync, type Tensor } from '@scratchgpt/core/node';
+import { add, AdamW, init, manualSeed, memory, mulScalar, seededRandom, sqrt, sub, sum, sync, type Tensor } from '@scratchgpt/core/node';
 import {
   batchLoss,
   createDataLoader,
@@ -60,6 +60,26 @@ function poisonedLoss(poisoned: number): (m: GPTModel, b: TokenBatch) => Tensor 
     loss.dispose();
     return nan;
   };
+}
+
+/**
+ * batchLoss, with a finite loss but NaN gradients on the `poisoned`-th training batch: + 0·Σ√(w − w),
+ * whose forward is 0 and whose backward is 0·∞.
+ */
+function nanGradientLoss(poisoned: number): (m: GPTModel, b: TokenBatch) => Tensor {
+  let calls = 0;
+  return (m, b) => {
+    const loss = batchLoss(m, b);
+    if (!m.training || ++calls !== poisoned) return loss;
+    const w = m.final_norm.weight;
+    return add(loss, mulScalar(sum(sqrt(sub(w, w))), 0));
+  };
+}
+
+/** Every parameter, and (given an AdamW) its moments, bitwise. */
+async function stateBits(model: GPTModel, opt?: AdamW): Promise<Uint32Array[]> {
+  const moments = opt ? [...opt.stateDict().tensors.values()] : [];
+  return Promise.all([...model.parameters(), ...moments].map(async (t) => new Uint32Array((await t.toArray()).buffer)));
 }
 
 describe('evaluation schedule (issue 10 #17)', () => {
@@ -233,6 +253,52 @@ describe('non-finite guard (issue 10 #2)', () => {
     await expect(run).rejects.toThrow(/the gradient norm is NaN at step 3 \(epoch 1\)/);
     expect(checkpoints).toEqual([1, 2]);
     model.dispose();
+  });
+
+  for (const [label, extra] of [
+    ['fused AdamW, no clipping', { fused: true }],
+    ['fused AdamW, clipping', { fused: true, maxGradNorm: 1 }],
+    ['an unfused AdamW (read before every step)', { fused: false }],
+  ] as const) {
+    it(`a NaN gradient leaves the weights and the optimizer as they were before that step (issue 18 #2: ${label})`, async () => {
+      const data = loader(8); // 4 batches: step 2 goes bad; steps 3 and 4 must not apply either
+      const guarded = tinyModel();
+      const reference = tinyModel();
+      const make = (m: GPTModel) => new AdamW(m.namedParameters(), { lr: 1e-3, weightDecay: 0.1, fused: extra.fused });
+      const [optG, optR] = [make(guarded), make(reference)];
+      const maxGradNorm = 'maxGradNorm' in extra ? extra.maxGradNorm : undefined;
+      const what = maxGradNorm ? 'the gradient norm is NaN' : 'a gradient is not finite \\(Inf or NaN\\)';
+      await expect(trainLoop(guarded, data, data, { loss: poisonedLoss(2), optimizer: optG, lr: 1e-3, maxGradNorm, evalFreq: 10, evalIter: 1 })).rejects.toThrow(
+        new RegExp(`training diverged: ${what} at step 2 \\(epoch 1\\); the weights and optimizer state are those from before it`),
+      );
+      const r = await trainLoop(reference, [[...data][0]], data, { loss: batchLoss, optimizer: optR, lr: 1e-3, maxGradNorm, evalFreq: Infinity });
+      expect(optG.steps).toEqual(optR.steps);
+      expect(optG.lr).toBe(optR.lr);
+      expect(await stateBits(guarded, optG)).toEqual(await stateBits(reference, optR));
+      expect(gradsLeft(guarded)).toEqual([]);
+      // and without a given optimizer, the model's weights are those after step 1
+      const own = tinyModel();
+      await expect(trainLoop(own, data, data, { loss: poisonedLoss(2), lr: 1e-3, maxGradNorm, evalFreq: 10, evalIter: 1 })).rejects.toThrow(/at step 2 \(epoch 1\)/);
+      expect(await stateBits(own)).toEqual(await stateBits(reference));
+      r.optimizer.dispose();
+      optG.dispose();
+      for (const m of [guarded, reference, own]) m.dispose();
+    });
+  }
+
+  it('a finite loss with NaN gradients is caught too, before any weight changes (error and skip)', async () => {
+    const data = loader(6);
+    const model = tinyModel();
+    const before = await stateBits(model);
+    await expect(trainLoop(model, data, data, { loss: nanGradientLoss(1), lr: 1e-3, evalFreq: 10, evalIter: 1 })).rejects.toThrow(/a gradient is not finite \(Inf or NaN\) at step 1/);
+    expect(await stateBits(model)).toEqual(before);
+    const skipping = tinyModel();
+    const r = await trainLoop(skipping, data, data, { loss: nanGradientLoss(2), nonFinite: 'skip', lr: 1e-3, evalFreq: 10, evalIter: 1 });
+    expect(r.skippedSteps).toEqual([2]);
+    expect((await weights(skipping)).every((w) => w.every(Number.isFinite))).toBe(true);
+    r.optimizer.dispose();
+    model.dispose();
+    skipping.dispose();
   });
 
   it("nonFinite: 'skip' drops the bad step and keeps training on finite weights", async () => {

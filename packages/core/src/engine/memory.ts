@@ -104,18 +104,21 @@ export function allocStorage(bytes: number): Storage {
 /**
  * Creates a storage buffer. WebGPU does not throw when memory runs out: the buffer is invalid and an
  * error scope says so asynchronously. The scope is popped without waiting (no round trip per
- * allocation); a failure is reported at the next readback or `sync()`, naming the size and what was
- * live, ahead of the validation errors that every use of the invalid buffer causes.
+ * allocation); a failure is reported by the first GPU operation recorded after WebGPU said so (or the
+ * next readback or `sync()`), naming the size, the caller that allocated and what was live, ahead of
+ * the validation errors that every use of the invalid buffer causes.
  */
 function createStorageBuffer(device: GPUDevice, size: number): GPUBuffer {
   const before = memory();
+  // Where the allocation was asked for (new buffers only: pooled ones are reused without this cost).
+  const site = new Error().stack;
   device.pushErrorScope('out-of-memory');
   const buffer = device.createBuffer({ size, usage: STORAGE_USAGE });
   device.popErrorScope().then(
     (error) => {
       if (!error) return;
       failed.add(buffer);
-      reportOutOfMemory(device, outOfMemoryMessage(size, before, error.message));
+      reportOutOfMemory(device, outOfMemoryMessage(size, before, error.message, allocationSite(site)));
     },
     () => undefined, // the device was lost: reported as such
   );
@@ -128,9 +131,21 @@ function formatBytes(bytes: number): string {
   return `${bytes} bytes`;
 }
 
-function outOfMemoryMessage(size: number, live: MemoryInfo, cause: string): string {
+/**
+ * The caller that asked for the buffer: the first frames of `stack` outside the engine's own files (the
+ * op, module or optimizer that allocated, and what called it), or '' when the stack says nothing.
+ */
+function allocationSite(stack: string | undefined): string {
+  const frames = (stack ?? '').split('\n').slice(1).map((l) => l.trim().replace(/^at /, ''));
+  // By function name, so that it also works in bundles (one file for everything).
+  const outside = frames.filter((f) => !/^(createStorageBuffer|allocStorage|new Storage|new Tensor|(Function|Tensor)\.empty|Tensor\.\w+Storage)\b/.test(f));
+  return outside.slice(0, 3).join(' ← ');
+}
+
+function outOfMemoryMessage(size: number, live: MemoryInfo, cause: string, site: string): string {
   return (
-    `scratchgpt: GPU out of memory: allocating a buffer of ${formatBytes(size)} (${size} bytes) failed; ` +
+    `scratchgpt: GPU out of memory: allocating a buffer of ${formatBytes(size)} (${size} bytes) failed` +
+    `${site ? ` (allocated by ${site})` : ''}; ` +
     `live when it was requested: ${live.liveTensors} tensors in ${live.liveBuffers} buffers (${formatBytes(live.liveBytes)}), ` +
     `plus ${live.pooledBuffers} pooled free buffers (${formatBytes(live.pooledBytes)}). ` +
     'Free what is not needed (dispose(), scope(), trimPool()) or use a smaller batch, context or model. ' +

@@ -79,6 +79,12 @@ function current(): Recording {
     if (outOfMemory && outOfMemory.device !== device) outOfMemory = null;
     errorsDevice = device;
   }
+  if (outOfMemory !== null && outOfMemory.device === device) {
+    // A buffer creation failed and WebGPU has said so by now: stop at this GPU operation, the first one
+    // after the news, rather than at the next readback. What was recorded uses the invalid buffer: dropped.
+    recording = null;
+    throwPendingError();
+  }
   if (!recording) {
     watchErrors(device);
     recording = { device, encoder: device.createCommandEncoder(), pass: null, dispatches: 0 };

@@ -272,6 +272,35 @@ export abstract class Module<In extends unknown[] = [Tensor], Out = Tensor> {
   }
 }
 
+/**
+ * Runs `fn` with `module` and every submodule in eval mode (dropout off), then gives each one back its
+ * own mode, whatever `fn` does. `fn` must be synchronous: a module's mode is shared by every caller,
+ * so holding eval mode across an `await` would let a training step that runs meanwhile lose its
+ * dropout, and two overlapping evaluations would leave the model in eval mode. Record the forward
+ * passes inside, await their readbacks outside (GPU work is recorded at once, so the results are those
+ * of eval mode).
+ * @example
+ * ```ts
+ * const logits = inEvalMode(model, () => noGrad(() => model.forward(ids)));
+ * const values = await logits.toArray(); // the model is back in its own mode here
+ * ```
+ */
+export function inEvalMode<T>(module: AnyModule, fn: () => T): T {
+  const modes = module.namedModules().map(([, m]) => [m, m.training] as const);
+  for (const [m] of modes) m.training = false;
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    for (const [m, training] of modes) m.training = training;
+  }
+  if (result instanceof Promise) {
+    result.catch(() => undefined);
+    throw new ScratchGPTError('state', 'scratchgpt: inEvalMode(module, fn) needs a synchronous fn (the mode is not held across awaits); record the work inside, await its results outside');
+  }
+  return result;
+}
+
 /** Any module, whatever its forward signature (for containers and traversal). */
 // Method parameters are bivariant, so every Module<In, Out> is assignable to this.
 export type AnyModule = Module<never[], unknown>;

@@ -11,7 +11,8 @@ import { keep } from '../engine/scope';
 import type { Tensor } from '../engine/tensor';
 import { cannotPack, ParameterArenas, type ArenaChunk } from './arena';
 import { adamwFlatKernel, adamwKernel } from './kernel';
-import { checkHyper, checkStateShape, copyState, gradOf, Optimizer, type OptimizerState, type ParamList } from './optimizer';
+import { checkHyper, checkStateShape, copyState, gradOf, Optimizer, type OptimizerCounters, type OptimizerState, type ParamList } from './optimizer';
+import type { StepGuard } from './step-guard';
 
 /** One chunk of one parameter in a step: its size, bias corrections and bindings (param, grad, m, v). */
 interface Slot {
@@ -89,9 +90,18 @@ export class AdamW extends Optimizer {
     return this.arenas !== null;
   }
 
-  step(): void {
+  /**
+   * A fused AdamW can skip on a {@link StepGuard}'s flag (its one kernel per flat buffer takes it); the
+   * unfused kernel binds eight buffers already, the most WebGPU guarantees, so it cannot.
+   */
+  override get skipsOnGuard(): boolean {
+    return this.arenas !== null;
+  }
+
+  step(guard?: StepGuard): void {
+    this.checkGuard(guard);
     if (this.arenas) {
-      this.fusedStep(this.arenas);
+      this.fusedStep(this.arenas, guard);
       return;
     }
     const [beta1, beta2] = this.betas;
@@ -128,7 +138,7 @@ export class AdamW extends Optimizer {
   }
 
   /** One dispatch per binding-sized chunk of the flat buffers, listing the parameters that have a gradient. */
-  private fusedStep(arenas: ParameterArenas): void {
+  private fusedStep(arenas: ParameterArenas, guard: StepGuard | undefined): void {
     const [beta1, beta2] = this.betas;
     const active = this.params.map((p, k) => {
       const g = gradOf(this.names[k], p);
@@ -145,6 +155,7 @@ export class AdamW extends Optimizer {
       const n = spans[spans.length - 1].start + spans[spans.length - 1].count;
       const at = (x: Tensor) => range(x, chunk.start, n);
       launch(adamwFlatKernel, 'step', {
+        constants: { GUARDED: guard !== undefined },
         params: {
           n,
           spans: spans.length,
@@ -157,10 +168,20 @@ export class AdamW extends Optimizer {
           bounds: spans.flatMap((s) => [s.start, s.count]),
           scales: spans.flatMap((s) => [s.stepSize, s.bc2Sqrt]),
         },
-        bind: { param: at(chunk.arena.param), grad: at(chunk.arena.grad), m: at(chunk.arena.m), v: at(chunk.arena.v) },
+        bind: { param: at(chunk.arena.param), grad: at(chunk.arena.grad), m: at(chunk.arena.m), v: at(chunk.arena.v), skip: guard?.flag ?? null },
         items: n,
       });
     }
+  }
+
+  /** The learning rate and every parameter's step count. */
+  override saveCounters(): OptimizerCounters {
+    return { ...super.saveCounters(), steps: [...this.steps] };
+  }
+
+  override restoreCounters(saved: OptimizerCounters): void {
+    super.restoreCounters(saved);
+    (saved.steps as number[]).forEach((s, k) => (this.steps[k] = s));
   }
 
   /**

@@ -2,6 +2,7 @@
 import { ScratchGPTError } from '../engine/errors';
 import { recordCopy } from '../engine/queue';
 import { sameShape, type Tensor } from '../engine/tensor';
+import type { StepGuard } from './step-guard';
 
 /** Parameters as tensors, or `[name, tensor]` pairs (e.g. `model.namedParameters()`); names key the state dict. */
 export type ParamList = Iterable<Tensor> | Iterable<readonly [string, Tensor]>;
@@ -25,6 +26,12 @@ export function normalizeParams(params: ParamList): { names: string[]; tensors: 
   }
   if (new Set(tensors).size !== tensors.length) throw new ScratchGPTError('value', 'scratchgpt: the same parameter appears twice in the optimizer list');
   return { names, tensors };
+}
+
+/** Host-side counters of an optimizer (see {@link Optimizer.saveCounters}). */
+export interface OptimizerCounters {
+  lr: number;
+  [key: string]: unknown;
 }
 
 /** Saved optimizer state: tensors by name plus JSON-serialisable metadata. */
@@ -66,8 +73,38 @@ export abstract class Optimizer {
     return this;
   }
 
-  /** Applies one update to every parameter that has a gradient (recorded on the GPU, no readback). */
-  abstract step(): void;
+  /**
+   * Applies one update to every parameter that has a gradient (recorded on the GPU, no readback).
+   * With a `guard` (only where {@link skipsOnGuard}), the update reads the guard's flag on the GPU and
+   * changes nothing while it is set; host-side counters (step counts, lr) still advance, so a caller
+   * that finds the step bad puts them back with {@link restoreCounters}.
+   */
+  abstract step(guard?: StepGuard): void;
+
+  /** Whether `step(guard)` can skip its update on the GPU when a {@link StepGuard}'s flag is set (default false). */
+  get skipsOnGuard(): boolean {
+    return false;
+  }
+
+  /**
+   * The host-side state that `step()` advances (the learning rate here; step counts in subclasses),
+   * for {@link restoreCounters} after a step that a guard skipped on the GPU.
+   */
+  saveCounters(): OptimizerCounters {
+    return { lr: this.lr };
+  }
+
+  /** Puts back what {@link saveCounters} returned (the GPU state is the guard's business). */
+  restoreCounters(saved: OptimizerCounters): void {
+    this.lr = saved.lr;
+  }
+
+  /** @internal Throws unless a guard given to `step` can be honoured. */
+  protected checkGuard(guard: StepGuard | undefined): void {
+    if (guard && !this.skipsOnGuard) {
+      throw new ScratchGPTError('state', `scratchgpt: this ${this.constructor.name} cannot skip its update on a StepGuard's flag (skipsOnGuard is false): read the guard before stepping`);
+    }
+  }
 
   /** Disposes every parameter's `.grad`. */
   zeroGrad(): void {

@@ -5,7 +5,8 @@ import { chunks, launch, range } from '../engine/kernel';
 import { keep } from '../engine/scope';
 import type { Tensor } from '../engine/tensor';
 import { optimKernel } from './kernel';
-import { checkHyper, checkStateShape, copyState, gradOf, Optimizer, type OptimizerState, type ParamList } from './optimizer';
+import { checkHyper, checkStateShape, copyState, gradOf, Optimizer, type OptimizerCounters, type OptimizerState, type ParamList } from './optimizer';
+import type { StepGuard } from './step-guard';
 
 export interface SGDOptions {
   lr: number;
@@ -50,7 +51,12 @@ export class SGD extends Optimizer {
     this.started = this.params.map(() => false);
   }
 
-  step(): void {
+  /** Every SGD update can skip on a {@link StepGuard}'s flag. */
+  override get skipsOnGuard(): boolean {
+    return true;
+  }
+
+  step(guard?: StepGuard): void {
     this.params.forEach((p, k) => {
       const g = gradOf(this.names[k], p);
       if (!g) return;
@@ -58,6 +64,7 @@ export class SGD extends Optimizer {
       for (const { start, count } of chunks(p.size)) {
         if (count === 0) continue;
         launch(optimKernel, 'sgd', {
+          constants: { GUARDED: guard !== undefined },
           params: {
             n: count,
             lr: this.lr,
@@ -67,12 +74,22 @@ export class SGD extends Optimizer {
             nesterov: this.nesterov,
             first: !this.started[k],
           },
-          bind: { param: range(p, start, count), grad: range(g, start, count), m: buf ? range(buf, start, count) : null },
+          bind: { param: range(p, start, count), grad: range(g, start, count), m: buf ? range(buf, start, count) : null, skip: guard?.flag ?? null },
           items: count,
         });
       }
       this.started[k] = buf !== null;
     });
+  }
+
+  /** The learning rate and which momentum buffers have started. */
+  override saveCounters(): OptimizerCounters {
+    return { ...super.saveCounters(), started: [...this.started] };
+  }
+
+  override restoreCounters(saved: OptimizerCounters): void {
+    super.restoreCounters(saved);
+    (saved.started as boolean[]).forEach((s, k) => (this.started[k] = s));
   }
 
   /** `<name>.momentum_buffer` for every parameter that has one (the optimizer's own tensors), plus hyperparameters. */

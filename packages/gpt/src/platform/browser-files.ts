@@ -4,6 +4,7 @@
  * `b` of directory `a`. Writes go through `createWritable()`, which stages the data and swaps it in on
  * `close()`: a failed or interrupted write leaves the previous file intact, like Node's atomic rename.
  */
+import { ScratchGPTError } from '@scratchgpt/core';
 
 /** What to do instead, for errors where OPFS is unavailable. */
 const INSTEAD =
@@ -11,12 +12,12 @@ const INSTEAD =
   'loadGPT2(bytes or URL) for weights; keep the bytes in IndexedDB or offer them as a download (URL.createObjectURL(new Blob([bytes])))';
 
 function noFileSystem(what: string, why: string): Error {
-  return new Error(`scratchgpt: ${what} needs a file system; in browsers it uses the origin-private file system (OPFS), but ${why}. Instead, ${INSTEAD}`);
+  return new ScratchGPTError('value', `scratchgpt: ${what} needs a file system; in browsers it uses the origin-private file system (OPFS), but ${why}. Instead, ${INSTEAD}`);
 }
 
 function parts(path: string): string[] {
   const out = path.split('/').filter((p) => p !== '' && p !== '.');
-  if (out.length === 0 || out.includes('..')) throw new Error(`scratchgpt: invalid OPFS path '${path}' (use names separated by '/', without '..')`);
+  if (out.length === 0 || out.includes('..')) throw new ScratchGPTError('value', `scratchgpt: invalid OPFS path '${path}' (use names separated by '/', without '..')`);
   return out;
 }
 
@@ -38,7 +39,7 @@ async function fileHandle(path: string, create: boolean, what: string): Promise<
     return await dir.getFileHandle(names[names.length - 1], { create });
   } catch (err) {
     if ((err as { name?: string }).name === 'NotFoundError') return null;
-    throw new Error(`scratchgpt: OPFS path '${path}': ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new ScratchGPTError('value', `scratchgpt: OPFS path '${path}': ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }
 
@@ -47,7 +48,7 @@ async function fileHandle(path: string, create: boolean, what: string): Promise<
  */
 export async function readFileBytes(path: string): Promise<Uint8Array> {
   const handle = await fileHandle(path, false, `readFileBytes('${path}')`);
-  if (!handle) throw new Error(`scratchgpt: no file '${path}' in this origin's private file system (OPFS)`);
+  if (!handle) throw new ScratchGPTError('value', `scratchgpt: no file '${path}' in this origin's private file system (OPFS)`);
   return new Uint8Array(await (await handle.getFile()).arrayBuffer());
 }
 
