@@ -59,9 +59,9 @@ export async function benchGuard({ quick = false }: { quick?: boolean } = {}): P
   console.log(`\n# Non-finite guard cost (${gpu.adapterName}, ${gpu.backend})\n`);
   const rows: string[][] = [];
   const configs: [string, GPTConfig, number, number, number][] = [
-    ['GPT 29M (C=512, L=4)', gptConfig('gpt2-small', { embDim: 512, nLayers: 4, nHeads: 8, contextLength: 128, dropRate: 0 }), 4, 128, quick ? 3 : 5],
+    ['GPT 29M (C=256, L=4)', gptConfig('gpt2-small', { embDim: 256, nLayers: 4, nHeads: 4, contextLength: 128, dropRate: 0 }), 4, 128, quick ? 3 : 7],
   ];
-  if (!quick) configs.push(['GPT-2 124M config', gptConfig('gpt2-small', { dropRate: 0 }), 1, 64, 3]);
+  if (!quick) configs.push(['GPT-2 124M config', gptConfig('gpt2-small', { dropRate: 0 }), 1, 64, 5]);
   for (const [name, config, B, T, reps] of configs) {
     const t = await stepTimes(config, B, T, reps);
     const pct = (a: number, b: number) => `${(100 * (b / a - 1)).toFixed(1)} %`;

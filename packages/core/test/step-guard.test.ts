@@ -51,17 +51,24 @@ describe('StepGuard', () => {
     const clean = fromArray(randomData(1000, 1, -1e30, 1e30), [1000]);
     guard.check([clean], 1);
     expect(await guard.read()).toBeNull();
-    for (const bad of [NaN, Infinity, -Infinity]) {
-      const data = randomData(777, 2, -1, 1);
-      data[776] = bad; // the last element of an odd size
-      const t = fromArray(data, [777]);
-      guard.check([clean, t], 9);
-      guard.check([t], 4); // an earlier step checked later: the smaller step wins
-      guard.check([t], 12);
-      expect(await guard.read(), String(bad)).toBe(4);
-      expect(await guard.read()).toBeNull();
-      t.dispose();
+    // Odd sizes: 777 = 194 quads + 1 trailing element; 3 elements: trailing ones only.
+    for (const [size, at] of [[777, 776], [777, 0], [777, 389], [3, 2], [1, 0]]) {
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        const data = randomData(size, 2, -1, 1);
+        data[at] = bad;
+        const t = fromArray(data, [size]);
+        guard.check([clean, t], 9);
+        guard.check([t], 4); // an earlier step checked later: the smaller step wins
+        guard.check([t], 12);
+        expect(await guard.read(), `${bad} at ${at} of ${size}`).toBe(4);
+        expect(await guard.read()).toBeNull();
+        t.dispose();
+      }
     }
+    const tiny = fromArray([1e30, -2], [2]);
+    guard.check([tiny], 3);
+    expect(await guard.read()).toBeNull();
+    tiny.dispose();
     expect(() => guard.check([clean], 0)).toThrow('StepGuard step must be an integer in [1, 4294967294], got 0');
     const ints = fromArray([1, 2], [2], { dtype: 'i32' });
     expect(() => guard.check([ints], 1)).toThrow('StepGuard checks f32 values, got a i32 tensor of shape [2]');

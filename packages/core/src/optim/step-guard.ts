@@ -62,7 +62,9 @@ export class StepGuard {
       if (t.dtype !== 'f32') throw new ScratchGPTError('dtype', `scratchgpt: StepGuard checks f32 values, got a ${t.dtype} tensor of shape [${t.shape.join(', ')}]`);
       for (const { start, count } of chunks(t.size)) {
         if (count === 0) continue;
-        launch(kernel, 'check', { params: { n: count, mark: (0xffffffff - step) >>> 0 }, bind: { values: range(t, start, count), flag: this.flag }, items: count });
+        const values = range(t, start, count);
+        const items = Math.floor(count / 4) + (count % 4);
+        launch(kernel, 'check', { params: { n: count, mark: (0xffffffff - step) >>> 0 }, bind: { values, quads: count >= 4 ? values : null, flag: this.flag }, items });
       }
     }
   }
