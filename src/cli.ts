@@ -1,14 +1,19 @@
 /**
  * The `scratchgpt` command-line tool.
- *   scratchgpt finetune spam [options]  fine-tune a spam classifier (the book's chapter 6)
+ *   scratchgpt finetune classify --data FILE [options]  fine-tune a classifier on a labelled file
+ *   scratchgpt finetune spam [options]  fine-tune a spam classifier (the book's chapter 6, a preset of classify)
  *   scratchgpt finetune instruct [options]  instruction fine-tuning (the book's chapter 7)
+ *   scratchgpt classify --model FILE [TEXT ...]  label texts with a saved classifier
+ *   scratchgpt generate --model FILE_OR_DIR [PROMPT]  text from a checkpoint, an instruct-model/ or GPT-2 weights
  *   scratchgpt judge FILE [options]  score model responses with a judge LLM (Ollama / OpenAI-compatible)
  *   scratchgpt pretrain [options]   pretrain a small GPT on the-verdict.txt (or --text FILE)
  *   scratchgpt demo [options]       adapter in use + a matmul checked against a CPU reference
  */
 import { parseArgs } from 'node:util';
+import { runClassify } from './classify';
 import { runDemo } from './demo';
 import { runFinetune } from './finetune';
+import { runGenerate } from './generate';
 import { runInstruct } from './instruct';
 import { runJudge } from './judge';
 import { parseLoRAOption } from './lora-option';
@@ -17,8 +22,20 @@ import { runPretrain } from './pretrain';
 const USAGE = `usage: scratchgpt <command> [options]
 
 commands:
-  finetune spam  fine-tune a spam classifier on the SMS Spam Collection (the book's split 1045/149/300),
-            print accuracies, the test confusion matrix and the book's two sample verdicts
+  finetune classify --data FILE  fine-tune a classifier on your labelled texts (two classes or more): prints the
+            per-class counts, losses, per-epoch accuracies, the final table beside the majority-class baseline,
+            the test confusion matrix and per-class/macro precision, recall and F1; writes the classifier and plots
+            --data FILE     CSV or TSV with a header, a JSON array of objects, or JSON Lines (UTF-8)
+            --delimiter D   CSV field separator (default: from the extension; 'tab' for a tab)
+            --text-column C --label-column C   (default: text|sentence|message|content, label|class|category|target)
+            --labels a,b,c  the classes and their order (a row with another label is an error); default: found, sorted
+            --split T,V     stratified train/validation fractions, the rest tests (default 0.7,0.1; seeded)
+            --val FILE      --test FILE   validation / test rows from their own files instead
+            --balance B     none (default) | undersample (every class to the smallest)
+            the recipe options of finetune spam below (--weights, --trainable, --pooling, --lora, --epochs, ...);
+            --out default classifier.safetensors, --plot default classifier-
+  finetune spam  the same on the SMS Spam Collection (the book's balanced split 1045/149/300, its recipe with
+            --weights), plus the verdicts for the book's two sample texts
             --weights P     GPT-2 safetensors file or URL: the book's recipe (last block + final norm + head,
                             last-token pooling, 5 epochs, batch 8, lr 5e-5); default: a small built-in GPT
                             trained end to end (mean pooling, 3 epochs, batch 16, lr 3e-3; a few minutes on CPU)
@@ -29,7 +46,7 @@ commands:
             --out FILE      classifier file (default spam-classifier.safetensors)
             --plot P        SVG plots: a directory, or a file-name prefix (default spam- → spam-loss.svg, spam-accuracy.svg)
             --limit N       use at most N texts of each split (quick runs)
-            --data FILE     another SMS Spam Collection TSV (label<TAB>text)
+            --data FILE     another SMS Spam Collection TSV (label<TAB>text, UTF-8)
             --lora R,A      train LoRA adapters only (rank R, alpha A; the book: 16,16), merged into the saved classifier
             --pretrain      built-in model: pretrain it first as a language model on the SMS texts outside the
                             val/test splits (labels unused; 2 epochs, ~30 s on CPU); default with --lora only
@@ -51,6 +68,16 @@ commands:
             --out DIR       model.safetensors + config.json (+ vocabulary.json, lora-adapters.safetensors),
                             instruction-data-with-response.json, loss.svg (default instruct-model)
             --plot FILE     the SVG loss plot (default DIR/loss.svg)
+  classify --model FILE [TEXT ...]  label texts with a classifier saved by finetune classify/spam: each text's
+            label and every class's probability; texts from the arguments, --input, or stdin (one per line)
+            --input FILE    CSV/TSV/JSON/JSONL of texts (--text-column C; default text|sentence|message|content)
+            --output FILE   write predictions.csv (text, label, p_<class>...) or predictions.jsonl
+            --batch-size N  texts per forward pass (default 32)
+  generate --model FILE_OR_DIR [PROMPT]  stream text from a pretrain --out checkpoint, an instruct-model/
+            directory (with --instruction/--input: its prompt format, stopping at its end token) or GPT-2
+            weights (a safetensors file or URL)
+            --instruction T --input T   an instruction (and input) formatted as in training (--format alpaca|phi3)
+            --max-new-tokens N (default 50)   --temperature X (default 0: greedy)   --top-k N   --top-p P   --seed N
   judge FILE  score the responses in FILE (instruction-data-with-response.json) with the book's judge prompt;
             prints the average score and the replies that did not parse
             --url U         server (default http://localhost:11434 for ollama, https://api.openai.com for openai)
@@ -95,6 +122,14 @@ const OPTIONS = {
   'max-length': { type: 'string' },
   limit: { type: 'string' },
   data: { type: 'string' },
+  delimiter: { type: 'string' },
+  'text-column': { type: 'string' },
+  'label-column': { type: 'string' },
+  labels: { type: 'string' },
+  split: { type: 'string' },
+  val: { type: 'string' },
+  test: { type: 'string' },
+  balance: { type: 'string' },
   lora: { type: 'string' },
   pretrain: { type: 'boolean' },
   'no-pretrain': { type: 'boolean' },
@@ -102,6 +137,12 @@ const OPTIONS = {
   'mask-instruction': { type: 'boolean' },
   'max-new-tokens': { type: 'string' },
   url: { type: 'string' },
+  input: { type: 'string' },
+  output: { type: 'string' },
+  instruction: { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
   model: { type: 'string' },
   api: { type: 'string' },
   key: { type: 'string' },
@@ -123,7 +164,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command ? 0 : 1;
   }
-  const { values: v, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: command === 'finetune' || command === 'judge' });
+  const { values: v, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: ['finetune', 'judge', 'classify', 'generate'].includes(command) });
   if (v.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -133,9 +174,15 @@ async function main(argv: string[]): Promise<number> {
     case 'demo':
       return runDemo({ size: num(v.size, 256, 'size'), backend: v.backend });
     case 'finetune': {
-      if (positionals.length !== 1 || (positionals[0] !== 'spam' && positionals[0] !== 'instruct')) {
-        process.stderr.write(`scratchgpt: finetune needs a task: 'spam' or 'instruct' (scratchgpt finetune spam)\n`);
+      const task = positionals[0];
+      if (positionals.length !== 1 || (task !== 'spam' && task !== 'instruct' && task !== 'classify')) {
+        process.stderr.write(`scratchgpt: finetune needs a task: 'classify' (your labelled file), 'spam' or 'instruct' (scratchgpt finetune classify --data FILE)\n`);
         return 1;
+      }
+      if (task !== 'classify') {
+        for (const name of ['delimiter', 'text-column', 'label-column', 'labels', 'split', 'val', 'test', 'balance'] as const) {
+          if (v[name] !== undefined) throw new Error(`scratchgpt: --${name} is an option of finetune classify, not of finetune ${task}`);
+        }
       }
       const limit = optional(v.limit, 'limit');
       const maxLength = optional(v['max-length'], 'max-length');
@@ -145,7 +192,7 @@ async function main(argv: string[]): Promise<number> {
       for (const [name, value] of [['limit', limit], ['max-length', maxLength], ['batch-size', batchSize], ['epochs', epochs], ['max-new-tokens', maxNewTokens]] as const) {
         if (value !== undefined && !Number.isInteger(value)) throw new Error(`scratchgpt: --${name} must be a positive integer, got '${value}'`);
       }
-      if (positionals[0] === 'instruct') {
+      if (task === 'instruct') {
         const shape = { embDim: optional(v.emb, 'emb'), layers: optional(v.layers, 'layers'), heads: optional(v.heads, 'heads') };
         return runInstruct({
           weights: v.weights,
@@ -167,6 +214,7 @@ async function main(argv: string[]): Promise<number> {
         });
       }
       return runFinetune({
+        task,
         lora: parseLoRAOption(v.lora),
         pretrain: v['no-pretrain'] ? false : v.pretrain,
         weights: v.weights,
@@ -176,11 +224,60 @@ async function main(argv: string[]): Promise<number> {
         batchSize,
         lr: optional(v.lr, 'lr'),
         seed: num(v.seed, 123, 'seed'),
-        out: v.out ?? 'spam-classifier.safetensors',
-        plot: v.plot ?? 'spam-',
+        out: v.out ?? (task === 'spam' ? 'spam-classifier.safetensors' : 'classifier.safetensors'),
+        plot: v.plot ?? (task === 'spam' ? 'spam-' : 'classifier-'),
         limit,
         maxLength,
         data: v.data,
+        delimiter: v.delimiter === '\\t' || v.delimiter === 'tab' ? '\t' : v.delimiter,
+        textColumn: v['text-column'],
+        labelColumn: v['label-column'],
+        labels: v.labels,
+        split: v.split,
+        val: v.val,
+        test: v.test,
+        balance: v.balance,
+        backend: v.backend,
+      });
+    }
+    case 'classify': {
+      if (v.model === undefined) throw new Error('scratchgpt: classify needs --model FILE (a classifier saved by finetune classify or finetune spam)');
+      const batchSize = optional(v['batch-size'], 'batch-size');
+      if (batchSize !== undefined && !Number.isInteger(batchSize)) throw new Error(`scratchgpt: --batch-size must be a positive integer, got '${v['batch-size']}'`);
+      return runClassify({
+        model: v.model,
+        texts: positionals,
+        input: v.input,
+        textColumn: v['text-column'],
+        delimiter: v.delimiter === '\\t' || v.delimiter === 'tab' ? '\t' : v.delimiter,
+        output: v.output,
+        batchSize,
+        backend: v.backend,
+      });
+    }
+    case 'generate': {
+      if (v.model === undefined) throw new Error('scratchgpt: generate needs --model FILE_OR_DIR (a checkpoint, an instruct-model/ directory or GPT-2 weights)');
+      if (positionals.length > 1) throw new Error(`scratchgpt: generate takes one PROMPT (quote it), got ${positionals.length} arguments`);
+      const temperature = v.temperature === undefined ? 0 : Number(v.temperature);
+      if (!(temperature >= 0 && Number.isFinite(temperature))) throw new Error(`scratchgpt: --temperature must be a number ≥ 0, got '${v.temperature}'`);
+      const maxNewTokens = num(v['max-new-tokens'], 50, 'max-new-tokens');
+      const topK = optional(v['top-k'], 'top-k');
+      for (const [name, value] of [['max-new-tokens', maxNewTokens], ['top-k', topK]] as const) {
+        if (value !== undefined && !Number.isInteger(value)) throw new Error(`scratchgpt: --${name} must be a positive integer, got '${value}'`);
+      }
+      const topP = v['top-p'] === undefined ? undefined : Number(v['top-p']);
+      if (topP !== undefined && !(topP > 0 && topP <= 1)) throw new Error(`scratchgpt: --top-p must be in (0, 1], got '${v['top-p']}'`);
+      return runGenerate({
+        model: v.model,
+        prompt: positionals[0],
+        instruction: v.instruction,
+        input: v.input,
+        format: v.format,
+        maxNewTokens,
+        temperature,
+        topK,
+        topP,
+        seed: v.seed === undefined ? undefined : num(v.seed, 0, 'seed'),
         backend: v.backend,
       });
     }

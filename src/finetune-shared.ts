@@ -27,10 +27,10 @@ export async function readTextFile(path: string, what: string, hint = ''): Promi
   return decodeUtf8(bytes, `${what} at ${path}`);
 }
 
-/** Starts the device on `backend` (default: the best available), prints the adapter and seeds the generator. */
-export async function initDevice(backend: string | undefined, seed: number): Promise<void> {
+/** Starts the device on `backend` (default: the best available), prints the adapter (with `log`, default stdout) and seeds the generator. */
+export async function initDevice(backend: string | undefined, seed: number, log: (line: string) => void = console.log): Promise<void> {
   const gpu = await init({ backend: backend as Backend | undefined });
-  console.log(`adapter: ${gpu.adapterName} (${gpu.backend}, ${gpu.featureLevel})`);
+  log(`adapter: ${gpu.adapterName} (${gpu.backend}, ${gpu.featureLevel})`);
   manualSeed(seed);
 }
 

@@ -30,6 +30,7 @@ import {
 } from '@scratchgpt/finetune';
 import { initDevice, lossPlotSvg, readDataFile, recipeSettings, TrainingDisplay } from './finetune-shared';
 import { trainingStateBytes, type LoRAOption } from './lora-option';
+import type { TrainingInfo } from './generate';
 import { ProgressBar } from './progress';
 
 export interface InstructOptions {
@@ -207,6 +208,10 @@ export async function runInstruct(o: InstructOptions): Promise<number> {
   }
   await writeFile(join(o.out, RESPONSES_FILE), responsesJson(responses));
   written.push(RESPONSES_FILE);
+  // How prompts were formatted, for `scratchgpt generate --model DIR --instruction ...`.
+  const training: TrainingInfo = { format: format.name as TrainingInfo['format'], maskInstruction: o.maskInstruction };
+  await writeFile(join(o.out, 'training.json'), `${JSON.stringify(training)}\n`);
+  written.push('training.json');
   const plot = o.plot ?? join(o.out, 'loss.svg');
   await writeFile(plot, lossPlotSvg(result.tokensSeen, 'tokens seen', result));
   console.log(`\nwritten to ${o.out}: ${written.join(', ')}; loss plot: ${plot}`);

@@ -21,7 +21,8 @@ export interface CliRun {
 
 /** A bundled CLI: `run` it with arguments in a directory; `dispose` deletes the bundle. */
 export interface BundledCli {
-  run(args: string[], cwd: string): Promise<CliRun>;
+  /** Runs the CLI in `cwd`; `stdin` is written to its standard input (default: none, closed). */
+  run(args: string[], cwd: string, stdin?: string): Promise<CliRun>;
   dispose(): void;
 }
 
@@ -43,14 +44,16 @@ export async function bundleCli(): Promise<BundledCli> {
     logLevel: 'error',
   });
   return {
-    run: (args, cwd) => runNode(cli, args, cwd),
+    run: (args, cwd, stdin) => runNode(cli, args, cwd, stdin),
     dispose: () => rmSync(bundleDir, { recursive: true, force: true }),
   };
 }
 
-/** Runs `node script ...args` in `cwd` (killed after 100 s), collecting its output. */
-export function runNode(script: string, args: string[], cwd: string): Promise<CliRun> {
-  return collectOutput(spawn(process.execPath, [script, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 100_000 }));
+/** Runs `node script ...args` in `cwd` (killed after 100 s), collecting its output; `stdin` is piped in. */
+export function runNode(script: string, args: string[], cwd: string, stdin?: string): Promise<CliRun> {
+  const child = spawn(process.execPath, [script, ...args], { cwd, stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], timeout: 100_000 });
+  if (stdin !== undefined) child.stdin?.end(stdin);
+  return collectOutput(child);
 }
 
 /** Collects a spawned child's stdout and stderr (spawned with `stdio: ['ignore', 'pipe', 'pipe']`) until it closes. */

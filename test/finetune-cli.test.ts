@@ -103,7 +103,9 @@ describe('scratchgpt finetune spam', () => {
     expect(noData.stderr).toMatch(/cannot read the SMS Spam Collection at missing.tsv \(ENOENT/);
     const noTask = await cli.run(['finetune'], dir);
     expect(noTask.code).toBe(1);
-    expect(noTask.stderr).toMatch(/finetune needs a task: 'spam' or 'instruct'/);
+    expect(noTask.stderr).toMatch(/finetune needs a task: 'classify' \(your labelled file\), 'spam' or 'instruct'/);
+    const wrongTask = await cli.run(['finetune', 'spam', '--labels', 'a,b'], dir);
+    expect(wrongTask.stderr).toMatch(/--labels is an option of finetune classify, not of finetune spam/);
   });
 
   it('refuses data in another encoding, data of one class, and a classifier file given as GPT-2 weights, before training (issue 18 #8)', async () => {

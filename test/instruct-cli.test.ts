@@ -44,7 +44,7 @@ describe('scratchgpt finetune instruct', () => {
     expect(stdout).toMatch(/epoch 1 response to the first validation entry: ".*"/);
     expect(stdout).toMatch(/generated 8 test responses in [\d.]+ s \(greedy, up to 6 new tokens\)/);
     expect(stdout).toContain('Correct response:\n>> ');
-    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['config.json', 'instruction-data-with-response.json', 'loss.svg', 'model.safetensors', 'vocabulary.json']);
+    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['config.json', 'instruction-data-with-response.json', 'loss.svg', 'model.safetensors', 'training.json', 'vocabulary.json']);
     // The book's responses file: the test entries (file positions 935…) with model_response added.
     const data = JSON.parse(readFileSync(instructionData, 'utf8')) as Record<string, string>[];
     const responses = JSON.parse(readFileSync(join(dir, 'out', 'instruction-data-with-response.json'), 'utf8')) as Record<string, string>[];
@@ -77,7 +77,7 @@ describe('scratchgpt finetune instruct', () => {
     const trainable = 4 * 2 * (16 + 16) + 2 * (16 + 64) + 2 * (64 + 16) + 2 * (16 + 50257);
     expect(stdout).toContain(`${trainable.toLocaleString('en-US')} trainable; gradients + AdamW state ${(12 * trainable).toLocaleString('en-US')} bytes`);
     expect(stdout).toMatch(/AdamW state: [\d,]+ bytes .* live on the GPU \(measured\)/);
-    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['config.json', 'instruction-data-with-response.json', 'lora-adapters.safetensors', 'model.safetensors']);
+    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['config.json', 'instruction-data-with-response.json', 'lora-adapters.safetensors', 'model.safetensors', 'training.json']);
     expect(readdirSync(dir)).toContain('curve.svg');
     expect(safetensorsKeys(join(dir, 'out', 'lora-adapters.safetensors'))).toContain('base_model.model.trf_blocks.0.att.W_query.lora_A.weight');
     // merged: the plain GPT-2 layout

@@ -9,6 +9,8 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { init } from '@scratchgpt/core/node';
+import { classify, loadClassifier } from '@scratchgpt/finetune';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
@@ -27,6 +29,9 @@ const CONFIG = { limit: 64, epochs: 2, seed: 123, evalFreq: 3 };
 /** LoRA on the built-in model, one step (16 texts, batch 16) and its losses. */
 const LORA_CONFIG = { limit: 16, epochs: 1, seed: 7, evalFreq: 1, lora: { rank: 4, alpha: 8 } };
 const SCREENSHOT = join(ROOT, 'test/artifacts/spam-page.png');
+/** The user's-data path: the three-class fixture (126 / 18 / 36 after the stratified split), 2 epochs (14 steps). */
+const FILE_CONFIG = { dataFile: join(ROOT, 'test/fixtures/three-class.csv'), limit: 1000, epochs: 2, seed: 123, evalFreq: 3, maxLength: 32 };
+const FILE_SCREENSHOT = join(ROOT, 'test/artifacts/text-classifier-three-class.png');
 
 let workDir: string;
 let server: StaticServer | undefined;
@@ -187,6 +192,56 @@ describe('the spam-classifier page (examples/spam-classifier) in headless Chromi
       console.log(`LoRA ${key} after one step: chromium ${lora.losses[0][key]} vs node ${nodeLora.losses[0][key]} (relative difference ${rel.toExponential(2)})`);
       expect(rel).toBeLessThanOrEqual(1e-3);
     }
+    expect(view!.problems).toEqual([]);
+  });
+
+  it("trains on the user's three-class CSV (columns and counts shown), with the Node runner's losses; N×N results, every class's probability, download and reload (issue 19)", async () => {
+    const node = runNode({ data: FILE_CONFIG.dataFile, limit: FILE_CONFIG.limit, epochs: FILE_CONFIG.epochs, seed: FILE_CONFIG.seed, 'eval-freq': FILE_CONFIG.evalFreq, 'max-length': FILE_CONFIG.maxLength }, 'node-file');
+    node.catch(() => undefined); // awaited below
+    const run = await timed('page three-class training', () => trainInPage(view!, FILE_CONFIG, 120_000));
+    const p = view!.page;
+    expect(await p.$eval('#text-column', (s) => (s as HTMLSelectElement).value)).toBe('message');
+    expect(await p.$eval('#label-column', (s) => (s as HTMLSelectElement).value)).toBe('category');
+    const counts = await p.$$eval('#class-counts tr', (rows) => rows.map((r) => Array.from(r.children, (c) => c.textContent)));
+    expect(counts).toEqual([['class', 'train', 'validation', 'test'], ['ham', '42', '6', '12'], ['instruction', '42', '6', '12'], ['spam', '42', '6', '12']]);
+    // The N×N confusion matrix of the 36 test texts and the per-class table with its macro row.
+    const matrix = await p.$$eval('#confusion tr', (rows) => rows.slice(1).map((r) => Array.from(r.children).slice(1).map((c) => Number(c.textContent))));
+    expect(matrix.length).toBe(3);
+    expect(matrix.flat().reduce((a, b) => a + b, 0)).toBe(36);
+    expect(await p.locator('#per-class tr').count()).toBe(5);
+    expect(run.report.classes.map((k) => k.label)).toEqual(['ham', 'instruction', 'spam']);
+    expect(run.majority.test).toBeCloseTo(1 / 3, 6);
+    expect(run.accuracy.val).toBeGreaterThan(run.majority.val); // learnt something beyond the largest class
+    const nodeRun = await node;
+    expect(nodeRun.losses.map((l) => l.step)).toEqual(run.losses.map((l) => l.step));
+    run.losses.forEach((l, i) => {
+      for (const key of ['trainLoss', 'valLoss'] as const) {
+        expect(Math.abs(l[key] - nodeRun.losses[i][key]) / nodeRun.losses[i][key], `${key} at step ${l.step}`).toBeLessThanOrEqual(1e-3);
+      }
+    });
+    // Every class's probability for a typed text.
+    await classifyInPage(view!, 'Rewrite the following sentence in passive voice.');
+    const shown = await p.$$eval('#probabilities span', (spans) => spans.map((s) => [s.getAttribute('data-label'), Number(/\) ([\d.]+)/.exec(s.textContent ?? '')?.[1])]));
+    expect(shown.map(([l]) => l)).toEqual(['ham', 'instruction', 'spam']);
+    expect(shown.reduce((a, [, v]) => a + (v as number), 0)).toBeCloseTo(1, 2);
+    const label = await p.getAttribute('#verdict', 'data-label');
+    // The classifier downloads as a file that Node loads and that gives the same verdict.
+    const [download] = await Promise.all([p.waitForEvent('download'), p.click('#download')]);
+    const file = join(workDir, 'page-classifier.safetensors');
+    await download.saveAs(file);
+    await init();
+    const loaded = await loadClassifier(file);
+    expect(loaded.labels).toEqual(['ham', 'instruction', 'spam']);
+    const again = await classify(loaded.model, 'Rewrite the following sentence in passive voice.', { maxLength: loaded.maxLength });
+    expect(again.label).toBe(label);
+    loaded.model.dispose();
+    // ... and loads back into the page to classify without training.
+    await p.setInputFiles('#classifier-file', file);
+    await p.waitForFunction(() => (document.getElementById('status')?.textContent ?? '').startsWith('loaded '), undefined, { timeout: 30_000 });
+    expect((await classifyInPage(view!, 'Rewrite the following sentence in passive voice.')).label).toBe(label);
+    mkdirSync(join(ROOT, 'test/artifacts'), { recursive: true });
+    await p.screenshot({ path: FILE_SCREENSHOT, fullPage: true });
+    expect(readFileSync(FILE_SCREENSHOT).byteLength).toBeGreaterThan(10_000);
     expect(view!.problems).toEqual([]);
   });
 });

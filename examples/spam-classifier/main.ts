@@ -1,20 +1,24 @@
 /**
- * The spam-classifier web page: a thin runner of `finetune.ts` (the same script `node.ts` runs). It
- * fetches the SMS Spam Collection served beside the page, reads the form (built-in model or GPT-2
- * weights from a file or URL, LoRA, settings), shows the adapter, a progress bar, live loss and accuracy
- * curves and the results, then classifies what the user types. `pnpm example:web` serves it (Vite).
+ * The text-classifier web page: a thin runner of `finetune.ts` (the same script `node.ts` runs). The data
+ * is the SMS Spam Collection served beside the page (the default) or the user's labelled file, picked or
+ * dropped: its columns are shown to choose the text and the label from, with the per-class counts. It
+ * reads the form (built-in model or GPT-2 weights from a file or URL, LoRA, settings), shows the adapter,
+ * a progress bar, live loss and accuracy curves and the results (the N×N confusion matrix and per-class
+ * table beside the majority-class baseline), then classifies what the user types with every class's
+ * probability. The trained classifier downloads as a file; a saved one loads to classify without
+ * training. `pnpm example:web` serves it (Vite).
  *
  * For tests and the console: `document.body.dataset.state` is `loading`, `ready`, `training`, `done` or
  * `error`, and `window.spamRun` holds the last run's figures (what `node.ts --report` writes).
  */
 import { init, memory, type Gpu } from '@scratchgpt/core';
-import { classify, type GPTClassifier } from '@scratchgpt/finetune';
-import { readSafetensorsHeader, safetensorsHeaderSize, type WeightsSource } from '@scratchgpt/gpt';
+import { classifierBytes, classify, readLabelledFile, removeLoRA, restoreClassifier, type GPTClassifier, type LabelledFile } from '@scratchgpt/finetune';
+import { decodeUtf8, readSafetensorsHeader, safetensorsHeaderSize, type WeightsSource } from '@scratchgpt/gpt';
 import { drawChart, type ChartSeries } from './chart.js';
-import { fineTuneSpamClassifier, type SpamFinetuneOptions, type SpamFinetuneResult, type SpamProgress } from './finetune.js';
+import { fineTuneFileClassifier, fineTuneSpamClassifier, type SpamFinetuneOptions, type SpamFinetuneResult, type SpamProgress } from './finetune.js';
 
-/** The last run's figures: the result without the model, plus the adapter that ran it. */
-export type SpamRunFigures = Omit<SpamFinetuneResult, 'model'> & { adapter: string };
+/** The last run's figures: the result without the model, plus the adapter that ran it (no `samples` on a user's file). */
+export type SpamRunFigures = Omit<SpamFinetuneResult, 'model' | 'samples'> & { adapter: string; samples: SpamFinetuneResult['samples'] };
 
 declare global {
   interface Window {
@@ -53,7 +57,20 @@ const ui = {
   text: $<HTMLTextAreaElement>('text'),
   classify: $<HTMLButtonElement>('classify'),
   verdict: $('verdict'),
+  probabilities: $('probabilities'),
   samples: $('samples'),
+  dataFile: $<HTMLInputElement>('data-file'),
+  drop: $('drop'),
+  columns: $('columns'),
+  textColumn: $<HTMLSelectElement>('text-column'),
+  labelColumn: $<HTMLSelectElement>('label-column'),
+  splitTrain: $<HTMLInputElement>('split-train'),
+  splitVal: $<HTMLInputElement>('split-val'),
+  balance: $<HTMLInputElement>('balance'),
+  dataInfo: $('data-info'),
+  classCounts: $<HTMLTableElement>('class-counts'),
+  download: $<HTMLButtonElement>('download'),
+  classifierFile: $<HTMLInputElement>('classifier-file'),
 };
 
 const MiB = 1024 * 1024;
@@ -62,6 +79,8 @@ const mib = (bytes: number) => `${(bytes / MiB).toFixed(0)} MiB`;
 
 let gpu: Gpu;
 let trained: { model: GPTClassifier; maxLength: number } | undefined;
+/** The user's labelled file, once picked or dropped: its name, text and what was read from it. */
+let userData: { name: string; text: string; file: LabelledFile } | undefined;
 
 function setState(state: State, status?: string): void {
   document.body.dataset.state = state;
@@ -71,7 +90,36 @@ function setState(state: State, status?: string): void {
   }
   const busy = state === 'training' || state === 'loading';
   ui.train.disabled = busy;
-  ui.text.disabled = ui.classify.disabled = busy || trained === undefined;
+  ui.text.disabled = ui.classify.disabled = ui.download.disabled = busy || trained === undefined;
+}
+
+const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** Reads the user's file with the chosen columns (found among the usual names at first) and shows its classes. */
+function readUserFile(name: string, text: string, columns?: { text: string; label: string }): void {
+  const file = readLabelledFile(text, { name, textColumn: columns?.text, labelColumn: columns?.label });
+  userData = { name, text, file };
+  for (const [select, chosen] of [[ui.textColumn, file.textColumn], [ui.labelColumn, file.labelColumn]] as const) {
+    select.replaceChildren(...file.columns.map((c) => new Option(c, c, false, c === chosen)));
+  }
+  ui.columns.hidden = false;
+  ui.dataInfo.textContent = `${name} (${file.format}): ${file.rows.length} rows, ${file.labels.length} classes`;
+  ui.classCounts.innerHTML =
+    `<tr><th>class</th><th>rows</th></tr>` + [...file.counts].map(([label, n]) => `<tr><td>${escape(label)}</td><td>${n}</td></tr>`).join('');
+  (document.querySelector('input[name="data"][value="file"]') as HTMLInputElement).checked = true;
+}
+
+/** A picked or dropped file: decoded as UTF-8 strictly, then read. */
+async function takeDataFile(file: File): Promise<void> {
+  try {
+    readUserFile(file.name, decodeUtf8(new Uint8Array(await file.arrayBuffer()), file.name));
+    setState('ready', `ready: ${userData!.file.rows.length} labelled texts from ${file.name}; press Fine-tune`);
+  } catch (err) {
+    userData = undefined;
+    ui.columns.hidden = true;
+    ui.classCounts.innerHTML = '';
+    report(err);
+  }
 }
 
 /** An optional positive integer field; empty = undefined. */
@@ -142,8 +190,14 @@ function onProgress(event: SpamProgress): void {
       break;
     }
     case 'data':
+      ui.classCounts.innerHTML =
+        `<tr><th>class</th><th>train</th><th>validation</th><th>test</th></tr>` +
+        event.labels.map((l, i) => `<tr><td>${escape(l)}</td><td>${event.counts.train[i]}</td><td>${event.counts.val[i]}</td><td>${event.counts.test[i]}</td></tr>`).join('');
       ui.progress.max = event.totalSteps;
       ui.status.textContent = `${event.train} / ${event.val} / ${event.test} texts (train / validation / test), ${event.maxLength} tokens each; measuring accuracy before training…`;
+      break;
+    case 'warning':
+      ui.dataInfo.textContent = `warning: ${event.message}`;
       break;
     case 'baseline':
       curves.trainAccuracy.push([0, event.trainAccuracy]);
@@ -171,15 +225,17 @@ function onProgress(event: SpamProgress): void {
 }
 
 function showResults(run: SpamRunFigures, seconds: number): void {
-  const { accuracy, report } = run;
-  const rows = report.matrix.map((row, i) => `<tr><td>true ${report.classes[i].label}</td>${row.map((n) => `<td>${n}</td>`).join('')}</tr>`).join('');
-  const perClass = report.classes.map((k) => `<tr><td>${k.label}</td><td>${pct(k.precision)}</td><td>${pct(k.recall)}</td><td>${k.f1.toFixed(3)}</td></tr>`).join('');
+  const { accuracy, report, majority } = run;
+  const rows = report.matrix.map((row, i) => `<tr><td>true ${escape(report.classes[i].label)}</td>${row.map((n) => `<td>${n}</td>`).join('')}</tr>`).join('');
+  const perClass = report.classes.map((k) => `<tr><td>${escape(k.label)}</td><td>${pct(k.precision)}</td><td>${pct(k.recall)}</td><td>${k.f1.toFixed(3)}</td><td>${k.support}</td></tr>`).join('');
   ui.results.innerHTML =
     `<table><tr><th>accuracy</th><th>train</th><th>validation</th><th>test</th></tr>` +
     `<tr><td>before training</td><td></td><td>${pct(run.valAccuracyBefore)}</td><td></td></tr>` +
-    `<tr><td>after training</td><td>${pct(accuracy.train)}</td><td>${pct(accuracy.val)}</td><td>${pct(accuracy.test)}</td></tr></table>` +
-    `<div class="row"><table><tr><th>test</th>${report.classes.map((k) => `<th>predicted ${k.label}</th>`).join('')}</tr>${rows}</table>` +
-    `<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th></tr>${perClass}</table></div>` +
+    `<tr><td>after training</td><td>${pct(accuracy.train)}</td><td>${pct(accuracy.val)}</td><td>${pct(accuracy.test)}</td></tr>` +
+    `<tr><td>always “${escape(majority.label)}” (majority)</td><td>${pct(majority.train)}</td><td>${pct(majority.val)}</td><td>${pct(majority.test)}</td></tr></table>` +
+    `<div class="row"><table id="confusion"><tr><th>test</th>${report.classes.map((k) => `<th>predicted ${escape(k.label)}</th>`).join('')}</tr>${rows}</table>` +
+    `<table id="per-class"><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>texts</th></tr>${perClass}` +
+    `<tr><td>macro</td><td>${pct(report.macro.precision)}</td><td>${pct(report.macro.recall)}</td><td>${report.macro.f1.toFixed(3)}</td><td></td></tr></table></div>` +
     `<p class="muted">${run.stepSeconds.length} steps in ${seconds.toFixed(1)} s on ${run.adapter}; ${mib(memory().liveBytes)} live on the GPU</p>`;
   ui.samples.replaceChildren(
     ...run.samples.map((s) => {
@@ -207,9 +263,13 @@ async function train(): Promise<void> {
       onProgress,
     };
     const weights = await chosenWeights();
-    const response = await fetch(new URL('SMSSpamCollection.tsv', document.baseURI));
-    if (!response.ok) throw new Error(`cannot load SMSSpamCollection.tsv beside the page (HTTP ${response.status})`);
-    options.tsv = await response.text();
+    const own = (document.querySelector('input[name="data"]:checked') as HTMLInputElement).value === 'file';
+    if (own && !userData) throw new Error('your labelled file: pick or drop a CSV, TSV, JSON or JSON Lines file first');
+    if (!own) {
+      const response = await fetch(new URL('SMSSpamCollection.tsv', document.baseURI));
+      if (!response.ok) throw new Error(`cannot load SMSSpamCollection.tsv beside the page (HTTP ${response.status})`);
+      options.tsv = await response.text();
+    }
     trained?.model.dispose();
     trained = undefined;
     window.spamRun = undefined;
@@ -219,11 +279,23 @@ async function train(): Promise<void> {
     ui.verdict.textContent = '';
     ui.status.textContent = weights === undefined ? 'building the model…' : 'loading the GPT-2 weights…';
     const started = performance.now();
-    const { model, ...figures } = await fineTuneSpamClassifier({ ...options, weights });
+    const run = own
+      ? await fineTuneFileClassifier({
+          ...options,
+          weights,
+          text: userData!.text,
+          name: userData!.name,
+          textColumn: ui.textColumn.value,
+          labelColumn: ui.labelColumn.value,
+          split: { train: Number(ui.splitTrain.value), val: Number(ui.splitVal.value) },
+          balance: ui.balance.checked,
+        })
+      : await fineTuneSpamClassifier({ ...options, weights });
+    const { model, ...figures } = run;
     trained = { model, maxLength: figures.maxLength };
-    window.spamRun = { ...figures, adapter: gpu.adapterName };
+    window.spamRun = { ...figures, samples: own ? [] : (run as SpamFinetuneResult).samples, adapter: gpu.adapterName };
     showResults(window.spamRun, (performance.now() - started) / 1000);
-    setState('done', `done: validation accuracy ${pct(figures.valAccuracyBefore)} before training, ${pct(figures.accuracy.val)} after. Type a message below.`);
+    setState('done', `done: validation accuracy ${pct(figures.valAccuracyBefore)} before training, ${pct(figures.accuracy.val)} after. Type a text below.`);
   } catch (err) {
     console.error(err);
     setState('error', `error: ${err instanceof Error ? err.message : String(err)}`);
@@ -236,10 +308,36 @@ async function classifyText(): Promise<void> {
   const text = ui.text.value.trim();
   if (!trained || text === '') return;
   const ticket = ++classifying;
-  const verdict = await classify(trained.model, text, { maxLength: trained.maxLength });
+  const { model } = trained;
+  const verdict = await classify(model, text, { maxLength: trained.maxLength });
   if (ticket !== classifying) return;
+  const spam = model.labels.length === 2 && model.labels.includes('spam') ? model.labels.indexOf('spam') : -1;
   ui.verdict.dataset.label = verdict.label;
-  ui.verdict.innerHTML = `<span class="${verdict.label}">${verdict.label === 'spam' ? 'spam' : 'not spam'}</span> · p(spam) ${verdict.probabilities[1].toFixed(3)}`;
+  ui.verdict.innerHTML =
+    spam >= 0
+      ? `<span class="${verdict.label}">${verdict.label === 'spam' ? 'spam' : 'not spam'}</span> · p(spam) ${verdict.probabilities[spam].toFixed(3)}`
+      : `<span>${escape(verdict.label)}</span>`;
+  ui.probabilities.innerHTML = model.labels.map((l, k) => `<span data-label="${escape(l)}">p(${escape(l)}) ${verdict.probabilities[k].toFixed(3)}</span>`).join('');
+}
+
+/** The trained classifier as a safetensors file (LoRA merged first), downloaded by the browser. */
+async function downloadClassifier(): Promise<void> {
+  if (!trained) return;
+  removeLoRA(trained.model); // merged: the file has the plain model's names (nothing to do without LoRA)
+  const bytes = await classifierBytes(trained.model, { maxLength: trained.maxLength });
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+  link.download = 'classifier.safetensors';
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+
+/** A classifier saved by this page or by `scratchgpt finetune classify`: ready to classify without training. */
+async function loadClassifierFile(file: File): Promise<void> {
+  const loaded = restoreClassifier(new Uint8Array(await file.arrayBuffer()));
+  trained?.model.dispose();
+  trained = { model: loaded.model, maxLength: loaded.maxLength };
+  setState('done', `loaded ${file.name}: ${loaded.labels.length} classes (${loaded.labels.join(', ')}), ${loaded.pooling} pooling, ${loaded.maxLength} tokens per text. Type a text below.`);
 }
 
 async function main(): Promise<void> {
@@ -256,6 +354,36 @@ async function main(): Promise<void> {
   ui.text.addEventListener('input', () => {
     clearTimeout(timer);
     timer = setTimeout(() => void classifyText().catch(report), 250);
+  });
+  ui.dataFile.addEventListener('change', () => {
+    const file = ui.dataFile.files?.[0];
+    if (file) void takeDataFile(file);
+  });
+  ui.drop.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    ui.drop.classList.add('over');
+  });
+  ui.drop.addEventListener('dragleave', () => ui.drop.classList.remove('over'));
+  ui.drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    ui.drop.classList.remove('over');
+    const file = e.dataTransfer?.files[0];
+    if (file) void takeDataFile(file);
+  });
+  for (const select of [ui.textColumn, ui.labelColumn]) {
+    select.addEventListener('change', () => {
+      if (!userData) return;
+      try {
+        readUserFile(userData.name, userData.text, { text: ui.textColumn.value, label: ui.labelColumn.value });
+      } catch (err) {
+        report(err);
+      }
+    });
+  }
+  ui.download.addEventListener('click', () => void downloadClassifier().catch(report));
+  ui.classifierFile.addEventListener('change', () => {
+    const file = ui.classifierFile.files?.[0];
+    if (file) void loadClassifierFile(file).catch(report);
   });
   for (const input of [ui.weightsFile, ui.weightsUrl]) {
     input.addEventListener('change', () => ((document.querySelector('input[name="model"][value="gpt2"]') as HTMLInputElement).checked = true));

@@ -2,8 +2,11 @@
  * Node runner of the spam-classifier example: reads the data, prints progress, saves the classifier.
  * The fine-tuning itself is `finetune.ts`, the same file the web page (`index.html`, `main.ts`) runs.
  *
- *   node node.js [--tsv FILE] [--weights gpt2|URL|FILE] [--lora RANK,ALPHA] [--limit N] [--epochs N]
+ *   node node.js [--tsv FILE | --data FILE] [--weights gpt2|URL|FILE] [--lora RANK,ALPHA] [--limit N] [--epochs N]
  *                [--seed N] [--eval-freq N|never] [--max-length N] [--out FILE] [--report FILE]
+ *
+ * `--data FILE` trains on a labelled CSV/TSV/JSON/JSONL file instead of the SMS data (the page's "your
+ * labelled file", the CLI's `finetune classify`: columns found among the usual names, stratified 0.7/0.1).
  *
  * `--weights gpt2` downloads OpenAI's GPT-2 124M (cached in ~/.cache/scratchgpt) and follows the book's
  * recipe; without it the small built-in GPT is trained from scratch. `--lora 16,16` trains LoRA adapters
@@ -15,12 +18,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { init } from '@scratchgpt/core';
 import { removeLoRA, saveClassifier } from '@scratchgpt/finetune';
-import { gpt2WeightsUrl } from '@scratchgpt/gpt';
-import { fineTuneSpamClassifier, type SpamLoRA, type SpamProgress } from './finetune.js';
+import { decodeUtf8, gpt2WeightsUrl } from '@scratchgpt/gpt';
+import { fineTuneFileClassifier, fineTuneSpamClassifier, type SpamFinetuneResult, type SpamLoRA, type SpamProgress } from './finetune.js';
 
 const { values } = parseArgs({
   options: {
     tsv: { type: 'string', default: 'packages/finetune/data/SMSSpamCollection.tsv' }, // from the repository root
+    data: { type: 'string' },
     weights: { type: 'string' },
     lora: { type: 'string' },
     limit: { type: 'string' },
@@ -77,12 +81,8 @@ function print(event: SpamProgress): void {
 
 const gpu = await init();
 console.log(`adapter: ${gpu.adapterName} (${gpu.featureLevel})`);
-const tsv = await readFile(values.tsv, 'utf8').catch((err: Error) => {
-  throw new Error(`scratchgpt: cannot read the SMS Spam Collection at ${values.tsv} (${err.message}); pass --tsv FILE`);
-});
 const evalFreq = values['eval-freq'];
-const result = await fineTuneSpamClassifier({
-  tsv,
+const common = {
   weights: values.weights === 'gpt2' ? gpt2WeightsUrl('gpt2') : values.weights,
   lora: parseLoRA(values.lora),
   limit: count('limit', values.limit),
@@ -91,7 +91,17 @@ const result = await fineTuneSpamClassifier({
   evalFreq: evalFreq === 'never' ? Infinity : count('eval-freq', evalFreq),
   maxLength: count('max-length', values['max-length']),
   onProgress: print,
-});
+};
+let result: SpamFinetuneResult;
+if (values.data !== undefined) {
+  const text = decodeUtf8(await readFile(values.data), values.data);
+  result = { ...(await fineTuneFileClassifier({ ...common, text, name: values.data })), samples: [] };
+} else {
+  const tsv = await readFile(values.tsv, 'utf8').catch((err: Error) => {
+    throw new Error(`scratchgpt: cannot read the SMS Spam Collection at ${values.tsv} (${err.message}); pass --tsv FILE`);
+  });
+  result = await fineTuneSpamClassifier({ ...common, tsv });
+}
 const { train, val, test } = result.accuracy;
 console.log(`accuracy: train ${pct(train)}, val ${pct(val)} (${pct(result.valAccuracyBefore)} before training), test ${pct(test)}`);
 console.log(`training: ${result.stepSeconds.length} steps, peak ${(result.trainingPeakBytes / 2 ** 20).toFixed(1)} MiB live on the GPU`);

@@ -69,6 +69,8 @@ export interface SpamPageSettings {
   lora?: { rank: number; alpha: number };
   /** A GPT-2 safetensors file to pick in the file input (the book's recipe). */
   weightsFile?: string;
+  /** A labelled file (CSV/TSV/JSON/JSONL) to train on instead of the SMS data, picked in the data section. */
+  dataFile?: string;
 }
 
 /** Fills the form and presses Fine-tune; the run goes on in the page (see {@link finishRunInPage}). */
@@ -88,6 +90,11 @@ export async function startRunInPage({ page }: SpamPage, settings: SpamPageSetti
     await page.fill('#lora-alpha', String(settings.lora.alpha));
   }
   if (settings.weightsFile) await page.setInputFiles('#weights-file', settings.weightsFile);
+  if (settings.dataFile) {
+    await page.setInputFiles('#data-file', settings.dataFile);
+    await page.waitForSelector('#columns:not([hidden])', { timeout: 10_000 });
+  }
+  await page.check(`input[name="data"][value="${settings.dataFile ? 'file' : 'sms'}"]`);
   await page.check(`input[name="model"][value="${settings.weightsFile ? 'gpt2' : 'builtin'}"]`);
   await page.click('#train');
 }

@@ -155,6 +155,15 @@ function commitWeights(model: GPTClassifier, plan: Map<string, DecodedTensor>): 
  */
 export function restoreClassifier(bytes: Uint8Array, model?: GPTClassifier): LoadedClassifier {
   const file = parseSafetensors(bytes);
+  if (file.metadata.format !== FORMAT) {
+    // Say what the file is when it is one of the library's others (or GPT-2 weights).
+    if (file.metadata.format === 'scratchgpt-checkpoint-v1') throw new ScratchGPTError('format', 'scratchgpt: not a classifier: a training checkpoint (saveCheckpoint, `scratchgpt pretrain --out`); read it with loadCheckpoint()');
+    // Hugging Face writes a framework name as the format ('pt'); the book's state dicts have none.
+    const framework = file.metadata.format === undefined || ['pt', 'tf', 'flax', 'np', 'mlx'].includes(file.metadata.format);
+    if (framework && (file.tensors.has('wte.weight') || file.tensors.has('transformer.wte.weight') || file.tensors.has('tok_emb.weight'))) {
+      throw new ScratchGPTError('format', 'scratchgpt: not a classifier: GPT-2 weights (a language model); fine-tune a classifier from them (`scratchgpt finetune classify --weights FILE`, GPTClassifier.fromGPT)');
+    }
+  }
   const meta = readMetadata(file.metadata);
   if (model) {
     const mismatch = (
@@ -198,5 +207,12 @@ export async function saveClassifier(path: string, model: GPTClassifier, info: C
 
 /** Reads a classifier file and restores it, all or nothing (see {@link restoreClassifier}). */
 export async function loadClassifier(path: string, model?: GPTClassifier): Promise<LoadedClassifier> {
-  return restoreClassifier(await readFileBytes(path), model);
+  const bytes = await readFileBytes(path);
+  try {
+    return restoreClassifier(bytes, model);
+  } catch (err) {
+    // The same error, naming the file.
+    if (err instanceof ScratchGPTError) throw new ScratchGPTError(err.code, `scratchgpt: ${path}: ${err.message.replace(/^scratchgpt: /, '')}`, { cause: err });
+    throw err;
+  }
 }

@@ -6,6 +6,8 @@ export * from './train';
 export * from './evaluate';
 export * from './classifier-file';
 export * from './spam-recipe';
+export * from './classifier-run';
+export * from './labelled-file';
 export * from './prompts';
 export * from './collate';
 export * from './instruct';

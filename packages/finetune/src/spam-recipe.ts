@@ -6,21 +6,10 @@
  */
 import { mulScalar, noGrad, randn } from '@scratchgpt/core';
 import { GPTModel, gptConfig } from '@scratchgpt/gpt';
-import type { Trainable } from './classifier';
-import type { Pooling } from './pooling';
+import type { ClassifierRecipe } from './classifier-run';
 
-/** What trains, how the head pools, and the optimizer settings of a spam-classifier run. */
-export interface SpamRecipe {
-  readonly name: string;
-  readonly trainable: Trainable;
-  readonly pooling: Pooling;
-  readonly epochs: number;
-  readonly batchSize: number;
-  /** AdamW learning rate (weight decay is the book's 0.1 in both recipes). */
-  readonly lr: number;
-  /** Tokens per row; undefined = the longest training text (the book: 120). */
-  readonly maxLength?: number;
-}
+/** A spam-classifier recipe: a {@link ClassifierRecipe} (the recipes of every classification run). */
+export type SpamRecipe = ClassifierRecipe;
 
 /**
  * The book's recipe on GPT-2 weights: the last transformer block, the final norm and a new 2-class head
@@ -38,11 +27,12 @@ export const BOOK_SPAM_RECIPE: SpamRecipe = Object.freeze({ name: "the book's (G
 export const BOOK_LORA_SPAM_RECIPE: SpamRecipe = Object.freeze({ name: "the book's appendix E (GPT-2 + LoRA)", trainable: 'book', pooling: 'last', epochs: 5, batchSize: 8, lr: 8e-4 });
 
 /**
- * The recipe a spam-classifier run starts from, for every runner (CLI, example page): the book's
- * chapter 6 ({@link BOOK_SPAM_RECIPE}) or appendix E ({@link BOOK_LORA_SPAM_RECIPE}) on GPT-2 weights,
- * else the built-in default ({@link BUILT_IN_SPAM_RECIPE}, LoRA or not).
+ * The recipe a classification run starts from, for every runner (CLI `finetune spam` and `finetune
+ * classify`, the example page): the book's chapter 6 ({@link BOOK_SPAM_RECIPE}) or appendix E
+ * ({@link BOOK_LORA_SPAM_RECIPE}) on GPT-2 weights, else the built-in default ({@link BUILT_IN_SPAM_RECIPE},
+ * LoRA or not). Options such as `--epochs` then override its fields.
  */
-export function spamRecipeFor({ weights, lora }: { weights: boolean; lora: boolean }): SpamRecipe {
+export function classifierRecipeFor({ weights, lora }: { weights: boolean; lora: boolean }): ClassifierRecipe {
   if (!weights) return BUILT_IN_SPAM_RECIPE;
   return lora ? BOOK_LORA_SPAM_RECIPE : BOOK_SPAM_RECIPE;
 }

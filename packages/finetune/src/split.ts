@@ -95,6 +95,56 @@ export function bookSmsSpamSplit(tsv: string): Splits<LabelledText> {
   return randomSplit(balanced, { train: 0.7, val: 0.1 }, { seed: 123, rng: 'numpy' });
 }
 
+/**
+ * Splits every class the same way (scikit-learn's `train_test_split(..., stratify=labels)`): each
+ * class's rows, in a seeded random order, are cut into `floor(n·train)` training, `floor(n·val)`
+ * validation and the rest test rows, at least one of each (one training row and, where its fraction is
+ * not 0, one validation and one test row), so no class is silently missing from a split; each split is
+ * then shuffled. Throws, naming the class and its count, when a class has too few rows for that.
+ * @example
+ * ```ts
+ * const { train, val, test } = stratifiedSplit(rows, { train: 0.7, val: 0.1 }, { seed: 123 });
+ * ```
+ */
+export function stratifiedSplit<T extends { label: string }>(rows: readonly T[], fractions: { train: number; val: number }, { seed = 123, rng = 'mulberry32' }: SampleOptions = {}): Splits<T> {
+  const { train, val } = fractions;
+  if (!(train > 0 && val >= 0 && train + val <= 1)) {
+    throw new ScratchGPTError('value', `scratchgpt: split fractions must have train > 0, val ≥ 0 and train + val ≤ 1, got train ${train}, val ${val}`);
+  }
+  const test = 1 - train - val > 1e-9;
+  const byClass = new Map<string, T[]>();
+  for (const row of rows) {
+    const list = byClass.get(row.label);
+    if (list) list.push(row);
+    else byClass.set(row.label, [row]);
+  }
+  const need = 1 + (val > 0 ? 1 : 0) + (test ? 1 : 0);
+  const out: Splits<T> = { train: [], val: [], test: [] };
+  for (const [label, list] of byClass) {
+    const n = list.length;
+    if (n < need) {
+      throw new ScratchGPTError('value',
+        `scratchgpt: class '${label}' has ${n} row${n === 1 ? '' : 's'}: too few to appear in the training${val > 0 ? ', validation' : ''}${test ? ' and test' : ''} splits ` +
+          `(${need} needed); add rows of it, merge it into another class, or give --val/--test files`,
+      );
+    }
+    let nVal = val > 0 ? Math.max(1, Math.floor(n * val)) : 0;
+    let nTest = test ? Math.max(1, n - Math.max(1, Math.floor(n * train)) - nVal) : 0;
+    // Small classes: the minimum of one row per split comes out of the larger parts.
+    while (n - nVal - nTest < 1) {
+      if (nVal >= nTest && nVal > 1) nVal--;
+      else nTest--;
+    }
+    const nTrain = n - nVal - nTest;
+    const order = permutation(n, seed, rng).map((i) => list[i]);
+    out.train.push(...order.slice(0, nTrain));
+    out.val.push(...order.slice(nTrain, nTrain + nVal));
+    out.test.push(...order.slice(nTrain + nVal));
+  }
+  const shuffle = (part: T[], k: number) => permutation(part.length, seed + k, rng).map((i) => part[i]);
+  return { train: shuffle(out.train, 1), val: shuffle(out.val, 2), test: shuffle(out.test, 3) };
+}
+
 const FORMAT = 'scratchgpt-splits';
 
 /**

@@ -88,7 +88,8 @@ describe('classifier files', () => {
       [rewrite(bytes, (_, m) => (m.labels = '["ham"]')), /labels \["ham"\] are not ≥ 2 distinct strings/],
       [rewrite(bytes, (_, m) => (m.maxLength = '11')), /maxLength 11 is not an integer in \[1, 10\]/],
       [rewrite(bytes, (_, m) => (m.config = '{"vocabSize": 53')), /'config' metadata is not valid JSON/],
-      [rewrite(bytes, (_, m) => (m.format = 'scratchgpt-checkpoint-v1')), /not a scratchgpt classifier file/],
+      [rewrite(bytes, (_, m) => (m.format = 'scratchgpt-checkpoint-v1')), /not a classifier: a training checkpoint \(saveCheckpoint/],
+      [rewrite(bytes, (_, m) => (m.format = 'something-else')), /not a scratchgpt classifier file \(format 'something-else'/],
       [rewrite(bytes, (_, m) => (m.labels = '["no", "yes"]')), /labels \["no","yes"\] does not match the model's \["ham","spam"\]/],
     ];
     for (const [bad, message] of cases) {

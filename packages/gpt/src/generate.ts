@@ -103,12 +103,15 @@ export async function* generateText(
 ): AsyncGenerator<string, void, undefined> {
   const ids: number[] = [];
   let emitted = '';
+  let text = '';
   for await (const id of generateTokens(model, prompt, options)) {
     ids.push(id);
-    const text = decode(ids);
-    // Hold back an incomplete UTF-8 sequence (decoders render it as U+FFFD).
+    text = decode(ids);
+    // Hold back an incomplete UTF-8 sequence (decoders render it as U+FFFD) until a later token completes it.
     if (text.endsWith('\uFFFD')) continue;
     yield text.slice(emitted.length);
     emitted = text;
   }
+  // What was held back at the end stays (a sequence cut by the token limit, an unknown token's U+FFFD).
+  if (text.length > emitted.length) yield text.slice(emitted.length);
 }
