@@ -80,6 +80,30 @@ describe('scratchgpt finetune classify, then scratchgpt classify', () => {
     expect(piped.stdout.split('\n').filter((l) => l.endsWith('"'))).toEqual([rows[0]]);
   });
 
+  it('takes validation and test rows from files of their own, balances by undersampling, and warns of a class missing from a split', async () => {
+    const lines = readFileSync(FIXTURE, 'utf8').split('\r\n').filter(Boolean);
+    // Records start with an id (instructions with an input span two lines): regroup them first.
+    const records: string[] = [];
+    for (const line of lines.slice(1)) (/^\d+,/.test(line) ? records.push(line) : (records[records.length - 1] += `\r\n${line}`));
+    const header = lines[0];
+    const csv = (rows: string[]) => `${header}\r\n${rows.join('\r\n')}\r\n`;
+    writeFileSync(join(dir, 'train.csv'), csv(records.slice(0, 150)));
+    writeFileSync(join(dir, 'val.csv'), csv(records.slice(150, 165).filter((r) => !r.endsWith(',spam'))));
+    writeFileSync(join(dir, 'test.csv'), csv(records.slice(165)));
+    const files = await cli.run(['finetune', 'classify', '--data', 'train.csv', '--val', 'val.csv', '--test', 'test.csv', '--epochs', '1', '--max-length', '16', '--out', 'files.safetensors'], dir);
+    expect(files.code, files.stderr).toBe(0);
+    expect(files.stdout).toMatch(/data: 150 train \/ 10 val \/ 15 test texts/);
+    expect(files.stdout).toMatch(/warning: the validation split has no row of 'spam': its accuracy and per-class figures do not cover that class/);
+    // An unbalanced file, undersampled: every class down to the smallest's 20 rows.
+    const unbalanced = records.filter((r, i) => !r.endsWith(',ham') || i < 60);
+    writeFileSync(join(dir, 'unbalanced.csv'), csv(unbalanced));
+    const balanced = await cli.run(['finetune', 'classify', '--data', 'unbalanced.csv', '--balance', 'undersample', '--epochs', '1', '--max-length', '16', '--out', 'bal.safetensors', '--plot', 'bal-'], dir);
+    expect(balanced.code, balanced.stderr).toBe(0);
+    expect(balanced.stdout).toMatch(/3 classes: ham 20, instruction 60, spam 60/);
+    expect(balanced.stdout).toMatch(/balanced by undersampling: 60 rows \(20 per class\)/);
+    expect(balanced.stdout).toMatch(/majority +33\.33% +33\.33% +33\.33%/);
+  });
+
   it('refuses hostile inputs with clear errors, before the device starts', async () => {
     const write = (name: string, text: string | Buffer) => {
       writeFileSync(join(dir, name), text);
