@@ -3,7 +3,7 @@
  * a labelled file (CSV/TSV/JSON/JSONL, any number of classes) or on the book's SMS Spam Collection split.
  * The data becomes splits here; the run is the finetune package's `fineTuneClassifier` (the example page
  * runs the same function), whose events this file prints: the per-class counts, progress bar, losses,
- * per-epoch accuracies, the final table beside the majority-class baseline, the N×N test confusion matrix
+ * per-epoch accuracies, the final table beside the majority-class and bag-of-words baselines, the N×N test confusion matrix
  * with per-class and macro precision/recall/F1; then it writes the classifier (labels and config inside)
  * and SVG plots. Recipes: `classifierRecipeFor` (the book's chapter 6 or appendix E on GPT-2 weights, else
  * the built-in small GPT), overridden by the options.
@@ -243,6 +243,8 @@ function printResults(run: ClassifierRunResult): void {
   console.log('\naccuracy   train     val       test');
   console.log(`           ${pct(a.train).padEnd(10)}${pct(a.val).padEnd(10)}${pct(a.test)}`);
   console.log(`majority   ${pct(m.train).padEnd(10)}${pct(m.val).padEnd(10)}${pct(m.test)}   (always '${m.label}', the largest training class)`);
+  const b = run.bagOfWords;
+  console.log(`bag of words ${pct(b.train).padEnd(8)}${pct(b.val).padEnd(10)}${pct(b.test)}   (TF-IDF word 1–2-grams + logistic regression, ${b.terms.toLocaleString('en-US')} terms)`);
   const w = Math.max(...labels.map((l) => l.length)) + 2;
   const cell = Math.max(7, ...labels.map((l) => l.length + 2));
   console.log(`\nconfusion matrix (test; rows: true, columns: predicted)`);
@@ -315,6 +317,7 @@ export async function runFinetune(o: FinetuneOptions): Promise<number> {
       classCounts: Object.fromEntries(classCounts(splits.train, data.labels)),
       accuracies: run.accuracy,
       majority: run.majority,
+      bagOfWords: run.bagOfWords,
       macroF1: run.report.macro.f1,
       trainAccuracies: run.trainAccuracies,
       valAccuracies: run.valAccuracies,

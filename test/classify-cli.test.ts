@@ -44,6 +44,11 @@ describe('scratchgpt finetune classify, then scratchgpt classify', () => {
     // Figures: well above always predicting one class (33.33 % here), every class learnt.
     const t = table(out);
     expect(t.majority).toEqual([33.33, 33.33, 33.33]);
+    // The bag-of-words yardstick on the same splits (its fit is checked against scikit-learn elsewhere).
+    const bow = /\nbag of words (\d+\.\d\d)% +(\d+\.\d\d)% +(\d+\.\d\d)% +\(TF-IDF word 1–2-grams \+ logistic regression, ([\d,]+) terms\)/.exec(out);
+    expect(bow, out).not.toBeNull();
+    expect(Number(bow![1])).toBe(100);
+    expect(Number(bow![3])).toBeGreaterThanOrEqual(85);
     expect(t.train).toBeGreaterThanOrEqual(90);
     expect(t.test).toBeGreaterThanOrEqual(85);
     const macro = /macro +precision [\d.]+%, recall [\d.]+%, F1 (\d\.\d{4})/.exec(out);

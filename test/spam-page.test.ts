@@ -212,6 +212,8 @@ describe('the spam-classifier page (examples/spam-classifier) in headless Chromi
     expect(run.report.classes.map((k) => k.label)).toEqual(['ham', 'instruction', 'spam']);
     expect(run.majority.test).toBeCloseTo(1 / 3, 6);
     expect(run.accuracy.val).toBeGreaterThan(run.majority.val); // learnt something beyond the largest class
+    expect(run.bagOfWords.train).toBe(1); // TF-IDF + logistic regression fits its training split
+    expect(await p.locator('#results td', { hasText: 'bag of words' }).count()).toBe(1);
     const nodeRun = await node;
     expect(nodeRun.losses.map((l) => l.step)).toEqual(run.losses.map((l) => l.step));
     run.losses.forEach((l, i) => {

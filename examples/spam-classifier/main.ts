@@ -232,7 +232,8 @@ function showResults(run: SpamRunFigures, seconds: number): void {
     `<table><tr><th>accuracy</th><th>train</th><th>validation</th><th>test</th></tr>` +
     `<tr><td>before training</td><td></td><td>${pct(run.valAccuracyBefore)}</td><td></td></tr>` +
     `<tr><td>after training</td><td>${pct(accuracy.train)}</td><td>${pct(accuracy.val)}</td><td>${pct(accuracy.test)}</td></tr>` +
-    `<tr><td>always “${escape(majority.label)}” (majority)</td><td>${pct(majority.train)}</td><td>${pct(majority.val)}</td><td>${pct(majority.test)}</td></tr></table>` +
+    `<tr><td>always “${escape(majority.label)}” (majority)</td><td>${pct(majority.train)}</td><td>${pct(majority.val)}</td><td>${pct(majority.test)}</td></tr>` +
+    `<tr><td>bag of words (TF-IDF + logistic regression)</td><td>${pct(run.bagOfWords.train)}</td><td>${pct(run.bagOfWords.val)}</td><td>${pct(run.bagOfWords.test)}</td></tr></table>` +
     `<div class="row"><table id="confusion"><tr><th>test</th>${report.classes.map((k) => `<th>predicted ${escape(k.label)}</th>`).join('')}</tr>${rows}</table>` +
     `<table id="per-class"><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>texts</th></tr>${perClass}` +
     `<tr><td>macro</td><td>${pct(report.macro.precision)}</td><td>${pct(report.macro.recall)}</td><td>${report.macro.f1.toFixed(3)}</td><td></td></tr></table></div>` +

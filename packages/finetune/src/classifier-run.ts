@@ -9,6 +9,7 @@ import { manualSeed, memory, peakMemory, resetPeakMemory, ScratchGPTError, sync 
 import { fixedOrder, loadGPT2, type GPTModel, type WeightsSource } from '@scratchgpt/gpt';
 import { GPTClassifier, type Trainable } from './classifier';
 import { ClassificationDataset, createClassificationLoader, type ClassificationLoader } from './datasets';
+import { BagOfWordsClassifier } from './bag-of-words';
 import { accuracy, classifyAll, evaluateClassifier, type Classification, type ClassificationReport } from './evaluate';
 import { pretrainTrunk, type TrunkPretrainResult } from './lm-pretrain';
 import { applyLoRA } from './lora';
@@ -77,15 +78,29 @@ export type ClassifierRunEvent =
   | { kind: 'warning'; message: string }
   /**
    * Before training: the accuracy measured like the per-epoch figures (first `evalIter` batches), and the
-   * majority-class baseline — predicting the largest training class for every row — on each split.
+   * majority-class baseline — predicting the largest training class for every row — and bag-of-words
+   * logistic regression fitted on the training split, on each split.
    */
-  | { kind: 'baseline'; trainAccuracy: number; valAccuracy: number; majority: MajorityBaseline }
+  | { kind: 'baseline'; trainAccuracy: number; valAccuracy: number; majority: MajorityBaseline; bagOfWords: BagOfWordsBaseline }
   /** After every optimizer step (once the GPU finished it with `waitEachStep`); `seconds` since training started. */
   | { kind: 'step'; step: number; totalSteps: number; epoch: number; seconds: number }
   /** At evaluation points: mean loss over `evalIter` batches of each split. */
   | { kind: 'loss'; step: number; epoch: number; examplesSeen: number; tokensSeen: number; trainLoss: number; valLoss: number }
   | { kind: 'epoch'; epoch: number; trainAccuracy: number; valAccuracy: number; examplesSeen: number }
   | { kind: 'evaluating' };
+
+/**
+ * The accuracy of bag-of-words logistic regression ({@link BagOfWordsClassifier}: scikit-learn's TF-IDF
+ * word 1–2-grams + `LogisticRegression(C=1)`) fitted on the training split, on each split.
+ */
+export interface BagOfWordsBaseline {
+  train: number;
+  val: number;
+  test: number;
+  /** Terms (word uni- and bigrams) of its vocabulary, and the seconds its fit took. */
+  terms: number;
+  seconds: number;
+}
 
 /** The accuracy of always predicting the largest class of the training split. */
 export interface MajorityBaseline {
@@ -139,6 +154,8 @@ export interface ClassifierRunResult {
   /** Accuracy on the whole validation split before training. */
   valAccuracyBefore: number;
   majority: MajorityBaseline;
+  /** Bag-of-words logistic regression on the same splits: what the fine-tuned GPT should beat. */
+  bagOfWords: BagOfWordsBaseline;
   /** After each epoch, on `evalIter` batches (the book's figures). */
   trainAccuracies: number[];
   valAccuracies: number[];
@@ -175,6 +192,13 @@ function checkSplits(splits: Splits<LabelledText>, labels: readonly string[], on
   }
 }
 
+function bagOfWordsBaseline(splits: Splits<LabelledText>, labels: readonly string[]): BagOfWordsBaseline {
+  const t0 = performance.now();
+  const bow = BagOfWordsClassifier.fit(splits.train, labels);
+  const seconds = (performance.now() - t0) / 1000;
+  return { train: bow.accuracy(splits.train), val: bow.accuracy(splits.val), test: bow.accuracy(splits.test), terms: bow.features.size, seconds };
+}
+
 function majorityBaseline(splits: Splits<LabelledText>, labels: readonly string[]): MajorityBaseline {
   const counts = classCounts(splits.train, labels);
   const label = labels.reduce((best, l) => (counts.get(l)! > counts.get(best)! ? l : best), labels[0]);
@@ -186,7 +210,7 @@ function majorityBaseline(splits: Splits<LabelledText>, labels: readonly string[
  * Fine-tunes a GPT into a classifier of `labels` on `splits` with `recipe`, reporting the run as
  * {@link ClassifierRunEvent}s: builds the model (GPT-2 weights, or the built-in small GPT, optionally
  * pretrained as a language model first), LoRA if asked, the datasets and loaders (training shuffled with
- * `dropLast`, like the book), measures the majority-class baseline and the accuracy before training,
+ * `dropLast`, like the book), measures the majority-class and bag-of-words baselines and the accuracy before training,
  * trains (`trainClassifier`), and evaluates every split, the test split's confusion matrix and the sample
  * texts. The same options and seed give the same run, in Node and in a page. On failure everything the
  * run allocated is freed.
@@ -283,7 +307,8 @@ async function train(model: GPTClassifier, ctx: TrainContext): Promise<Classifie
   // Before training: the per-epoch measure (first batches in a fixed order, which leaves the shuffling
   // untouched) for the accuracy curve, and the whole validation split for the before/after comparison.
   const majority = majorityBaseline(splits, labels);
-  await emit({ kind: 'baseline', trainAccuracy: await accuracy(model, fixedOrder(asEpochSource(l.train)), evalIter), valAccuracy: await accuracy(model, l.val, evalIter), majority });
+  const bagOfWords = bagOfWordsBaseline(splits, labels);
+  await emit({ kind: 'baseline', trainAccuracy: await accuracy(model, fixedOrder(asEpochSource(l.train)), evalIter), valAccuracy: await accuracy(model, l.val, evalIter), majority, bagOfWords });
   const valAccuracyBefore = await accuracy(model, l.val);
 
   const stepSeconds: number[] = [];
@@ -334,6 +359,7 @@ async function train(model: GPTClassifier, ctx: TrainContext): Promise<Classifie
     accuracy: { train: await accuracy(model, l.train), val: await accuracy(model, l.val), test: await accuracy(model, l.test) },
     valAccuracyBefore,
     majority,
+    bagOfWords,
     trainAccuracies: result.trainAccuracies,
     valAccuracies: result.valAccuracies,
     losses,

@@ -18,3 +18,4 @@ export * from './lm-pretrain';
 export * from './judge';
 export * from './lora';
 export * from './lora-adapters';
+export * from './bag-of-words';
